@@ -1,0 +1,38 @@
+"""fertk: a facial expression recognition toolkit built from swappable, registered parts.
+
+The top-level names are light: importing :mod:`fertk` does not import torch, dlib or timm.
+Heavy components are built on demand through the registries (see :mod:`fertk.registry`).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from fertk.errors import FertkError  # noqa: E402
+from fertk.hookspecs import hookimpl, hookspec  # noqa: E402
+from fertk.plugins import get_plugin_manager, registries  # noqa: E402
+from fertk.registry import Registry, UnknownComponentError  # noqa: E402
+
+
+def create(kind: str, name: str, **options):
+    """Build the component ``name`` of ``kind`` (e.g. ``create("backbones", "compact")``)."""
+    return registries()[kind].create(name, **options)
+
+
+def list_components(kind: str, pattern: str | None = None) -> list[str]:
+    """Names registered for ``kind``, optionally filtered by an ``fnmatch`` pattern."""
+    return registries()[kind].names(pattern)
+
+
+__all__ = [
+    "__version__",
+    "FertkError",
+    "Registry",
+    "UnknownComponentError",
+    "create",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "list_components",
+    "registries",
+]

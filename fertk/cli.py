@@ -1,0 +1,91 @@
+"""The ``fertk`` command line: a click group whose commands come from plugins.
+
+Built-in commands are registered through the ``register_commands`` hook like any other
+plugin's. User errors end in one ``Error: …`` line and no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from fertk import __version__
+from fertk.errors import FertkError
+
+
+class FertkGroup(click.Group):
+    """A group that lists commands in a stable order and loads plugin commands once."""
+
+    _loaded = False
+
+    def _ensure_plugins(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            from fertk.plugins import call_each
+
+            call_each("register_commands", cli=self)
+
+    def list_commands(self, ctx):
+        self._ensure_plugins()
+        return sorted(self.commands)
+
+    def get_command(self, ctx, cmd_name):
+        self._ensure_plugins()
+        return self.commands.get(cmd_name)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FertkError as exc:  # user errors: one line, also under click's CliRunner
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=FertkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="fertk")
+def cli() -> None:
+    """fertk: facial expression recognition from swappable detectors, crops, backbones
+    and temporal heads.
+
+    \b
+    Examples:
+      fertk list backbones
+      fertk plugins --all
+      fertk run video.mp4 --detector dlib --backbone compact --temporal gru
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: one line per user error, tracebacks only for bugs."""
+    try:
+        cli.main(args=argv, prog_name="fertk", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"Error: {_usage_message(exc)}", err=True)
+        return exc.exit_code
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except FertkError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    msg = exc.format_message()
+    cmd = exc.ctx.command_path if exc.ctx is not None else "fertk"
+    return f"{msg} (see '{cmd} --help')".replace("\n", " ")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Helpers shared by CLI commands: registry-validated options, console, tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from fertk.errors import FertkError
+
+
+class ComponentType(click.ParamType):
+    """A click parameter type whose values are names in one registry.
+
+    Validation happens when the option is parsed, so ``--backbone compat`` fails before any
+    work starts, with close matches. Shell completion offers the registered names.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.name = kind.rstrip("s")
+
+    def _registry(self):
+        from fertk.plugins import get_registry
+
+        return get_registry(self.kind)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not isinstance(value, str):
+            self.fail(f"expected a name, got {value!r}", param, ctx)
+        try:
+            self._registry().get(value)
+        except FertkError as exc:
+            self.fail(str(exc), param, ctx)
+        return value
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        items = []
+        for spec in self._registry():
+            name = spec.name + ":" if spec.prefix else spec.name
+            if name.startswith(incomplete):
+                items.append(CompletionItem(name, help=spec.description))
+        return items
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:  # click>=8.2
+        return "NAME"
+
+
+def component_option(*decls: str, kind: str, **kwargs: Any):
+    """``@component_option("--backbone", kind="backbones", default="compact")``."""
+    kwargs.setdefault("show_default", True)
+    return click.option(*decls, type=ComponentType(kind), **kwargs)
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console().print(table)
+
+
+def fail(message: str) -> None:
+    """Raise a one-line user error."""
+    raise FertkError(message)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,10 @@
+"""CLI commands: weights (placeholder until its capability lands)."""
+
+from __future__ import annotations
+
+from fertk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    pass

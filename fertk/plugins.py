@@ -1,0 +1,277 @@
+"""The plugin manager: built-in plugins plus third-party ones from the ``fertk`` entry points.
+
+Built-in components are ordinary plugins listed in :data:`DEFAULT_PLUGINS` and registered
+under their module names (``fertk.backbones`` …), which no entry point can take: an entry
+point with a colliding name is refused with a warning instead of being silently skipped.
+
+Environment:
+
+- ``FERTK_LOAD_PLUGINS`` unset: load every installed third-party plugin;
+  ``FERTK_LOAD_PLUGINS=`` (empty): load none; ``FERTK_LOAD_PLUGINS=a,b``: load only the
+  entry points (or distributions) named ``a`` and ``b``.
+
+A plugin that fails to import, or whose hook raises, is reported in one warning line on
+stderr naming it; the other plugins and the CLI keep working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import pluggy
+
+from fertk import hookspecs
+from fertk.errors import FertkError
+from fertk.registry import DuplicateComponentError, Registry
+
+#: Modules that register the built-in components, through the same hooks as third parties.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "fertk.detectors",
+    "fertk.crops",
+    "fertk.backbones",
+    "fertk.temporal",
+    "fertk.datasets",
+    "fertk.augment",
+    "fertk.weights",
+    "fertk.commands.core",
+    "fertk.commands.detect",
+    "fertk.commands.models",
+    "fertk.commands.data",
+    "fertk.commands.weights",
+    "fertk.commands.train",
+    "fertk.commands.run",
+)
+
+ENTRY_POINT_GROUP = "fertk"
+
+
+@dataclass
+class PluginInfo:
+    """What ``fertk plugins`` shows for one plugin."""
+
+    name: str
+    builtin: bool
+    version: str | None = None
+    distribution: str | None = None
+    module: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "builtin": self.builtin,
+            "version": self.version,
+            "distribution": self.distribution,
+            "module": self.module,
+            "hooks": sorted(self.hooks),
+            "errors": list(self.errors),
+        }
+
+
+class _State:
+    def __init__(self) -> None:
+        self.pm: pluggy.PluginManager | None = None
+        self.infos: dict[str, PluginInfo] = {}
+        self.registries: dict[str, Registry] | None = None
+        self.warned: set[str] = set()
+
+
+_state = _State()
+
+
+def warn(message: str) -> None:
+    """Print a one-line plugin warning on stderr, once per process per message."""
+    if message in _state.warned:
+        return
+    _state.warned.add(message)
+    print(f"fertk: warning: {message}", file=sys.stderr)
+
+
+def _record_error(plugin: str, message: str) -> None:
+    info = _state.infos.get(plugin)
+    if info is not None:
+        info.errors.append(message)
+    warn(message)
+
+
+def _selected_entry_point_names() -> set[str] | None:
+    raw = os.environ.get("FERTK_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _iter_entry_points():
+    """(entry point, distribution) pairs of group ``fertk``, one per distribution name."""
+    seen: set[tuple[str, str]] = set()
+    for dist in md.distributions():
+        dist_name = (dist.metadata["Name"] or "?") if dist.metadata else "?"
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP:
+                continue
+            key = (dist_name.lower(), ep.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield ep, dist
+
+
+def _load_builtins(pm: pluggy.PluginManager) -> None:
+    from fertk import __version__
+
+    for module_name in DEFAULT_PLUGINS:
+        info = PluginInfo(name=module_name, builtin=True, version=__version__, module=module_name)
+        _state.infos[module_name] = info
+        try:
+            module = importlib.import_module(module_name)
+            pm.register(module, name=module_name)
+        except Exception as exc:  # a broken built-in must not take the CLI down either
+            _record_error(module_name, f"built-in plugin '{module_name}' failed to load: {_fmt(exc)}")
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    selected = _selected_entry_point_names()
+    found: set[str] = set()
+    for ep, dist in _iter_entry_points():
+        dist_name = dist.metadata["Name"] if dist.metadata else None
+        found.update({ep.name, dist_name or ""})
+        if selected is not None and ep.name not in selected and dist_name not in selected:
+            continue
+        if ep.name in _state.infos:
+            warn(
+                f"plugin '{ep.name}' from distribution '{dist_name}' not loaded: the name "
+                f"is already taken by plugin '{ep.name}'"
+            )
+            continue
+        info = PluginInfo(
+            name=ep.name,
+            builtin=False,
+            version=dist.version,
+            distribution=dist_name,
+            module=ep.value,
+        )
+        _state.infos[ep.name] = info
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
+        except Exception as exc:
+            _record_error(ep.name, f"plugin '{ep.name}' failed to load: {_fmt(exc)}")
+    if selected:
+        for name in sorted(selected - found):
+            warn(f"FERTK_LOAD_PLUGINS names '{name}', but no such plugin is installed")
+
+
+def _fmt(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    if _state.pm is None:
+        pm = pluggy.PluginManager("fertk")
+        pm.add_hookspecs(hookspecs)
+        _state.pm = pm
+        _load_builtins(pm)
+        _load_entry_points(pm)
+        for name, info in _state.infos.items():
+            plugin = pm.get_plugin(name)
+            if plugin is not None:
+                info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
+    return _state.pm
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> str:
+    """Register an in-process plugin object or module (notebooks, tests, examples)."""
+    pm = get_plugin_manager()
+    registered = pm.register(plugin, name=name)
+    if registered is None:
+        raise FertkError(f"plugin '{name}' is already registered")
+    info = PluginInfo(name=registered, builtin=False, module=getattr(plugin, "__name__", None))
+    info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
+    _state.infos[registered] = info
+    _state.registries = None
+    return registered
+
+
+def unregister_plugin(name: str) -> None:
+    pm = get_plugin_manager()
+    pm.unregister(name=name)
+    _state.infos.pop(name, None)
+    _state.registries = None
+
+
+def reset() -> None:
+    """Forget all plugins and registries; the next use loads them again (for tests)."""
+    _state.pm = None
+    _state.infos = {}
+    _state.registries = None
+    _state.warned = set()
+
+
+def call_each(hook_name: str, **kwargs: Any) -> None:
+    """Call every implementation of ``hook_name``, isolating failures plugin by plugin.
+
+    Implementations run in registration order (built-ins first). Each receives only the
+    arguments it names, so new hook arguments stay opt-in.
+    """
+    pm = get_plugin_manager()
+    hook = getattr(pm.hook, hook_name)
+    for impl in reversed(hook.get_hookimpls()):
+        plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        try:
+            impl.function(**args)
+        except Exception as exc:
+            _record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+
+
+def _register_into(registry: Registry, plugin_name: str, name: str, factory: Any, **kw: Any) -> None:
+    try:
+        registry.register(name, factory, plugin=plugin_name, **kw)
+    except DuplicateComponentError as exc:
+        _record_error(plugin_name, str(exc))
+    except (TypeError, ValueError) as exc:
+        _record_error(plugin_name, f"plugin '{plugin_name}' registered an invalid {registry.label}: {exc}")
+
+
+def registries() -> dict[str, Registry]:
+    """All registries, filled from every loaded plugin (cached)."""
+    if _state.registries is not None:
+        return _state.registries
+    pm = get_plugin_manager()
+    regs = {kind: Registry(kind, label) for kind, (_, label) in hookspecs.KINDS.items()}
+    for kind, (hook_name, _) in hookspecs.KINDS.items():
+        hook = getattr(pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):
+            plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            register = partial(_register_into, regs[kind], plugin_name)
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                _record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+    _state.registries = regs
+    return regs
+
+
+def get_registry(kind: str) -> Registry:
+    regs = registries()
+    if kind not in regs:
+        from fertk.registry import UnknownComponentError
+
+        raise UnknownComponentError("component kind", kind, sorted(regs))
+    return regs[kind]
+
+
+def plugin_infos(include_builtins: bool = False) -> list[PluginInfo]:
+    get_plugin_manager()
+    registries()  # hook errors are recorded while filling the registries
+    infos = sorted(_state.infos.values(), key=lambda i: (not i.builtin, i.name))
+    return [i for i in infos if include_builtins or not i.builtin]

@@ -1,0 +1,210 @@
+"""Component registries: one per kind, filled by plugins through the ``register_*`` hooks.
+
+A registry holds *factories*, never built objects. A factory is a callable or a
+``"module:attribute"`` string resolved only when :meth:`Registry.create` is called, so
+listing components never imports torch, dlib or timm.
+
+Contract of what a registry holds is documented on each hook in :mod:`fertk.hookspecs`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fertk.errors import FertkError
+
+
+class UnknownComponentError(FertkError, KeyError):
+    """No component of that kind has that name."""
+
+    def __init__(self, label: str, name: str, available: list[str]):
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        msg = f"Unknown {label} '{name}'."
+        if close:
+            msg += " Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+        msg += " Available: " + (", ".join(available) if available else "(none)")
+        super().__init__(msg)
+        self.name = name
+        self.suggestions = close
+        self.available = available
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class DuplicateComponentError(FertkError):
+    """Two plugins registered the same name for the same kind."""
+
+
+@dataclass
+class ComponentSpec:
+    """One registered component: its name, factory, owner plugin and description."""
+
+    name: str
+    factory: Callable[..., Any] | str
+    plugin: str
+    description: str = ""
+    prefix: bool = False
+    aliases: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name}:<name>" if self.prefix else self.name
+
+    def resolve(self) -> Callable[..., Any]:
+        """The factory callable, importing its module if it was given as a string."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            missing = getattr(exc, "name", None) or str(exc)
+            raise FertkError(
+                f"{self.name}: cannot import {module_name} (plugin '{self.plugin}'): "
+                f"missing module '{missing}'"
+            ) from exc
+        try:
+            return getattr(module, attr)
+        except AttributeError as exc:
+            raise FertkError(f"{self.name}: {module_name} has no attribute '{attr}'") from exc
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.display_name,
+            "plugin": self.plugin,
+            "description": self.description,
+        }
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        out.update({k: v for k, v in self.metadata.items() if k not in out})
+        return out
+
+
+class Registry:
+    """Name → factory table for one component kind.
+
+    ``kind`` is the plural key (``"backbones"``), ``label`` the singular used in messages
+    (``"backbone"``). Names are case-sensitive, lowercase by convention.
+    """
+
+    def __init__(self, kind: str, label: str | None = None):
+        self.kind = kind
+        self.label = label or kind
+        self._specs: dict[str, ComponentSpec] = {}
+        self._aliases: dict[str, str] = {}
+
+    # -- filling -----------------------------------------------------------------------
+    def add(self, spec: ComponentSpec) -> ComponentSpec:
+        for key in (spec.name, *spec.aliases):
+            owner = self._owner_of(key)
+            if owner is not None:
+                raise DuplicateComponentError(
+                    f"{self.label} '{key}' is registered twice: by plugin '{owner.plugin}' "
+                    f"and by plugin '{spec.plugin}'"
+                )
+        self._specs[spec.name] = spec
+        for alias in spec.aliases:
+            self._aliases[alias] = spec.name
+        return spec
+
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., Any] | str,
+        *,
+        plugin: str = "<direct>",
+        description: str = "",
+        aliases: tuple[str, ...] | list[str] = (),
+        prefix: bool = False,
+        **metadata: Any,
+    ) -> ComponentSpec:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.label} name must be a non-empty string, got {name!r}")
+        if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+            raise ValueError(
+                f"{self.label} '{name}': factory must be callable or 'module:attribute', got {factory!r}"
+            )
+        spec = ComponentSpec(
+            name=name,
+            factory=factory,
+            plugin=plugin,
+            description=description,
+            prefix=prefix,
+            aliases=tuple(aliases),
+            metadata=dict(metadata),
+        )
+        return self.add(spec)
+
+    def unregister(self, name: str) -> None:
+        spec = self._specs.pop(name)
+        for alias in spec.aliases:
+            self._aliases.pop(alias, None)
+
+    # -- lookup ------------------------------------------------------------------------
+    def _owner_of(self, key: str) -> ComponentSpec | None:
+        if key in self._specs:
+            return self._specs[key]
+        if key in self._aliases:
+            return self._specs[self._aliases[key]]
+        return None
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.get(name)
+        except UnknownComponentError:
+            return False
+        return True
+
+    def __iter__(self):
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get(self, name: str) -> ComponentSpec:
+        """The spec for ``name`` (an alias, or ``family:member`` for a prefix family)."""
+        spec = self._owner_of(name)
+        if spec is not None and not spec.prefix:
+            return spec
+        family, sep, member = name.partition(":")
+        if sep and member:
+            spec = self._owner_of(family)
+            if spec is not None and spec.prefix:
+                return spec
+        raise UnknownComponentError(self.label, name, self.display_names())
+
+    def split(self, name: str) -> tuple[ComponentSpec, str | None]:
+        """The spec and, for a prefix family, the member name after the colon."""
+        spec = self.get(name)
+        return spec, (name.partition(":")[2] if spec.prefix else None)
+
+    def create(self, name: str, /, **options: Any) -> Any:
+        """Build component ``name`` with ``options`` passed to its factory."""
+        spec, member = self.split(name)
+        factory = spec.resolve()
+        if member is not None:
+            return factory(member, **options)
+        return factory(**options)
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        names = sorted(self._specs)
+        if pattern:
+            names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+        return names
+
+    def display_names(self) -> list[str]:
+        return [s.display_name for s in self]
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self]
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self)} components)"

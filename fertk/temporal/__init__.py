@@ -1,0 +1,14 @@
+"""Built-in temporal heads, registered through the ``register_temporal_heads`` hook like any plugin's.
+
+Factories are given as ``"module:attribute"`` strings so that heavy imports happen only
+when a component is built.
+"""
+
+from __future__ import annotations
+
+from fertk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_temporal_heads(register):
+    pass

@@ -1,0 +1,197 @@
+"""Data types and component contracts shared by every stage of the pipeline.
+
+Data flows one way: frames → :class:`Face` (detector) → :class:`FaceCrop` (crop policy) →
+tensors → per-frame outputs (backbone) → sequence output (temporal head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+@dataclass(frozen=True)
+class LandmarkScheme:
+    """A named landmark layout and the indices of the points the crop policies need.
+
+    ``nose`` is the crop centre of the paper's landmark crop; ``left_eye``/``right_eye`` are
+    the indices averaged to get each eye centre (subject's left/right as seen in the image:
+    ``left_eye`` has the smaller x on a frontal face).
+    """
+
+    name: str
+    num_points: int
+    nose: int
+    left_eye: tuple[int, ...]
+    right_eye: tuple[int, ...]
+    mouth: tuple[int, ...] = ()
+
+
+#: Landmark schemes known to the core; plugins may add more with :func:`register_scheme`.
+SCHEMES: dict[str, LandmarkScheme] = {
+    "dlib68": LandmarkScheme(
+        "dlib68", 68, nose=30, left_eye=tuple(range(36, 42)), right_eye=tuple(range(42, 48)),
+        mouth=tuple(range(48, 68)),
+    ),
+    # dlib's 5-point model: 0-1 one eye's corners, 2-3 the other's, 4 below the nose.
+    "dlib5": LandmarkScheme("dlib5", 5, nose=4, left_eye=(2, 3), right_eye=(0, 1)),
+    # insightface / RetinaFace order: left eye, right eye, nose, left mouth, right mouth.
+    "five_point": LandmarkScheme("five_point", 5, nose=2, left_eye=(0,), right_eye=(1,), mouth=(3, 4)),
+    # mediapipe face mesh (468 points, 478 with irises); 1 is the nose tip.
+    "mediapipe478": LandmarkScheme(
+        "mediapipe478", 478, nose=1, left_eye=(33, 133), right_eye=(362, 263), mouth=(13, 14, 61, 291)
+    ),
+    "mediapipe468": LandmarkScheme(
+        "mediapipe468", 468, nose=1, left_eye=(33, 133), right_eye=(362, 263), mouth=(13, 14, 61, 291)
+    ),
+    # insightface 2d106det.
+    "insightface106": LandmarkScheme(
+        "insightface106", 106, nose=86, left_eye=(35, 39), right_eye=(89, 93), mouth=(52, 61)
+    ),
+}
+
+
+def register_scheme(scheme: LandmarkScheme) -> None:
+    existing = SCHEMES.get(scheme.name)
+    if existing is not None and existing != scheme:
+        raise ValueError(f"landmark scheme '{scheme.name}' is already defined differently")
+    SCHEMES[scheme.name] = scheme
+
+
+def get_scheme(name: str) -> LandmarkScheme:
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        from fertk.registry import UnknownComponentError
+
+        raise UnknownComponentError("landmark scheme", name, sorted(SCHEMES)) from None
+
+
+@dataclass
+class Face:
+    """One detected face in pixel coordinates of the image it was found in.
+
+    ``box`` is ``(x1, y1, x2, y2)``; ``landmarks`` an ``(N, 2)`` float array in the layout
+    named by ``scheme`` (``None`` for box-only detectors); ``track_id`` is set by trackers.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+    landmarks: np.ndarray | None = None
+    scheme: str | None = None
+    track_id: int | None = None
+
+    @property
+    def width(self) -> float:
+        return float(self.box[2] - self.box[0])
+
+    @property
+    def height(self) -> float:
+        return float(self.box[3] - self.box[1])
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    def to_dict(self, landmarks: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+        }
+        if self.track_id is not None:
+            out["track"] = int(self.track_id)
+        if landmarks and self.landmarks is not None:
+            out["scheme"] = self.scheme
+            out["landmarks"] = np.round(np.asarray(self.landmarks, dtype=float), 2).tolist()
+        return out
+
+
+@dataclass
+class FaceCrop:
+    """A normalised face: uint8 gray square plus the affine transform image → crop.
+
+    ``matrix`` is 2×3: ``crop_xy = matrix @ [x, y, 1]``. ``to_image`` maps crop points back.
+    """
+
+    image: np.ndarray
+    matrix: np.ndarray
+    face: Face | None = None
+    policy: str = ""
+
+    @property
+    def size(self) -> int:
+        return int(self.image.shape[0])
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return pts @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        a = self.matrix[:, :2]
+        return (pts - self.matrix[:, 2]) @ np.linalg.inv(a).T
+
+    def center(self, size: int = 96) -> np.ndarray:
+        """The central ``size``×``size`` region the network sees at test time."""
+        off = (self.size - size) // 2
+        return self.image[off : off + size, off : off + size]
+
+
+@dataclass
+class Sample:
+    """One labelled item of a data set: a still (one path) or a sequence (several paths)."""
+
+    paths: list[str]
+    label: int | None
+    subject: str
+    sequence: str = ""
+    frame_index: int = -1
+    peak: bool = False
+    dataset: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+
+@runtime_checkable
+class CropPolicy(Protocol):
+    def crop(self, image: np.ndarray, face: Face) -> FaceCrop: ...
+
+
+class Backbone(Protocol):
+    input_size: tuple[int, int]
+    in_chans: int
+    num_classes: int
+    feature_dim: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class TemporalHead(Protocol):
+    input_kind: str  # "probs" or "features"
+    num_classes: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+#: The canonical expression classes and their order (CK+'s seven plus neutral).
+CANONICAL_CLASSES: tuple[str, ...] = (
+    "anger",
+    "contempt",
+    "disgust",
+    "fear",
+    "happy",
+    "sadness",
+    "surprise",
+    "neutral",
+)

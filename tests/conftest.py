@@ -1,0 +1,45 @@
+"""Shared fixtures: plugin state isolation and tiny fake plugin distributions."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fertk import plugins
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    """Plugin state rebuilt from scratch for this test, and again afterwards."""
+    monkeypatch.delenv("FERTK_LOAD_PLUGINS", raising=False)
+    plugins.reset()
+    yield plugins
+    plugins.reset()
+
+
+@pytest.fixture
+def make_distribution(tmp_path, monkeypatch):
+    """Create a fake installed distribution with a ``fertk`` entry point, without pip.
+
+    ``make_distribution("fertk-foo", "foo", source)`` writes ``foo_plugin.py`` with
+    ``source`` and ``fertk_foo-1.0.dist-info`` declaring ``foo = foo_plugin`` and puts the
+    folder on ``sys.path``.
+    """
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+
+    def make(dist: str, ep_name: str, source: str, version: str = "1.0") -> Path:
+        module = f"{ep_name}_plugin"
+        (root / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8"
+        )
+        (info / "entry_points.txt").write_text(f"[fertk]\n{ep_name} = {module}\n", encoding="utf-8")
+        return info
+
+    return make

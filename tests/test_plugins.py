@@ -1,0 +1,152 @@
+"""Plugin loading: built-ins, entry points of fake distributions, selection, broken plugins."""
+
+from __future__ import annotations
+
+import pytest
+
+from fertk import hookimpl
+
+GOOD = """
+from fertk import hookimpl
+
+@hookimpl
+def register_backbones(register):
+    register("goodnet", lambda **kw: "goodnet", description="a good backbone")
+
+@hookimpl
+def register_temporal_heads(register):
+    register("goodhead", lambda **kw: "goodhead")
+"""
+
+OTHER = """
+from fertk import hookimpl
+
+@hookimpl
+def register_detectors(register):
+    register("otherdet", lambda **kw: "otherdet")
+"""
+
+IMPORT_BROKEN = """
+import this_module_does_not_exist_fertk
+"""
+
+HOOK_BROKEN = """
+from fertk import hookimpl
+
+@hookimpl
+def register_backbones(register):
+    register("half", lambda **kw: "half")
+    raise RuntimeError("boom in hook")
+"""
+
+DUPLICATE = """
+from fertk import hookimpl
+
+@hookimpl
+def register_backbones(register):
+    register("goodnet", lambda **kw: "impostor")
+    register("dupnet_unique", lambda **kw: "unique")
+"""
+
+
+def test_builtins_registered_through_hooks(fresh_plugins):
+    infos = {i.name: i for i in fresh_plugins.plugin_infos(include_builtins=True)}
+    for module in fresh_plugins.DEFAULT_PLUGINS:
+        assert module in infos, module
+        assert infos[module].builtin
+        assert not infos[module].errors, infos[module].errors
+    assert "register_commands" in infos["fertk.commands.core"].hooks
+
+
+def test_entry_point_plugins_loaded(fresh_plugins, make_distribution):
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-other", "other", OTHER, version="2.5")
+    regs = fresh_plugins.registries()
+    assert regs["backbones"].create("goodnet") == "goodnet"
+    assert regs["backbones"].get("goodnet").plugin == "good"
+    assert regs["detectors"].create("otherdet") == "otherdet"
+    infos = {i.name: i for i in fresh_plugins.plugin_infos()}
+    assert infos["other"].version == "2.5"
+    assert infos["other"].distribution == "fertk-other"
+    assert infos["good"].hooks == ["register_backbones", "register_temporal_heads"]
+
+
+def test_load_plugins_env_selects(fresh_plugins, make_distribution, monkeypatch):
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-other", "other", OTHER)
+    monkeypatch.setenv("FERTK_LOAD_PLUGINS", "other")
+    fresh_plugins.reset()
+    regs = fresh_plugins.registries()
+    assert "otherdet" in regs["detectors"]
+    assert "goodnet" not in regs["backbones"]
+
+
+def test_load_plugins_empty_loads_none(fresh_plugins, make_distribution, monkeypatch):
+    make_distribution("fertk-good", "good", GOOD)
+    monkeypatch.setenv("FERTK_LOAD_PLUGINS", "")
+    fresh_plugins.reset()
+    assert "goodnet" not in fresh_plugins.registries()["backbones"]
+    assert fresh_plugins.plugin_infos() == []
+    # built-ins are still there
+    assert fresh_plugins.plugin_infos(include_builtins=True)
+
+
+def test_load_plugins_unknown_name_warns(fresh_plugins, monkeypatch, capsys):
+    monkeypatch.setenv("FERTK_LOAD_PLUGINS", "nosuchplugin")
+    fresh_plugins.reset()
+    fresh_plugins.registries()
+    err = capsys.readouterr().err
+    assert "FERTK_LOAD_PLUGINS names 'nosuchplugin'" in err
+
+
+def test_import_error_is_one_warning_and_others_work(fresh_plugins, make_distribution, capsys):
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-broken", "broken", IMPORT_BROKEN)
+    regs = fresh_plugins.registries()
+    assert "goodnet" in regs["backbones"]
+    err = capsys.readouterr().err.strip().splitlines()
+    broken = [line for line in err if "'broken'" in line]
+    assert len(broken) == 1
+    assert "failed to load" in broken[0] and "ModuleNotFoundError" in broken[0]
+    infos = {i.name: i for i in fresh_plugins.plugin_infos()}
+    assert infos["broken"].errors
+
+
+def test_exception_in_hook_is_reported(fresh_plugins, make_distribution, capsys):
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-hookbroken", "hookbroken", HOOK_BROKEN)
+    regs = fresh_plugins.registries()
+    assert "goodnet" in regs["backbones"]
+    assert "half" in regs["backbones"]  # registered before the exception
+    err = capsys.readouterr().err
+    assert "plugin 'hookbroken' failed in register_backbones: RuntimeError: boom in hook" in err
+
+
+def test_duplicate_from_plugin_names_both(fresh_plugins, make_distribution, capsys):
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-dup", "zdup", DUPLICATE)
+    regs = fresh_plugins.registries()
+    assert regs["backbones"].create("goodnet") == "goodnet"  # first owner kept
+    assert "dupnet_unique" in regs["backbones"]  # the rest of the plugin still registers
+    err = capsys.readouterr().err
+    assert "'goodnet' is registered twice: by plugin 'good' and by plugin 'zdup'" in err
+
+
+def test_entry_point_cannot_shadow_builtin(fresh_plugins, make_distribution, capsys):
+    make_distribution("fertk-shadow", "fertk.backbones", GOOD)
+    fresh_plugins.registries()
+    err = capsys.readouterr().err
+    assert "plugin 'fertk.backbones' from distribution 'fertk-shadow' not loaded" in err
+
+
+def test_in_process_plugin(fresh_plugins):
+    class Inline:
+        @hookimpl
+        def register_augmentations(self, register):
+            register("inline_aug", lambda **kw: (lambda img: img))
+
+    fresh_plugins.register_plugin(Inline(), name="inline")
+    aug = fresh_plugins.registries()["augmentations"].create("inline_aug")
+    assert aug(5) == 5
+    with pytest.raises(Exception, match="already registered"):
+        fresh_plugins.register_plugin(Inline(), name="inline")
