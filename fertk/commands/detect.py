@@ -1,10 +1,367 @@
-"""CLI commands: detect (placeholder until its capability lands)."""
+"""CLI command ``fertk detect``: faces, landmarks and crops of images, folders and videos.
+
+Shows what the preprocessing stage does: which faces the detector finds, where their
+landmarks are, and the normalised crops the network would see. Heavy modules (cv2, dlib)
+are imported inside the command.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fertk.clitools import component_option, console, is_tty
+from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
+
+
+def parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``("upsample=0", "model=cnn")`` → ``{"upsample": 0, "model": "cnn"}`` (YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise FertkError(f"{what} option '{pair}' must look like KEY=VALUE")
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+@dataclass
+class SourceStats:
+    """Counts for one input file (an image or a video) for the summary table."""
+
+    source: str
+    kind: str = "image"
+    frames: int = 0
+    faces: int = 0
+    no_face: int = 0
+    crops: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _media_files(source: str, recursive: bool) -> list[Path]:
+    from fertk.io.images import is_image_path, is_video_path, iter_images
+
+    p = Path(source)
+    if p.is_dir():
+        pattern = "**/*" if recursive else "*"
+        files = sorted(f for f in p.glob(pattern) if f.is_file() and (is_image_path(f) or is_video_path(f)))
+        if not files:
+            raise FertkError(f"{source}: folder contains no image or video files")
+        return files
+    if p.is_file():
+        return [p]
+    if any(ch in source for ch in "*?["):
+        import glob
+
+        files = sorted(
+            Path(m) for m in glob.glob(source, recursive=True)
+            if Path(m).is_file() and (is_image_path(m) or is_video_path(m))
+        )
+        if not files:
+            raise FertkError(f"{source}: no image or video files match this pattern")
+        return files
+    return list(iter_images(source))  # raises the "no such file or folder" error
+
+
+def _video_frames(path: Path, every: int, max_frames: int | None) -> Iterator[tuple[int, float, Any]]:
+    """(frame index, time in s, BGR frame) of a video, every ``every``-th frame."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FertkError(f"{path}: cannot open video (unsupported codec or corrupt file)")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    try:
+        index = -1
+        yielded = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            index += 1
+            if index % every:
+                continue
+            yield index, (index / fps if fps > 0 else float(index)), frame
+            yielded += 1
+            if max_frames is not None and yielded >= max_frames:
+                break
+        if index < 0:
+            raise FertkError(f"{path}: video has no decodable frames")
+    finally:
+        cap.release()
+
+
+def _video_fps(path: Path) -> float:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+    cap.release()
+    return float(fps) if fps and fps > 0 else 25.0
+
+
+def _output_stem(path: Path, root: Path | None) -> str:
+    """A file-name stem unique within one run: the path relative to the source folder."""
+    if root is not None:
+        try:
+            rel = path.relative_to(root)
+            return "__".join(rel.with_suffix("").parts)
+        except ValueError:
+            pass
+    return path.stem
+
+
+class _Job:
+    """Runs detector (+ crop) on frames and writes crops, annotations and JSON records."""
+
+    def __init__(self, detector, cropper, crop_name, annotate, save_crops, records, warn):
+        self.detector = detector
+        self.cropper = cropper
+        self.crop_name = crop_name
+        self.annotate = annotate
+        self.save_crops = save_crops
+        self.records = records
+        self.warn = warn
+
+    def frame(self, image, stats: SourceStats, stem: str, source: str, frame: int | None, t: float | None):
+        from fertk.io.images import write_image
+
+        faces = self.detector.detect(image)
+        stats.frames += 1
+        stats.faces += len(faces)
+        if not faces:
+            stats.no_face += 1
+        record: dict[str, Any] = {"source": source}
+        if frame is not None:
+            record["frame"] = frame
+            record["time"] = round(float(t or 0.0), 4)
+        record["width"], record["height"] = int(image.shape[1]), int(image.shape[0])
+        face_dicts = []
+        for i, face in enumerate(faces):
+            d = face.to_dict()
+            if self.save_crops is not None and self.cropper is not None:
+                try:
+                    crop = self.cropper.crop(image, face)
+                except FertkError as exc:
+                    self.warn(f"{source}: face {i}: {exc}")
+                else:
+                    tag = f"_f{frame:06d}" if frame is not None else ""
+                    out = self.save_crops / f"{stem}{tag}_face{i}.png"
+                    write_image(out, crop.image)
+                    stats.crops += 1
+                    d["crop"] = str(out)
+                    d["crop_matrix"] = [[round(float(v), 6) for v in row] for row in crop.matrix]
+            face_dicts.append(d)
+        record["faces"] = face_dicts
+        self.records.append(record)
+        if self.annotate is not None:
+            from fertk.draw import draw_faces
+
+            labels = [f"{i}: {f.score:.2f}" for i, f in enumerate(faces)]
+            return draw_faces(image, faces, labels=labels)
+        return None
+
+
+@click.command("detect")
+@click.argument("source", metavar="SOURCE")
+@component_option("--detector", "-d", kind="detectors", default="dlib", help="Face detector.")
+@component_option(
+    "--crop", "-c", kind="crops", default=None, show_default=False,
+    help="Crop policy for --save-crops [default: landmark; box for box-only detectors].",
+)
+@click.option("--detector-option", "-D", "detector_opts", multiple=True, metavar="KEY=VALUE",
+              help="Detector option, repeatable (e.g. -D upsample=0 -D model=cnn).")
+@click.option("--crop-option", "-C", "crop_opts", multiple=True, metavar="KEY=VALUE",
+              help="Crop option, repeatable (e.g. -C alpha=1.2 -C border=replicate).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write per-image/per-frame records (faces, boxes, scores, landmarks) to FILE ('-': stdout).")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False), default=None,
+              help="Write annotated copies (boxes, landmarks, scores) into DIR; videos as MP4.")
+@click.option("--save-crops", "crops_dir", type=click.Path(file_okay=False), default=None,
+              help="Write each face's crop (PNG, 120x120 gray by default) into DIR.")
+@click.option("--largest/--all", "largest", default=False, show_default=True,
+              help="Keep only the largest face per image/frame, or all faces.")
+@click.option("--min-size", type=float, default=0, show_default=True,
+              help="Ignore faces whose box is smaller than this many pixels on its short side.")
+@click.option("--every", type=click.IntRange(1), default=1, show_default=True,
+              help="Videos: process every N-th frame.")
+@click.option("--max-frames", type=click.IntRange(1), default=None,
+              help="Videos: stop after this many processed frames per video.")
+@click.option("--recursive", "-r", is_flag=True, help="Folders: include sub-folders.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any file could not be read.")
+def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, annotate_dir,
+                   crops_dir, largest, min_size, every, max_frames, recursive, strict):
+    """Detect faces and landmarks in SOURCE: an image, a folder, a glob or a video.
+
+    \b
+    Examples:
+      fertk detect photo.jpg --annotate out/
+      fertk detect faces/ --json faces.json --save-crops crops/
+      fertk detect clip.mp4 --every 5 --annotate out/ -D upsample=0
+      fertk detect photo.jpg --detector opencv --crop box --save-crops crops/
+
+    An unreadable file is reported on one line and the others are processed; images without
+    faces are listed. A summary table ends the run.
+    """
+    from fertk.io.images import is_video_path, read_image, write_image
+    from fertk.plugins import get_registry
+
+    err = console(stderr=True)
+    files = _media_files(source, recursive)
+    root = Path(source) if Path(source).is_dir() else None
+    dopts = parse_options(detector_opts, "detector")
+    dopts.setdefault("largest", largest)
+    if min_size:
+        dopts.setdefault("min_size", min_size)
+    det = get_registry("detectors").create(detector, **dopts)
+    cropper, crop_name = None, crop
+    if crops_dir is not None:
+        has_landmarks = getattr(det, "scheme", "unknown") is not None
+        crop_name = crop or ("landmark" if has_landmarks else "box")
+        spec = get_registry("crops").get(crop_name)
+        if spec.metadata.get("needs_landmarks") and not has_landmarks:
+            raise FertkError(
+                f"crop policy '{crop_name}' needs landmarks, but detector '{detector}' gives "
+                "boxes only: use --crop box or a detector with landmarks"
+            )
+        cropper = get_registry("crops").create(crop_name, **parse_options(crop_opts, "crop"))
+    annotate = Path(annotate_dir) if annotate_dir else None
+    crops_out = Path(crops_dir) if crops_dir else None
+    for d in (annotate, crops_out):
+        if d is not None:
+            d.mkdir(parents=True, exist_ok=True)
+
+    records: list[dict[str, Any]] = []
+    stats_list: list[SourceStats] = []
+
+    def say(tag: str, style: str, msg: str) -> None:
+        """One line on stderr, never wrapped (scripts grep these lines)."""
+        from rich.text import Text
+
+        target = progress.console if progress is not None else err
+        target.print(Text.assemble((tag, style), " ", msg), soft_wrap=True, highlight=False)
+
+    def warn(msg: str) -> None:
+        say("warning:", "yellow", msg)
+
+    progress = None
+
+    job = _Job(det, cropper, crop_name, annotate, crops_out, records, warn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=not is_tty() or len(files) < 2, transient=True,
+    )
+    with progress:
+        task = progress.add_task("detect", total=len(files))
+        for path in files:
+            stem = _output_stem(path, root)
+            stats = SourceStats(source=str(path), kind="video" if is_video_path(path) else "image")
+            stats_list.append(stats)
+            start = time.perf_counter()
+            try:
+                if stats.kind == "video":
+                    _run_video(job, path, stem, stats, every, max_frames, annotate)
+                else:
+                    image = read_image(path)
+                    drawn = job.frame(image, stats, stem, str(path), None, None)
+                    if drawn is not None:
+                        write_image(annotate / f"{stem}.png", drawn)
+            except FertkError as exc:
+                stats.error = str(exc)
+                records.append({"source": str(path), "error": str(exc), "faces": []})
+                say("error:", "red", str(exc))
+            stats.seconds = time.perf_counter() - start
+            if stats.error is None and stats.kind == "image" and stats.faces == 0:
+                say("no face:", "yellow", str(path))
+            progress.advance(task)
+
+    if json_path:
+        _write_json(json_path, records, detector, det, crop_name, cropper)
+    _summary(stats_list, to_stderr=json_path == "-")
+    failed = [s for s in stats_list if s.error]
+    if failed and (strict or len(failed) == len(stats_list)):
+        raise click.exceptions.Exit(1)
+
+
+def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
+               max_frames: int | None, annotate: Path | None) -> None:
+    writer = None
+    out_path = None
+    try:
+        for index, t, frame in _video_frames(path, every, max_frames):
+            drawn = job.frame(frame, stats, stem, str(path), index, t)
+            if drawn is not None:
+                if writer is None:
+                    import cv2
+
+                    out_path = annotate / f"{stem}.mp4"
+                    fps = _video_fps(path) / every
+                    writer = cv2.VideoWriter(
+                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                        (drawn.shape[1], drawn.shape[0]),
+                    )
+                    if not writer.isOpened():
+                        raise FertkError(f"{out_path}: cannot open a video writer (mp4v)")
+                writer.write(drawn)
+    finally:
+        if writer is not None:
+            writer.release()
+
+
+def _write_json(json_path: str, records, detector_name, det, crop_name, cropper) -> None:
+    if json_path == "-":
+        click.echo(json.dumps(records, indent=1))
+        return
+    p = Path(json_path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, p)
+
+
+def _summary(stats_list: list[SourceStats], to_stderr: bool) -> None:
+    rows = []
+    for s in stats_list:
+        status = "error" if s.error else ("no face" if s.faces == 0 else "ok")
+        rows.append([s.source, s.kind, s.frames, s.faces, s.no_face, s.crops, f"{s.seconds:.2f}", status])
+    total = [
+        "total", f"{len(stats_list)} files", sum(s.frames for s in stats_list),
+        sum(s.faces for s in stats_list), sum(s.no_face for s in stats_list),
+        sum(s.crops for s in stats_list), f"{sum(s.seconds for s in stats_list):.2f}",
+        f"{sum(1 for s in stats_list if s.error)} errors",
+    ]
+    cols = ["source", "kind", "frames", "faces", "no-face frames", "crops", "seconds", "status"]
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(stderr=to_stderr, highlight=False, soft_wrap=False)
+    if not out.is_terminal:
+        out.width = max(out.width, 160)  # files and logs: do not fold paths into narrow cells
+    table = Table(title="fertk detect", title_justify="left")
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for row in rows + [total]:
+        table.add_row(*[str(v) for v in row])
+    out.print(table)
 
 
 @hookimpl
 def register_commands(cli):
-    pass
+    cli.add_command(detect_command)
