@@ -1,0 +1,78 @@
+"""Shared pieces of the built-in backbones: the input specification and Xavier initialisation.
+
+Every backbone exposes the contract of :mod:`fertk.hookspecs` (``input_size``, ``in_chans``,
+``num_classes``, ``feature_dim``, ``input_spec``, ``forward``, ``forward_features``,
+``forward_head``). :func:`input_spec_of` also derives a spec for third-party backbones that
+only declare ``input_size``/``in_chans``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+#: Side of the face crops that crop policies produce; ``crop_size`` is relative to it.
+BASE_CROP = 120
+
+
+def make_input_spec(
+    input_size: tuple[int, int] | list[int] | int,
+    in_chans: int = 1,
+    crop_size: int = 96,
+    mean: list[float] | tuple[float, ...] | None = None,
+    std: list[float] | tuple[float, ...] | None = None,
+) -> dict[str, Any]:
+    """The ``input_spec`` dict of the contract; ``mean``/``std`` default to 0.5 per channel.
+
+    0.5/0.5 maps the [0, 1] gray values to [-1, 1]. The paper does not state its input scaling.
+    """
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    h, w = (int(v) for v in input_size)
+    mean = [0.5] * in_chans if mean is None else [float(v) for v in mean]
+    std = [0.5] * in_chans if std is None else [float(v) for v in std]
+    if len(mean) == 1 and in_chans > 1:
+        mean = mean * in_chans
+    if len(std) == 1 and in_chans > 1:
+        std = std * in_chans
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(f"mean/std need {in_chans} values, got {mean} / {std}")
+    if not 0 < crop_size <= BASE_CROP:
+        raise ValueError(f"crop_size must be in 1..{BASE_CROP}, got {crop_size}")
+    return {
+        "input_size": [h, w],
+        "in_chans": int(in_chans),
+        "crop_size": int(crop_size),
+        "mean": mean,
+        "std": std,
+    }
+
+
+def input_spec_of(model: Any) -> dict[str, Any]:
+    """``model.input_spec``, or one derived from ``input_size``/``in_chans`` (plugins)."""
+    spec = getattr(model, "input_spec", None)
+    if spec:
+        return dict(spec)
+    size = getattr(model, "input_size", (96, 96))
+    return make_input_spec(size, int(getattr(model, "in_chans", 1)), crop_size=96)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for every conv and linear layer (paper §3.4)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def make_activation(name: str, channels: int) -> nn.Module:
+    """``relu`` or ``prelu`` (channel-wise, Caffe's default, as in Fig. 2 of the paper)."""
+    from fertk.errors import FertkError
+
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "prelu":
+        return nn.PReLU(channels, init=0.25)
+    raise FertkError(f"activation must be 'relu' or 'prelu', got {name!r}")

@@ -1,0 +1,126 @@
+"""Model cost: parameter counts, MACs (torch.utils.flop_counter), CPU latency and throughput."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (of those with ``requires_grad`` if ``trainable_only``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(model: nn.Module | Callable[..., Any], *inputs: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward pass on ``inputs`` (FLOPs of matmul/conv ops / 2).
+
+    Counted with :class:`torch.utils.flop_counter.FlopCounterMode`, which sees every matmul,
+    convolution and attention op (GRU cells included); element-wise ops are not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = getattr(model, "training", None)
+    if isinstance(model, nn.Module):
+        model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(*inputs)
+    finally:
+        if isinstance(model, nn.Module) and was_training:
+            model.train()
+    return int(counter.get_total_flops() // 2)
+
+
+def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
+    """A random input batch at the model's declared size: backbone (B, C, H, W) or head (B, T, D)."""
+    if hasattr(model, "input_kind"):  # temporal head
+        t = getattr(model, "seq_len", None) or 9
+        d = int(getattr(model, "input_dim", None) or model.num_classes)
+        x = torch.rand(batch, t, d)
+        return x / x.sum(-1, keepdim=True) if model.input_kind == "probs" else x
+    h, w = getattr(model, "input_size", (96, 96))
+    return torch.randn(batch, int(getattr(model, "in_chans", 1)), int(h), int(w))
+
+
+def measure_latency(
+    fn: Callable[[torch.Tensor], Any],
+    example: torch.Tensor,
+    warmup: int = 3,
+    iters: int = 20,
+    max_seconds: float = 5.0,
+) -> dict[str, float]:
+    """Wall-clock per call of ``fn(example)`` under ``torch.no_grad``: median/mean/min/p90 in ms.
+
+    Stops early after ``max_seconds`` of timed calls (at least 3 calls are timed).
+    """
+    times: list[float] = []
+    with torch.no_grad():
+        for _ in range(warmup):
+            fn(example)
+        start = time.perf_counter()
+        while len(times) < iters:
+            t0 = time.perf_counter()
+            fn(example)
+            times.append((time.perf_counter() - t0) * 1000.0)
+            if len(times) >= 3 and time.perf_counter() - start > max_seconds:
+                break
+    times.sort()
+    return {
+        "median_ms": statistics.median(times),
+        "mean_ms": statistics.fmean(times),
+        "min_ms": times[0],
+        "p90_ms": times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))],
+        "calls": len(times),
+    }
+
+
+def measure_throughput(
+    fn: Callable[[torch.Tensor], Any],
+    example: torch.Tensor,
+    warmup: int = 1,
+    iters: int = 5,
+    max_seconds: float = 5.0,
+) -> float:
+    """Items per second of ``fn`` on the batch ``example`` (median batch time)."""
+    stats = measure_latency(fn, example, warmup=warmup, iters=iters, max_seconds=max_seconds)
+    return example.shape[0] / (stats["median_ms"] / 1000.0)
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 1.0) -> float:
+    """The machine's fp32 matmul rate in GFLOP/s (best of repeated n×n matmuls)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    start = time.perf_counter()
+    reps = 0
+    while reps < 3 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+        reps += 1
+    return 2.0 * n**3 / best / 1e9
+
+
+def model_cost(
+    model: nn.Module,
+    timing: bool = True,
+    batch: int = 32,
+    iters: int = 20,
+    max_seconds: float = 3.0,
+) -> dict[str, Any]:
+    """Parameters, MACs at the model's input size and (optionally) batch-1 latency and
+    batch-``batch`` throughput in eager fp32 on this CPU."""
+    model.eval()
+    x1 = example_input(model, 1)
+    out: dict[str, Any] = {"params": count_params(model), "macs": count_macs(model, x1)}
+    out["input_shape"] = list(x1.shape[1:])
+    if timing:
+        out["latency_ms"] = round(measure_latency(model, x1, iters=iters, max_seconds=max_seconds)["median_ms"], 3)
+        xb = example_input(model, batch)
+        out[f"throughput_b{batch}"] = round(measure_throughput(model, xb, max_seconds=max_seconds), 1)
+    return out

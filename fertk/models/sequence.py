@@ -1,0 +1,156 @@
+"""SequenceModel: a frame backbone composed with a temporal head (paper §3.3).
+
+Two modes:
+
+- ``"two_stage"`` (the paper's): the frame model is frozen (no gradients, always in eval mode,
+  dropout off) and the head is trained on its outputs, per-frame softmax probabilities or
+  feature vectors as the head's ``input_kind`` says.
+- ``"joint"``: backbone and head are trained end to end (a fertk option, not the paper's).
+
+Frames arrive as (B, T, C, H, W) tensors already preprocessed by
+:class:`fertk.preprocess.FrameTransform`. When the head resamples to ``seq_len`` steps, the
+frames are resampled *before* the backbone runs, so only ``seq_len`` frames per sequence are
+computed (same result: the backbone is frame-wise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fertk.errors import FertkError
+from fertk.temporal.resample import uniform_indices
+
+MODES = ("two_stage", "joint")
+
+
+class SequenceModel(nn.Module):
+    """``backbone`` (frame model) + ``head`` (temporal head) → sequence logits (B, K)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, mode: str = "two_stage"):
+        super().__init__()
+        if mode not in MODES:
+            raise FertkError(f"SequenceModel: mode must be one of {', '.join(MODES)}, got {mode!r}")
+        kind = getattr(head, "input_kind", "probs")
+        want = backbone.num_classes if kind == "probs" else backbone.feature_dim
+        if int(getattr(head, "input_dim", want)) != int(want):
+            raise FertkError(
+                f"SequenceModel: head expects {head.input_dim} inputs per frame but the backbone "
+                f"gives {want} ({kind})"
+            )
+        self.backbone = backbone
+        self.head = head
+        self.mode = mode
+        self.input_kind = kind
+        self.num_classes = int(head.num_classes)
+        if mode == "two_stage":
+            self.freeze_backbone()
+
+    @classmethod
+    def from_names(
+        cls,
+        backbone: str = "compact",
+        head: str = "gru",
+        num_classes: int = 7,
+        mode: str = "two_stage",
+        backbone_options: dict[str, Any] | None = None,
+        head_options: dict[str, Any] | None = None,
+    ) -> SequenceModel:
+        """Build both parts from the registries (``input_dim`` follows the head's input kind)."""
+        from fertk.plugins import get_registry
+
+        bb = get_registry("backbones").create(backbone, num_classes=num_classes, **(backbone_options or {}))
+        hopts = dict(head_options or {})
+        if hopts.get("input_kind", "probs") == "features":
+            hopts.setdefault("input_dim", bb.feature_dim)
+        hd = get_registry("temporal").create(head, num_classes=num_classes, **hopts)
+        return cls(bb, hd, mode=mode)
+
+    def freeze_backbone(self) -> None:
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> SequenceModel:
+        super().train(mode)
+        if self.mode == "two_stage":
+            self.backbone.eval()  # frozen frame model: dropout off, BN statistics fixed
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def frame_outputs(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) frames → (N, D): softmax probabilities or features per frame."""
+        def run() -> torch.Tensor:
+            if self.input_kind == "features":
+                return self.backbone.forward_features(frames)
+            return torch.softmax(self.backbone(frames), dim=-1)
+
+        if self.mode == "two_stage":
+            with torch.no_grad():
+                return run()
+        return run()
+
+    def _select(self, frames: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, Any]:
+        seq_len = getattr(self.head, "seq_len", None)
+        if not seq_len or not getattr(self.head, "resample", True):
+            return frames, lengths
+        b, t = frames.shape[:2]
+        if lengths is None:
+            if t == seq_len:
+                return frames, None
+            idx = torch.as_tensor(uniform_indices(t, seq_len), device=frames.device)
+            return frames.index_select(1, idx), None
+        lens = torch.as_tensor(lengths).tolist()
+        idx = torch.as_tensor(np.stack([uniform_indices(int(n), seq_len) for n in lens]), device=frames.device)
+        rows = torch.arange(b, device=frames.device)[:, None]
+        return frames[rows, idx], None
+
+    def forward(self, frames: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        """(B, T, C, H, W) preprocessed frames (``lengths``: valid frames per row) → (B, K)."""
+        if frames.dim() != 5:
+            raise ValueError(f"SequenceModel expects (B, T, C, H, W) frames, got {tuple(frames.shape)}")
+        frames, lengths = self._select(frames, lengths)
+        b, t = frames.shape[:2]
+        per_frame = self.frame_outputs(frames.flatten(0, 1)).view(b, t, -1)
+        if lengths is None:
+            return self.head(per_frame)
+        return self.head(per_frame, lengths=lengths)
+
+    @torch.no_grad()
+    def predict(self, frames: torch.Tensor, lengths: Any = None) -> torch.Tensor:
+        """Sequence class probabilities (B, K) in eval mode."""
+        was = self.training
+        self.eval()
+        try:
+            return torch.softmax(self(frames, lengths), dim=-1)
+        finally:
+            self.train(was)
+
+    def stream(self, window: int | None = None, min_frames: int = 1) -> SequenceStream:
+        """Live video: feed one preprocessed frame (C, H, W) at a time."""
+        return SequenceStream(self, window=window, min_frames=min_frames)
+
+
+class SequenceStream:
+    """Per-frame streaming through a :class:`SequenceModel` over a sliding window."""
+
+    def __init__(self, model: SequenceModel, window: int | None = None, min_frames: int = 1):
+        from fertk.temporal.heads import SlidingWindow
+
+        self.model = model
+        self.window = SlidingWindow(model.head, window=window, min_frames=min_frames)
+
+    def reset(self) -> None:
+        self.window.reset()
+
+    @torch.no_grad()
+    def push(self, frame: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """One (C, H, W) frame → (its per-frame output (D,), the window's probabilities or None)."""
+        self.model.backbone.eval()
+        vec = self.model.frame_outputs(frame.unsqueeze(0))[0].cpu().numpy()
+        return vec, self.window.push(vec)
