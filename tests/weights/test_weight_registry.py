@@ -1,0 +1,179 @@
+"""The weight registry: bundled entry, user cache listing, plugin hook, import, mismatches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from fertk import hookimpl
+from fertk.checkpoint import load_checkpoint, meta_path, save_checkpoint, sha256_file
+from fertk.cli import cli, main
+from fertk.errors import FertkError
+from fertk.weights import ASSETS_DIR, BUNDLED, DEFAULT_WEIGHTS, user_weights_dir
+
+
+def _save_tiny(base, make_meta, **meta_kw):
+    import fertk
+
+    torch.manual_seed(1)
+    net = fertk.create("backbones", "tinynet", num_classes=3, width=4)
+    return save_checkpoint(base, {"backbone": net.state_dict()}, make_meta(**meta_kw))
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("FERTK_CACHE_DIR", str(tmp_path / "c"))
+    assert user_weights_dir() == tmp_path / "c" / "weights"
+    monkeypatch.delenv("FERTK_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert user_weights_dir() == tmp_path / "x" / "fertk" / "weights"
+
+
+def test_bundled_entry_metadata(fresh_plugins, cache_dir):
+    m = fresh_plugins.get_registry("weights").get(DEFAULT_WEIGHTS).metadata
+    assert m["origin"] == "bundled" and m["backbone"] == "minixception"
+    assert m["classes"] == ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]
+    assert m["crop"] == {"name": "box", "options": {"margin": 0.2, "shift": -0.12}}
+    assert m["licence"] == "MIT" and "fer" in m["source"]
+    spec = m["input_spec"]
+    assert spec["input_size"] == [64, 64] and spec["in_chans"] == 1 and spec["crop_size"] == 120
+    assert spec["mean"] == [0.5] and spec["std"] == [0.5]  # (x/255 - 0.5) / 0.5 == x/255*2 - 1
+    assert m["sha256"] == BUNDLED[DEFAULT_WEIGHTS][1]
+    assert sha256_file(ASSETS_DIR / "minixception_fer2013.safetensors") == m["sha256"]
+    meta = json.loads((ASSETS_DIR / "minixception_fer2013.json").read_text())
+    assert meta["train"]["original_labels"] == ["angry", "disgust", "fear", "happy", "sad",
+                                                "surprise", "neutral"]
+    assert "MIT License" in meta["licence_text"] and "Justin Shenk" in meta["licence_text"]
+
+
+def test_listing_imports_nothing_heavy(tmp_path):
+    code = (
+        "import sys; from fertk.cli import main; main(['weights', 'list', '--json']);"
+        "heavy = [m for m in ('torch', 'cv2', 'dlib', 'timm', 'onnxruntime', 'safetensors')"
+        " if m in sys.modules]; print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"FERTK_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+    assert DEFAULT_WEIGHTS in out.stdout
+
+
+def test_cached_checkpoints_are_listed(tiny_plugins, make_meta):
+    _save_tiny(user_weights_dir() / "my-ckplus-fold1", make_meta)
+    (user_weights_dir() / "orphan.json").write_text("{}")  # no tensors: not listed
+    (user_weights_dir() / "broken.json").write_text("{oops")
+    (user_weights_dir() / "broken.safetensors").write_bytes(b"x")
+    tiny_plugins.reload()
+    registry = tiny_plugins.get_registry("weights")
+    assert "my-ckplus-fold1" in registry
+    assert "orphan" not in registry and "broken" not in registry
+    m = registry.get("my-ckplus-fold1").metadata
+    assert m["origin"] == "cache" and m["backbone"] == "tinynet" and m["temporal"] is None
+    ckpt = load_checkpoint("my-ckplus-fold1")
+    assert ckpt.name == "my-ckplus-fold1" and ckpt.classes == ["anger", "happy", "neutral"]
+    result = CliRunner().invoke(cli, ["weights", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    names = {d["name"] for d in json.loads(result.output)}
+    assert {"my-ckplus-fold1", DEFAULT_WEIGHTS} <= names
+
+
+def test_plugin_weights_and_registry_mismatches(tiny_plugins, tmp_path, make_meta):
+    path = _save_tiny(tmp_path / "acme", make_meta)
+    good = sha256_file(path)
+    entries = {
+        "acme-tiny": {"sha256": good, "classes": ["anger", "happy", "neutral"], "backbone": "tinynet"},
+        "acme-badsum": {"sha256": "0" * 64},
+        "acme-classes": {"classes": ["happy", "sadness", "neutral"]},
+        "acme-backbone": {"backbone": "compact"},
+    }
+
+    class WeightsPlugin:
+        @hookimpl
+        def register_weights(self, register):
+            for name, meta in entries.items():
+                register(name, lambda: str(tmp_path / "acme"), description="plugin", **meta)
+
+    tiny_plugins.register_plugin(WeightsPlugin(), name="acme")
+    assert load_checkpoint("acme-tiny").name == "acme-tiny"
+    with pytest.raises(FertkError, match="acme-badsum.*checksum mismatch"):
+        load_checkpoint("acme-badsum")
+    with pytest.raises(FertkError, match="acme-classes.*class-set mismatch"):
+        load_checkpoint("acme-classes")
+    with pytest.raises(FertkError, match="acme-backbone.*backbone mismatch.*'tinynet'.*'compact'"):
+        load_checkpoint("acme-backbone")
+
+
+def test_bundled_asset_tampering_is_detected(fresh_plugins, cache_dir, tmp_path, monkeypatch):
+    import fertk.weights as weights
+
+    fake_assets = tmp_path / "assets"
+    shutil.copytree(ASSETS_DIR, fake_assets)
+    sf = fake_assets / "minixception_fer2013.safetensors"
+    data = bytearray(sf.read_bytes())
+    data[-5] ^= 0x01
+    sf.write_bytes(bytes(data))
+    # the JSON is rewritten to match, but the registry pins the checksum in code
+    meta = json.loads(meta_path(sf).read_text())
+    meta["sha256"] = sha256_file(sf)
+    meta_path(sf).write_text(json.dumps(meta))
+    monkeypatch.setattr(weights, "ASSETS_DIR", fake_assets)
+    with pytest.raises(FertkError, match="checksum mismatch: registered sha256"):
+        load_checkpoint(DEFAULT_WEIGHTS)
+
+
+def test_cli_import_info_and_errors(tiny_plugins, tmp_path, make_meta, capsys):
+    src = _save_tiny(tmp_path / "out" / "best", make_meta)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["weights", "import", str(src), "--name", "ck-tiny"])
+    assert result.exit_code == 0, result.output
+    assert (user_weights_dir() / "ck-tiny.safetensors").read_bytes() == src.read_bytes()
+    assert "ck-tiny" in tiny_plugins.get_registry("weights")
+    info = runner.invoke(cli, ["weights", "info", "ck-tiny", "--json"])
+    assert info.exit_code == 0, info.output
+    data = json.loads(info.output)
+    assert data["name"] == "ck-tiny" and data["verified"] and data["sha256"] == sha256_file(src)
+    assert data["classes"] == ["anger", "happy", "neutral"]
+    # importing again needs --force; a bundled name is refused
+    again = runner.invoke(cli, ["weights", "import", str(src), "--name", "ck-tiny"])
+    assert again.exit_code != 0 and "--force" in again.output
+    assert runner.invoke(cli, ["weights", "import", str(src), "--name", "ck-tiny", "--force"]).exit_code == 0
+    taken = runner.invoke(cli, ["weights", "import", str(src), "--name", DEFAULT_WEIGHTS])
+    assert taken.exit_code != 0 and "taken by bundled" in taken.output
+    # a checkpoint whose tensors do not fit its recorded backbone is refused before copying
+    bad = _save_tiny(tmp_path / "bad", make_meta, backbone={"name": "tinynet", "options": {"width": 5}})
+    code = main(["weights", "import", str(bad)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "backbone mismatch" in err[0]
+    assert not (user_weights_dir() / "bad.safetensors").exists()
+    # a corrupt file: one-line checksum error
+    data = bytearray(src.read_bytes())
+    data[-2] ^= 0xFF
+    src.write_bytes(bytes(data))
+    code = main(["weights", "import", str(src), "--name", "other"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "checksum mismatch" in err[0]
+
+
+def test_weights_option_accepts_names_and_paths(tiny_plugins, tmp_path, make_meta):
+    import click
+
+    from fertk.commands.weights import weights_option
+
+    @click.command()
+    @weights_option("--weights", default=DEFAULT_WEIGHTS)
+    def use(weights):
+        click.echo(f"got {weights}")
+
+    runner = CliRunner()
+    assert "got minixception-fer2013" in runner.invoke(use, []).output
+    path = _save_tiny(tmp_path / "w", make_meta)
+    assert f"got {path}" in runner.invoke(use, ["--weights", str(path)]).output
+    bad = runner.invoke(use, ["--weights", "minixception-fer"])
+    assert bad.exit_code == 2 and "Did you mean 'minixception-fer2013'" in bad.output
+    missing = runner.invoke(use, ["--weights", str(tmp_path / "nope.safetensors")])
+    assert missing.exit_code == 2 and "checkpoint not found" in missing.output
