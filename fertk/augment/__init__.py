@@ -1,14 +1,43 @@
 """Built-in augmentations and illumination normalisations, registered through the ``register_augmentations`` hook like any plugin's.
 
-Factories are given as ``"module:attribute"`` strings so that heavy imports happen only
-when a component is built.
+Factories are given as ``"module:attribute"`` strings so that heavy imports (cv2, torch)
+happen only when a component is built.
+
+- illumination (uint8 gray image or batch → uint8): ``he``, ``lm``, ``ws`` (λ=0.5),
+  ``none``, and the paper's ``aug`` training scheme (HE, LM and WS copies);
+- geometric (torch batch → float batch, one ``grid_sample`` per batch): ``geometric``
+  (random 96 crop of 120, flip, ±10° rotation, 0.9-1.1 scale), ``paper`` (random crop and
+  mirror only), ``random_crop``, ``hflip``.
 """
 
 from __future__ import annotations
 
 from fertk.hookspecs import hookimpl
 
+_ILL = "fertk.augment.illumination"
+_GEO = "fertk.augment.geometric"
+
 
 @hookimpl
 def register_augmentations(register):
-    pass
+    register("he", f"{_ILL}:build_he", description="Histogram equalisation (paper, section 5)",
+             kind="illumination")
+    register("lm", f"{_ILL}:build_lm", description="Linear map of min..max to the full range (paper)",
+             kind="illumination")
+    register("ws", f"{_ILL}:build_ws", description="Weighted sum 0.5*HE + 0.5*LM (paper; option lam)",
+             kind="illumination", options=["lam"])
+    register("none", f"{_ILL}:build_illumination", description="No illumination normalisation",
+             kind="illumination")
+    register("aug", f"{_ILL}:build_aug",
+             description="Paper's 'Aug' training scheme: HE, LM and WS copies of every image",
+             kind="illumination", options=["copies", "lam", "include_original", "mode"])
+    register("geometric", f"{_GEO}:build_geometric",
+             description="Batch random 96 crop of 120 + flip + small rotation/scale, one grid_sample",
+             kind="geometric", options=["crop", "size", "flip", "rotate", "scale", "seed"])
+    register("paper", f"{_GEO}:build_paper",
+             description="Paper's training augmentation: random 96x96 crop of 120x120 + mirror",
+             kind="geometric", options=["crop", "size", "flip", "seed"])
+    register("random_crop", f"{_GEO}:build_random_crop", description="Random crop window only",
+             kind="geometric", options=["crop", "size", "seed"])
+    register("hflip", f"{_GEO}:build_hflip", description="Central crop + random horizontal flip",
+             kind="geometric", options=["crop", "size", "flip", "seed"])

@@ -1,10 +1,184 @@
-"""CLI commands: data (placeholder until its capability lands)."""
+"""CLI commands of the data area: ``fertk prepare``, ``fertk synth`` and ``fertk splits``."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import click
+
+from fertk.clitools import ComponentType, component_option, print_json, print_table
+from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
+
+
+class DetectorChoice(ComponentType):
+    """A registered detector, or ``dataset`` (landmarks shipped with the data) or ``none``."""
+
+    def __init__(self) -> None:
+        super().__init__("detectors")
+
+    def convert(self, value, param, ctx):
+        if value in ("dataset", "none"):
+            return value
+        return super().convert(value, param, ctx)
+
+
+def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise FertkError(f"{what} '{pair}': expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+@click.command("prepare")
+@click.argument("dataset", type=ComponentType("datasets"))
+@click.option("--root", required=True, type=click.Path(), help="Folder of the data set.")
+@click.option("--detector", type=DetectorChoice(), default=None,
+              help="Detector name, 'dataset' (landmarks shipped with the data, e.g. CK+ Landmarks/) "
+                   "or 'none' (whole image). Default: the data set's (dlib; none for fer2013).")
+@component_option("--crop", kind="crops", default=None, show_default=False,
+                  help="Crop policy (default landmark; box with --detector none).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--cache-dir", type=click.Path(), default=None,
+              help="Cache folder (default $FERTK_CACHE_DIR or ~/.cache/fertk/prepared).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Data set option, e.g. -o mode=peak -o neutral=true -o classes=anger,happy.")
+@click.option("--detector-option", "det_options", multiple=True, metavar="KEY=VALUE")
+@click.option("--crop-option", "crop_options", multiple=True, metavar="KEY=VALUE")
+@click.option("--rebuild", is_flag=True, help="Ignore an existing cache and rebuild it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, det_options,
+                    crop_options, rebuild, as_json, quiet):
+    """Detect and crop every frame of DATASET once, into a cache that later runs reuse.
+
+    \b
+    Examples:
+      fertk prepare ckplus --root ~/data/CK+
+      fertk prepare ckplus --root ~/data/CK+ --detector dataset -o mode=peak
+      fertk prepare fer2013 --root ~/data/fer2013
+    """
+    from fertk.data import prepare
+
+    ps = prepare(dataset, root, detector=detector, crop=crop, cache_dir=cache_dir, workers=workers,
+                 progress=not quiet and not as_json, rebuild=rebuild,
+                 detector_options=_parse_options(det_options, "--detector-option"),
+                 crop_options=_parse_options(crop_options, "--crop-option"),
+                 **_parse_options(options, "--option"))
+    summary = ps.summary()
+    report = {k: (v["count"] if isinstance(v, dict) and "count" in v else v)
+              for k, v in ps.report.items() if k != "dataset"}
+    ds_report = {k: v["count"] for k, v in ps.report.get("dataset", {}).items()}
+    if as_json:
+        print_json({**summary, "report": report, "dataset_report": ds_report,
+                    "no_face_paths": ps.report.get("no_face", {}).get("paths", [])})
+        return
+    opts = ps.options
+    built = "hit" if ps.cache_hit else f"built in {ps.meta['build']['seconds']} s"
+    rows = [
+        ["data set", f"{summary['dataset']} ({ps.meta['root']})"],
+        ["detector / crop", f"{opts['detector']} / {opts['crop']}"],
+        ["frames", summary["frames"]],
+        ["faces found", f"{summary['faces_found']} / {summary['frames']}"],
+        ["subjects / sequences", f"{summary['subjects']} / {summary['sequences']}"],
+        ["peak frames per class", ", ".join(f"{k} {v}" for k, v in summary["classes"].items())],
+        ["skipped by the data set", ", ".join(f"{k} {v}" for k, v in ds_report.items()) or "none"],
+        ["problems", ", ".join(f"{k} {v}" for k, v in report.items() if v) or "none"],
+        ["cache", f"{summary['cache']} ({built})"],
+    ]
+    print_table("prepared", ["", ""], rows)
+    for status in ("no_face", "unreadable", "no_landmarks", "crop_failed"):
+        paths = ps.report.get(status, {}).get("paths", [])
+        if paths:
+            shown = "\n  ".join(paths[:10])
+            more = f"\n  … {len(paths) - 10} more in {ps.path / 'meta.json'}" if len(paths) > 10 else ""
+            click.echo(f"{status} ({len(paths)}):\n  {shown}{more}", err=True)
+
+
+@click.command("synth")
+@click.argument("out", type=click.Path())
+@click.option("--identities", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--frames", type=click.IntRange(2, 1000), default=10, show_default=True,
+              help="Frames per sequence (onset → apex).")
+@click.option("--max-frames", type=click.IntRange(2, 1000), default=None,
+              help="Draw each sequence's length in [--frames, --max-frames].")
+@click.option("--size", type=click.IntRange(128, 2048), default=256, show_default=True,
+              help="Image side in pixels.")
+@click.option("--motion", is_flag=True,
+              help="Classes carried by motion: ordered pairs of poses (6 classes).")
+@click.option("--layout", type=click.Choice(["both", "ckplus", "folder"]), default="both",
+              show_default=True)
+@click.option("--unlabelled", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Fraction of extra sequences written without an Emotion file (as in CK+).")
+@click.option("--lighting", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Lighting variation (0 = frontal light only).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def synth_command(out, identities, frames, max_frames, size, motion, layout, unlabelled, lighting, seed):
+    """Write synthetic expression sequences to OUT in the CK+ and folder layouts.
+
+    \b
+    OUT/cohn-kanade-images/, OUT/Emotion/, OUT/Landmarks/   (CK+ official layout)
+    OUT/folder/<class>/<subject>_<sequence>/frame_####.png   (folder layout)
+    OUT/synth.json                                           (classes, per-sequence truth)
+    """
+    from fertk.clitools import console
+    from fertk.synth import SynthConfig, synthesize
+
+    layouts = ("ckplus", "folder") if layout == "both" else (layout,)
+    cfg = SynthConfig(identities=identities, frames=frames, max_frames=max_frames, size=(size, size),
+                      motion=motion, layouts=layouts, unlabelled=unlabelled, lighting=lighting, seed=seed)
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("synth", total=None)
+        manifest = synthesize(out, cfg, progress=lambda d, t: bar.update(task, completed=d, total=t))
+    seqs = manifest["sequences"]
+    labelled = [s for s in seqs if s["label"] is not None]
+    rows = [[c, sum(1 for s in labelled if s["label"] == c), manifest["ckplus_codes"][c]]
+            for c in manifest["classes"]]
+    print_table(f"synth: {identities} identities, {len(seqs)} sequences "
+                f"({len(seqs) - len(labelled)} unlabelled), {sum(s['frames'] for s in seqs)} frames "
+                f"→ {out}", ["class", "sequences", "CK+ code"], rows)
+
+
+@click.command("splits")
+@click.argument("dataset", type=ComponentType("datasets"))
+@click.option("--root", required=True, type=click.Path())
+@click.option("--protocol", type=click.Choice(["kfold", "loso"]), default="kfold", show_default=True)
+@click.option("-k", "--folds", "k", type=click.IntRange(2, 1000), default=10, show_default=True)
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE")
+@click.option("--out", "out", type=click.Path(), required=True, help="Split file to write (JSON).")
+def splits_command(dataset, root, protocol, k, val_fraction, seed, options, out):
+    """Write a subject-independent split file of DATASET (the paper's 10-fold by default).
+
+    Reads only the folder structure and labels (no images, no cache).
+    """
+    import fertk
+    from fertk import protocols
+
+    ds = fertk.create("datasets", dataset, root=root, **_parse_options(options, "--option"))
+    subjects = [s.subject for s in ds.samples() if s.label is not None and s.label >= 0]
+    folds = (protocols.subject_kfold(subjects, k) if protocol == "kfold"
+             else protocols.leave_one_subject_out(subjects))
+    folds = protocols.with_validation(folds, val_fraction, seed)
+    path = protocols.save_splits(out, folds, dataset=dataset, root=str(root), protocol=protocol, k=k,
+                                 val_fraction=val_fraction, seed=seed, classes=ds.classes)
+    rows = [[f.name, len(f.train), len(f.val), len(f.test), ", ".join(list(f.test)[:4])
+             + (" …" if len(f.test) > 4 else "")] for f in folds]
+    print_table(f"{len(folds)} folds → {path}", ["fold", "train", "val", "test", "test subjects"], rows)
 
 
 @hookimpl
 def register_commands(cli):
-    pass
+    cli.add_command(prepare_command)
+    cli.add_command(synth_command)
+    cli.add_command(splits_command)

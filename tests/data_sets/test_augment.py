@@ -1,0 +1,114 @@
+"""Illumination normalisations (HE, LM, WS, Aug) and the batched geometric augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import fertk
+from fertk.augment.geometric import center_crop
+from fertk.errors import FertkError
+
+
+@pytest.fixture
+def dim_images():
+    rng = np.random.default_rng(0)
+    return rng.integers(40, 110, size=(4, 120, 120)).astype(np.uint8)
+
+
+def _he_reference(img):
+    hist = np.bincount(img.ravel(), minlength=256)
+    cdf = hist.cumsum()
+    cmin = cdf[cdf > 0][0]
+    lut = np.round((cdf - cmin) / (img.size - cmin) * 255).clip(0, 255)
+    return lut[img].astype(np.uint8)
+
+
+def test_he_matches_textbook_equalisation(dim_images):
+    he = fertk.create("augmentations", "he")
+    out = he(dim_images)
+    assert out.shape == dim_images.shape and out.dtype == np.uint8
+    for x, y in zip(dim_images, out, strict=True):
+        assert np.abs(y.astype(int) - _he_reference(x).astype(int)).max() <= 1
+        # equalised: the cumulative histogram is close to the diagonal
+        cdf = np.bincount(y.ravel(), minlength=256).cumsum() / y.size
+        assert np.abs(cdf - np.arange(1, 257) / 256).max() < 0.05
+    assert np.array_equal(he(dim_images[0]), out[0])  # single image == batch row
+
+
+def test_lm_is_a_linear_stretch(dim_images):
+    out = fertk.create("augmentations", "lm")(dim_images)
+    for x, y in zip(dim_images, out, strict=True):
+        assert y.min() == 0 and y.max() == 255
+        expect = (x.astype(float) - x.min()) * 255 / (x.max() - x.min())
+        assert np.abs(y - expect).max() <= 0.5 + 1e-9
+    flat = np.full((10, 10), 77, np.uint8)
+    assert np.array_equal(fertk.create("augmentations", "lm")(flat), flat)
+
+
+def test_ws_is_the_half_half_mix_and_aug_has_three_copies(dim_images):
+    he = fertk.create("augmentations", "he")(dim_images).astype(float)
+    lm = fertk.create("augmentations", "lm")(dim_images).astype(float)
+    ws = fertk.create("augmentations", "ws")(dim_images)
+    assert np.abs(ws - (0.5 * he + 0.5 * lm)).max() <= 0.5 + 1e-9
+    ws8 = fertk.create("augmentations", "ws", lam=0.8)(dim_images)
+    assert np.abs(ws8 - (0.8 * he + 0.2 * lm)).max() <= 0.5 + 1e-9
+    aug = fertk.create("augmentations", "aug")
+    x, y = aug.expand(dim_images, np.arange(4))
+    assert x.shape == (12, 120, 120) and y.tolist() == [0, 1, 2, 3] * 3
+    assert np.array_equal(x[8:], ws)
+    r = aug(dim_images, rng=np.random.default_rng(0))
+    assert all(any(np.array_equal(r[i], x[i + 4 * k]) for k in range(3)) for i in range(4))
+    with pytest.raises(FertkError, match="uint8"):
+        fertk.create("augmentations", "he")(dim_images.astype(np.float32))
+
+
+def test_batch_geometric_shapes_and_seeded_determinism():
+    x = torch.randint(0, 256, (16, 120, 120), dtype=torch.uint8)
+    a = fertk.create("augmentations", "geometric", seed=5)(x)
+    b = fertk.create("augmentations", "geometric", seed=5)(x)
+    c = fertk.create("augmentations", "geometric", seed=6)(x)
+    assert a.shape == (16, 1, 96, 96) and a.dtype == torch.float32
+    assert 0 <= a.min() and a.max() <= 1
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    small = fertk.create("augmentations", "paper", size=48, seed=0)(x)
+    assert small.shape == (16, 1, 48, 48)
+
+
+def test_geometric_ops_are_exact_where_they_should_be():
+    img = torch.rand(3, 1, 120, 120)
+    no_op = fertk.create("augmentations", "hflip", flip=0.0)(img)
+    assert torch.allclose(no_op, img[..., 12:108, 12:108], atol=1e-4)
+    flipped = fertk.create("augmentations", "hflip", flip=1.0)(img)
+    assert torch.allclose(flipped, center_crop(img).flip(-1), atol=1e-4)
+    # a random crop is an integer-free shift of the window: it matches some 96x96 window
+    # up to interpolation, and the windows differ across the batch
+    crops = fertk.create("augmentations", "random_crop", seed=1)(img.repeat(8, 1, 1, 1)[:8])
+    assert crops.shape == (8, 1, 96, 96) and len({round(float(c.mean()), 6) for c in crops}) > 1
+    # rotation about the centre keeps a centred disc's pixels in place
+    yy, xx = torch.meshgrid(torch.arange(120.0), torch.arange(120.0), indexing="ij")
+    disc = (((yy - 59.5) ** 2 + (xx - 59.5) ** 2) < 20**2).float()[None, None]
+    rot = fertk.create("augmentations", "geometric", shift=False, flip=0.0, rotate=30, scale=(1, 1),
+                       seed=0)(disc)
+    assert (rot - center_crop(disc)).abs().mean() < 0.01
+
+
+def test_loader_batches_with_illumination_and_augmentation(prepared_last3):
+    from fertk.data import BatchLoader
+
+    rows = prepared_last3.frame_indices(peak_only=False)
+    loader = BatchLoader(prepared_last3, rows, batch_size=32, illumination="aug", augment="geometric",
+                         seed=0)
+    batches = list(loader)
+    assert len(batches) == len(loader) == -(-len(rows) // 32)
+    x, y = batches[0]
+    assert x.shape == (32, 1, 96, 96) and y.dtype == torch.long
+    assert sum(len(b[1]) for b in batches) == len(rows)
+    again = list(BatchLoader(prepared_last3, rows, batch_size=32, illumination="aug",
+                             augment="geometric", seed=0))
+    assert torch.equal(again[0][0], x)
+    test = BatchLoader(prepared_last3, rows[:5], batch_size=5, shuffle=False)
+    tx, ty = next(iter(test))
+    expect = torch.from_numpy(np.asarray(prepared_last3.crops[rows[:5]])[:, 12:108, 12:108]) / 255
+    assert torch.allclose(tx[:, 0], expect) and ty.tolist() == prepared_last3.labels[rows[:5]].tolist()
