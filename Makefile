@@ -30,11 +30,11 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 demo: setup
-	$(BIN)/fertk plugins --all
-	for k in detectors crops backbones temporal datasets augmentations weights; do $(BIN)/fertk list $$k; done
+	$(BIN)/fertk run examples/media/pexels_wolfgang_langer.mp4 --out demo-output
+	@echo "demo outputs written to demo-output/"
 
 lint: setup
-	$(BIN)/ruff check fertk plugins tests benchmarks examples
+	$(BIN)/ruff check fertk plugins tests benchmarks examples tools
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -24,7 +24,17 @@ def list_components(kind: str, pattern: str | None = None) -> list[str]:
     return registries()[kind].names(pattern)
 
 
+def __getattr__(name: str):
+    """Lazy top-level names: ``fertk.Pipeline`` (imports torch only when a pipeline is built)."""
+    if name == "Pipeline":
+        from fertk.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'fertk' has no attribute {name!r}")
+
+
 __all__ = [
+    "Pipeline",
     "__version__",
     "FertkError",
     "Registry",

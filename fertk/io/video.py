@@ -1,0 +1,428 @@
+"""Media sources and video writing for ``fertk run``: images, folders, globs, videos, webcams.
+
+:func:`expand_sources` turns command-line sources into :class:`MediaItem` jobs (one per video
+file or webcam, one per group of still images). :func:`iter_frames` yields :class:`Frame`
+objects from a job; videos are decoded by ``cv2.VideoCapture`` in a background thread that
+feeds a bounded queue, so decoding overlaps detection and classification while memory stays
+constant in the length of the video. Frames that cannot be decoded are skipped and counted in
+:class:`DecodeStats`; a file that cannot be opened at all, or holds no decodable frame
+(zero-length, corrupt, unsupported codec), raises one :class:`~fertk.errors.FertkError`
+naming the file. :class:`VideoWriter` writes annotated videos (``mp4v``).
+
+OpenCV is imported on first use only.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fertk.errors import FertkError
+from fertk.io.images import is_image_path, is_video_path
+
+#: Frames per second assumed for image sequences and for videos that do not say.
+DEFAULT_FPS = 30.0
+#: After this many consecutive unreadable frames a video is considered finished.
+MAX_CONSECUTIVE_FAILURES = 25
+
+
+@dataclass
+class Frame:
+    """One decoded frame: BGR uint8 pixels plus where it came from.
+
+    ``index`` is the frame number in the source (0-based, counting skipped frames too);
+    ``time`` seconds from the start (``None`` for unrelated stills).
+    """
+
+    source: str
+    index: int
+    time: float | None
+    image: np.ndarray
+
+
+@dataclass
+class DecodeStats:
+    """What happened while reading one :class:`MediaItem`."""
+
+    decoded: int = 0
+    skipped: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    fps: float | None = None
+    frame_count: int | None = None
+    size: tuple[int, int] | None = None  # (width, height)
+
+
+@dataclass
+class MediaItem:
+    """One job of ``fertk run``: a video file, a webcam, or a group of still images.
+
+    ``kind`` is ``"video"``, ``"webcam"`` or ``"images"``; ``name`` a file-system friendly
+    stem used to name the outputs; ``paths`` the image files of an ``"images"`` group;
+    ``sequence`` says whether those images are consecutive frames of one clip (tracking and
+    temporal heads then run across them) or unrelated stills.
+    """
+
+    kind: str
+    source: str
+    name: str
+    paths: list[str] = field(default_factory=list)
+    sequence: bool = False
+
+    @property
+    def key(self) -> str:
+        """A stable sort key, used for sharding."""
+        return f"{self.kind}:{self.source}"
+
+
+def _stem(text: str) -> str:
+    keep = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in text).strip("._")
+    return keep or "source"
+
+
+def is_webcam(spec: str | int) -> bool:
+    return isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
+
+
+def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequence: bool = False
+                   ) -> list[MediaItem]:
+    """Turn sources into jobs: videos one each, images of one argument grouped together.
+
+    A source is an image file, a video file, a folder (its videos become one job each and
+    its images one group, sorted by name, not recursive), a glob pattern (same rule), or a
+    webcam index (``0``). ``image_sequence`` treats each image group as consecutive frames.
+    Unknown paths raise :class:`FertkError`; names of jobs are made unique.
+    """
+    items: list[MediaItem] = []
+    for spec in specs:
+        if is_webcam(spec):
+            items.append(MediaItem("webcam", str(spec), f"webcam{int(spec)}"))
+            continue
+        text = os.fspath(spec)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file())
+            label = path.name or "folder"
+        elif path.is_file():
+            files = [path]
+            label = path.stem
+        elif glob.has_magic(text):
+            files = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True)
+                           if Path(p).is_file())
+            label = _stem(text.replace("*", "all").replace(os.sep, "_"))
+            if not files:
+                raise FertkError(f"{text}: the pattern matches no file")
+        else:
+            raise FertkError(f"{text}: no such file, folder or webcam index")
+        images = [str(p) for p in files if is_image_path(p)]
+        videos = [str(p) for p in files if is_video_path(p)]
+        if path.is_file() and not images and not videos:
+            # unknown extension: let OpenCV try it as a video (and report if it cannot)
+            videos = [str(path)]
+        if not images and not videos:
+            raise FertkError(f"{text}: holds no image or video file")
+        for v in videos:
+            items.append(MediaItem("video", v, _stem(Path(v).stem)))
+        if images:
+            items.append(MediaItem("images", text, _stem(label), paths=images,
+                                   sequence=image_sequence))
+    seen: dict[str, int] = {}
+    for item in items:
+        n = seen.get(item.name, 0)
+        seen[item.name] = n + 1
+        if n:
+            item.name = f"{item.name}-{n + 1}"
+    return items
+
+
+def shard(items: list[MediaItem], spec: str | None) -> list[MediaItem]:
+    """The part ``I/N`` (0 ≤ I < N) of ``items``: every N-th job of the list sorted by path.
+
+    The split depends only on the list, so N machines given the same sources each take a
+    disjoint share and together cover everything (``--shard $SLURM_ARRAY_TASK_ID/N``).
+    """
+    if not spec:
+        return list(items)
+    i, n = parse_shard(spec)
+    ordered = sorted(items, key=lambda it: it.key)
+    return [it for k, it in enumerate(ordered) if k % n == i]
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    try:
+        a, b = spec.split("/")
+        i, n = int(a), int(b)
+    except ValueError:
+        raise FertkError(f"--shard '{spec}': expected I/N with integers, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise FertkError(f"--shard '{spec}': need 0 <= I < N (I counts from 0)")
+    return i, n
+
+
+# -- reading ---------------------------------------------------------------------------------
+def open_capture(source: str | int):
+    """An opened ``cv2.VideoCapture``; :class:`FertkError` naming the source otherwise."""
+    import cv2
+
+    if is_webcam(source):
+        cap = cv2.VideoCapture(int(source))
+        if not cap.isOpened():
+            raise FertkError(f"webcam {source}: cannot be opened (no camera with that index?)")
+        return cap
+    path = os.fspath(source)
+    if not os.path.isfile(path):
+        raise FertkError(f"{path}: video file not found")
+    if os.path.getsize(path) == 0:
+        raise FertkError(f"{path}: empty file (zero bytes), not a video")
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        cap.release()
+        raise FertkError(f"{path}: cannot open the video (corrupt file or unsupported container/codec)")
+    return cap
+
+
+def probe_video(path: str) -> DecodeStats:
+    """fps, frame count and size of a video as its container reports them."""
+    import cv2
+
+    cap = open_capture(path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    finally:
+        cap.release()
+    return DecodeStats(fps=fps if fps > 0 else None, frame_count=count or None, size=size)
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Queue,
+                  stop: threading.Event, max_frames: int | None) -> None:
+    """Producer: decode frames into ``out``; the consumer sees ``_END`` or a ``_Failure``."""
+    import cv2
+
+    def put(obj) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(obj, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    cap = None
+    try:
+        cap = open_capture(item.source)
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        stats.fps = fps if 0 < fps < 1000 else (None if item.kind == "webcam" else DEFAULT_FPS)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        stats.frame_count = count if count > 0 else None
+        rate = stats.fps or DEFAULT_FPS
+        index = -1
+        failures = 0
+        emitted = 0
+        while not stop.is_set():
+            index += 1
+            if max_frames is not None and emitted >= max_frames:
+                break
+            wanted = index % stride == 0
+            ok = cap.grab()
+            if ok and wanted:
+                ok, image = cap.retrieve()
+                ok = ok and image is not None and image.size > 0
+            if not ok:
+                failures += 1
+                known_end = stats.frame_count is not None and index >= stats.frame_count
+                if known_end or failures >= MAX_CONSECUTIVE_FAILURES:
+                    break
+                stats.skipped += 1
+                if len(stats.unreadable) < 1000:
+                    stats.unreadable.append(f"{item.source}#{index}")
+                continue
+            failures = 0
+            if not wanted:
+                continue
+            if stats.size is None:
+                stats.size = (int(image.shape[1]), int(image.shape[0]))
+            stats.decoded += 1
+            emitted += 1
+            time = index / rate
+            if not put(Frame(item.source, index, time, image)):
+                return
+        # failures just before the end of the stream are its end, not corrupt frames
+        stats.skipped -= min(max(failures - 1, 0), stats.skipped)
+        del stats.unreadable[stats.skipped:]
+        if stats.decoded == 0 and not stop.is_set():
+            raise FertkError(
+                f"{item.source}: no decodable frame (zero-length video, corrupt file or "
+                "unsupported codec)"
+            )
+        put(_END)
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+        put(_Failure(exc))
+    finally:
+        if cap is not None:
+            cap.release()
+
+
+def _iter_images(item: MediaItem, stride: int, stats: DecodeStats, fps: float | None,
+                 max_frames: int | None) -> Iterator[Frame]:
+    from fertk.io.images import read_image
+
+    rate = fps or DEFAULT_FPS
+    for k, path in enumerate(item.paths):
+        if max_frames is not None and stats.decoded >= max_frames:
+            break
+        if k % stride:
+            continue
+        try:
+            image = read_image(path)
+        except FertkError as exc:
+            stats.skipped += 1
+            stats.unreadable.append(str(exc))
+            continue
+        stats.decoded += 1
+        if stats.size is None:
+            stats.size = (int(image.shape[1]), int(image.shape[0]))
+        if item.sequence:
+            yield Frame(item.source, k, k / rate, image)
+        else:
+            yield Frame(path, 0, None, image)
+    if stats.decoded == 0:
+        raise FertkError(f"{item.source}: none of its {len(item.paths)} image(s) could be read")
+
+
+def iter_frames(
+    item: MediaItem | str | int,
+    *,
+    stride: int = 1,
+    stats: DecodeStats | None = None,
+    queue_size: int = 8,
+    fps: float | None = None,
+    max_frames: int | None = None,
+) -> Iterator[Frame]:
+    """Frames of ``item`` (every ``stride``-th); videos decoded in a background thread.
+
+    ``stats`` (optional) is filled with counts of decoded and skipped frames. The queue holds
+    at most ``queue_size`` frames, so memory does not grow with the video. Closing the
+    generator early (``break``, Ctrl-C) stops the decoder thread and releases the file.
+    """
+    if stride < 1:
+        raise FertkError(f"stride must be >= 1, got {stride}")
+    if not isinstance(item, MediaItem):
+        found = expand_sources([item])
+        if len(found) != 1:
+            raise FertkError(f"{item}: expected one video or image group, found {len(found)} jobs")
+        item = found[0]
+    stats = stats if stats is not None else DecodeStats()
+    if item.kind == "images":
+        yield from _iter_images(item, stride, stats, fps, max_frames)
+        return
+    q: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_decode_video, args=(item, stride, stats, q, stop, max_frames),
+        name=f"fertk-decode-{item.name}", daemon=True,
+    )
+    thread.start()
+    try:
+        while True:
+            obj = q.get()
+            if obj is _END:
+                break
+            if isinstance(obj, _Failure):
+                raise obj.exc
+            yield obj
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+# -- writing ---------------------------------------------------------------------------------
+class VideoWriter:
+    """Write BGR frames to a video file (``mp4v`` in ``.mp4`` by default).
+
+    The frame size is taken from the first frame; later frames of another size are resized.
+    ``close()`` (or the context manager) finalises the file so that it decodes.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, fourcc: str = "mp4v"):
+        self.path = Path(path)
+        self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
+        self.fourcc = fourcc
+        self.frames = 0
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+
+    def _open(self, width: int, height: int) -> None:
+        import cv2
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+                                 (width, height))
+        if not writer.isOpened():
+            raise FertkError(f"{self.path}: cannot write a video with codec '{self.fourcc}' here")
+        self._writer = writer
+        self._size = (width, height)
+
+    def write(self, image: np.ndarray) -> None:
+        import cv2
+
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        h, w = image.shape[:2]
+        if self._writer is None:
+            self._open(w, h)
+        elif (w, h) != self._size:
+            image = cv2.resize(image, self._size)
+        self._writer.write(np.ascontiguousarray(image))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_video(path: str | os.PathLike, frames, fps: float = DEFAULT_FPS) -> Path:
+    """Write an iterable of BGR frames to ``path``; returns the path."""
+    with VideoWriter(path, fps=fps) as writer:
+        for image in frames:
+            writer.write(image)
+    return Path(path)
+
+
+__all__ = [
+    "DEFAULT_FPS",
+    "DecodeStats",
+    "Frame",
+    "MediaItem",
+    "VideoWriter",
+    "expand_sources",
+    "is_webcam",
+    "iter_frames",
+    "open_capture",
+    "parse_shard",
+    "probe_video",
+    "shard",
+    "write_video",
+]

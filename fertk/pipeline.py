@@ -1,0 +1,628 @@
+"""The run pipeline: frames → faces (tracked) → crops → expression probabilities, per track.
+
+:class:`Pipeline` is the Python API behind ``fertk run``::
+
+    import fertk
+    pipe = fertk.Pipeline()                       # bundled default weights, dlib, landmark crop
+    for rec in pipe.run("clip.mp4"):              # one FrameResult per processed frame
+        for face in rec.faces:
+            print(rec.frame, face.track, face.label, face.confidence)
+    df = fertk.pipeline.to_dataframe(pipe.run("clip.mp4"))   # needs pandas
+
+Stages are pipelined: a background thread decodes the video into a bounded queue
+(:mod:`fertk.io.video`); the calling thread detects (every ``detect_every`` frames, with
+landmark optical flow in between, :mod:`fertk.tracking`), tracks and crops; a second thread
+classifies crops in batches across faces and frames and runs the temporal head of each
+track over its latest ``window`` (9) sampled frames. Memory is constant in the video length.
+
+A model is never used untrained: without ``weights`` the backbone must have registered
+weights (the default is the bundled :data:`fertk.weights.DEFAULT_WEIGHTS`), and a trainable
+temporal head needs a checkpoint that holds it. A checkpoint carries its crop policy,
+classes and heads; options that contradict it raise :class:`~fertk.errors.FertkError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fertk.errors import FertkError
+from fertk.io.outputs import FaceResult, FrameResult
+from fertk.io.video import DecodeStats, Frame, MediaItem, expand_sources, iter_frames
+
+#: Frames per track the streaming temporal head looks at (the paper's 9 sampled frames).
+DEFAULT_WINDOW = 9
+
+
+def _registry(kind: str):
+    from fertk.plugins import get_registry
+
+    return get_registry(kind)
+
+
+def _train_hint(what: str) -> str:
+    return (f"{what}: train it with `fertk train` (it writes a checkpoint) or pass "
+            "--weights CHECKPOINT|NAME of a trained model")
+
+
+@dataclass
+class ModelSpec:
+    """What the pipeline classifies with, resolved from weights and options."""
+
+    backbone: Any
+    head: Any | None
+    classes: list[str]
+    input_spec: dict[str, Any]
+    crop: dict[str, Any] | None
+    detector: str | None
+    illumination: str | None
+    source: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Any = None
+
+
+def weights_for_backbone(name: str) -> str | None:
+    """A registered weight name holding backbone ``name`` (the default weights first)."""
+    from fertk.weights import DEFAULT_WEIGHTS
+
+    reg = _registry("weights")
+    names = [s.name for s in reg if s.metadata.get("backbone") == name]
+    if DEFAULT_WEIGHTS in names:
+        return DEFAULT_WEIGHTS
+    return names[0] if names else None
+
+
+def _head_is_trainable(name: str) -> bool:
+    spec = _registry("temporal").get(name)
+    return bool(spec.metadata.get("trainable", True))
+
+
+def resolve_model(
+    *,
+    weights: Any = None,
+    backbone: Any = None,
+    temporal: Any = None,
+    crop: str | None = None,
+    classes: list[str] | None = None,
+    seq_len: int | None = None,
+) -> ModelSpec:
+    """Load or check the model: checkpoint + options, refusing untrained or contradicting ones."""
+    import torch.nn as nn
+
+    from fertk.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
+
+    if isinstance(backbone, nn.Module) and weights is None:
+        # a caller-built module (notebook, tests): the caller vouches for its weights
+        from fertk.backbones.base import input_spec_of
+
+        k = int(backbone.num_classes)
+        names = list(classes) if classes else _default_class_names(k)
+        if len(names) != k:
+            raise FertkError(f"classes: {len(names)} names given for a backbone with {k} outputs")
+        head = _module_head(temporal, k, backbone, seq_len)
+        return ModelSpec(backbone.eval(), head, names, input_spec_of(backbone),
+                         {"name": crop, "options": {}} if crop else None, None, None, "module")
+    if weights is None:
+        if backbone is None:
+            from fertk.weights import DEFAULT_WEIGHTS
+
+            weights = DEFAULT_WEIGHTS
+        else:
+            weights = weights_for_backbone(str(backbone))
+            if weights is None:
+                raise FertkError(_train_hint(f"backbone '{backbone}' has no trained weights"))
+        if isinstance(temporal, str) and _head_is_trainable(temporal):
+            from fertk.checkpoint import read_metadata
+
+            meta = _registry("weights").get(weights).metadata if weights in _registry("weights") \
+                else read_metadata(weights)
+            if meta.get("temporal") != temporal:
+                raise FertkError(_train_hint(f"temporal head '{temporal}' has no trained weights "
+                                             f"(weights '{weights}' have none)"))
+    ckpt = weights if isinstance(weights, Checkpoint) else load_checkpoint(weights)
+    meta = ckpt.metadata
+    label = ckpt.label
+    bname = meta["backbone"]["name"]
+    if isinstance(backbone, str) and backbone != bname:
+        raise FertkError(f"--backbone {backbone} contradicts {label}, which holds '{bname}' weights "
+                         "(leave --backbone out to use the checkpoint's)")
+    ccrop = meta.get("crop")
+    if crop is not None and ccrop is not None and crop != ccrop["name"]:
+        raise FertkError(f"--crop {crop} contradicts {label}, trained with crop '{ccrop['name']}' "
+                         "(leave --crop out to use the checkpoint's)")
+    if classes is not None and list(classes) != list(meta["classes"]):
+        raise FertkError(f"classes {list(classes)} contradict {label}, which predicts "
+                         f"{list(meta['classes'])}")
+    chead = (meta.get("temporal") or {}).get("name")
+    if isinstance(temporal, str) and chead is not None and temporal != chead:
+        raise FertkError(f"--temporal {temporal} contradicts {label}, which holds a trained "
+                         f"'{chead}' head (leave --temporal out to use it)")
+    if isinstance(temporal, str) and chead is None and _head_is_trainable(temporal):
+        raise FertkError(_train_hint(f"temporal head '{temporal}' has no trained weights in {label}"))
+    net, head = build_from_checkpoint(ckpt)
+    k = len(meta["classes"])
+    if head is None and temporal is not None:
+        head = _module_head(temporal, k, net, seq_len)
+    if crop is None and ccrop is not None:
+        crop_spec = ccrop
+    else:
+        crop_spec = {"name": crop, "options": {}} if crop else ccrop
+    return ModelSpec(net, head, list(meta["classes"]), dict(meta["input_spec"]), crop_spec,
+                     meta.get("detector"), meta.get("illumination"), label, meta, ckpt)
+
+
+def _default_class_names(k: int) -> list[str]:
+    from fertk.types import CANONICAL_CLASSES
+
+    return list(CANONICAL_CLASSES[:k]) if k <= len(CANONICAL_CLASSES) else [f"c{i}" for i in range(k)]
+
+
+def _module_head(temporal: Any, k: int, backbone: Any, seq_len: int | None) -> Any:
+    if temporal is None:
+        return None
+    if not isinstance(temporal, str):
+        return temporal.eval()
+    if _head_is_trainable(temporal):
+        raise FertkError(_train_hint(f"temporal head '{temporal}' has no trained weights"))
+    opts: dict[str, Any] = {"num_classes": k, "input_dim": k}
+    if seq_len is not None:
+        opts["seq_len"] = seq_len
+    return _registry("temporal").create(temporal, **opts).eval()
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    frame: Frame
+    faces: list[Any]
+    crops: list[np.ndarray]
+    closed: list[int]
+    detected: bool
+
+
+class Pipeline:
+    """Detector + crop + backbone (+ temporal head) over images, folders, videos and webcams.
+
+    ``detector``/``crop``: registered names (or objects with ``detect``/``crop``);
+    ``backbone``/``temporal``: names checked against ``weights`` (a checkpoint path, a
+    registered weight name, or an exported ``.onnx`` with ``engine="onnxruntime"``), or
+    caller-built modules; ``detect_every``: run the detector every N processed frames and
+    follow faces with optical flow in between; ``stride``: process every N-th frame;
+    ``window``: frames per track fed to the temporal head; ``batch_size``: crops per
+    classification batch; ``max_missed``: processed frames a track may miss before it is
+    closed; ``image_sequence``: images of one folder/glob are frames of one clip.
+    """
+
+    def __init__(
+        self,
+        detector: Any = None,
+        crop: Any = None,
+        backbone: Any = None,
+        temporal: Any = None,
+        weights: Any = None,
+        *,
+        engine: str = "torch",
+        detect_every: int = 1,
+        stride: int = 1,
+        window: int = DEFAULT_WINDOW,
+        batch_size: int = 16,
+        max_missed: int | None = None,
+        image_sequence: bool = False,
+        fps: float | None = None,
+        detector_options: dict[str, Any] | None = None,
+        crop_options: dict[str, Any] | None = None,
+        classes: list[str] | None = None,
+        threads: int | None = None,
+        landmarks: bool = True,
+    ):
+        if int(detect_every) < 1 or int(stride) < 1 or int(window) < 1 or int(batch_size) < 1:
+            raise FertkError("detect_every, stride, window and batch_size must be >= 1")
+        self.config = dict(
+            detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
+            engine=engine, detect_every=detect_every, stride=stride, window=window,
+            batch_size=batch_size, max_missed=max_missed, image_sequence=image_sequence, fps=fps,
+            detector_options=detector_options, crop_options=crop_options, classes=classes,
+            threads=threads, landmarks=landmarks,
+        )
+        self.detect_every = int(detect_every)
+        self.stride = int(stride)
+        self.window = int(window)
+        self.batch_size = int(batch_size)
+        self.max_missed = max_missed
+        self.image_sequence = bool(image_sequence)
+        self.fps = fps
+        weights_path = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None
+        if weights_path and weights_path.endswith(".onnx"):
+            from fertk.export import load_onnx_model
+
+            self.model = load_onnx_model(weights_path, backbone=backbone, temporal=temporal,
+                                         crop=crop if isinstance(crop, str) else None)
+            engine = "onnxruntime"
+        else:
+            self.model = resolve_model(
+                weights=weights, backbone=backbone, temporal=temporal,
+                crop=crop if isinstance(crop, str) else None, classes=classes,
+            )
+        self.classes = self.model.classes
+        from fertk.export import build_engine
+
+        self.engine = build_engine(engine, self.model, threads)
+        self.detector = self._build_detector(detector, detector_options)
+        self.cropper = self._build_crop(crop, crop_options)
+        self.illumination = None
+        if self.model.illumination:
+            self.illumination = _registry("augmentations").create(self.model.illumination)
+        self.last_stats: DecodeStats | None = None
+
+    # -- components ---------------------------------------------------------------------------
+    def _build_detector(self, detector: Any, options: dict[str, Any] | None) -> Any:
+        if detector is not None and not isinstance(detector, str):
+            self.detector_name = type(detector).__name__
+            return detector
+        from fertk.detectors import DEFAULT_DETECTOR
+
+        name = detector or self.model.detector or DEFAULT_DETECTOR
+        self.detector_name = name
+        return _registry("detectors").create(name, **(options or {}))
+
+    def _build_crop(self, crop: Any, options: dict[str, Any] | None) -> Any:
+        if crop is not None and not isinstance(crop, str):
+            self.crop_name = type(crop).__name__
+            return crop
+        spec = self.model.crop
+        if spec and spec.get("name"):
+            name, opts = spec["name"], dict(spec.get("options") or {})
+        else:
+            name, opts = self._default_crop(), {}
+        opts.update(options or {})
+        reg = _registry("crops")
+        if reg.get(name).metadata.get("needs_landmarks") and not self._detector_has_landmarks():
+            raise FertkError(f"crop policy '{name}' needs landmarks, but detector "
+                             f"'{self.detector_name}' gives boxes only (use --crop box or "
+                             "another detector)")
+        self.crop_name = name
+        return reg.create(name, **opts)
+
+    def _detector_has_landmarks(self) -> bool:
+        if not isinstance(self.config["detector"], (str, type(None))):
+            return True  # a caller-built detector: trust the caller
+        spec = _registry("detectors").get(self.detector_name)
+        return "landmarks" not in spec.metadata or bool(spec.metadata["landmarks"])
+
+    def _default_crop(self) -> str:
+        from fertk.crops import DEFAULT_CROP
+
+        return DEFAULT_CROP if self._detector_has_landmarks() else "box"
+
+    def describe(self) -> dict[str, Any]:
+        """Names of the parts in use (for logs and summaries)."""
+        m = self.model
+        return {
+            "detector": self.detector_name,
+            "crop": self.crop_name,
+            "backbone": (m.metadata.get("backbone") or {}).get("name", type(m.backbone).__name__),
+            "temporal": None if m.head is None else type(m.head).__name__,
+            "weights": m.source,
+            "engine": self.engine.name,
+            "classes": list(self.classes),
+        }
+
+    # -- running ------------------------------------------------------------------------------
+    def sources(self, source: Any) -> list[MediaItem]:
+        if isinstance(source, MediaItem):
+            return [source]
+        if isinstance(source, (list, tuple)):
+            items: list[MediaItem] = []
+            for s in source:
+                items.extend(self.sources(s))
+            return items
+        return expand_sources([source], image_sequence=self.image_sequence)
+
+    def run(self, source: Any) -> Iterator[FrameResult]:
+        """Per-frame results for a source (path, folder, glob, webcam index, list of them)."""
+        for item in self.sources(source):
+            for rec, _ in self.run_item(item):
+                yield rec
+
+    def analyze(self, image: np.ndarray, source: str = "<array>") -> FrameResult:
+        """Results for one BGR (or gray) image array, as a still."""
+        frame = Frame(source, 0, None, np.asarray(image))
+        recs = list(self._process([frame], still=True))
+        return recs[0][0]
+
+    def run_item(self, item: MediaItem, stats: DecodeStats | None = None
+                 ) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        """``(result, frame image)`` pairs for one job, in frame order."""
+        stats = stats if stats is not None else DecodeStats()
+        self.last_stats = stats
+        frames = iter_frames(item, stride=self.stride, stats=stats, fps=self.fps)
+        still = item.kind == "images" and not item.sequence
+        yield from self._process(frames, still=still, stats=stats)
+
+    def _process(self, frames: Iterable[Frame], still: bool, stats: DecodeStats | None = None
+                 ) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        from fertk.tracking import FaceTracker, LandmarkFlow
+
+        max_missed = self.max_missed if self.max_missed is not None else max(2, 2 * self.detect_every)
+        tracker = FaceTracker(max_missed=max_missed)
+        flow = LandmarkFlow()
+        windows: dict[int, deque] = {}
+        pending: list[_Pending] = []
+        n_crops = 0
+        since_detect = self.detect_every
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fertk-classify")
+        future: Future | None = None
+        try:
+            for frame in frames:
+                if still:  # unrelated stills: fresh tracks, always detect
+                    tracker = FaceTracker(max_missed=0)
+                    since_detect = self.detect_every
+                faces, detected = self._faces(frame, tracker, flow, since_detect, still)
+                since_detect = 1 if detected else since_detect + 1
+                closed = [t.id for t in tracker.pop_closed()]
+                crops, kept = [], []
+                for face in faces:
+                    try:
+                        c = self.cropper.crop(frame.image, face)
+                    except FertkError:
+                        continue  # a degenerate face (e.g. landmarks outside the frame)
+                    img = c.image
+                    if self.illumination is not None:
+                        img = self.illumination(img)
+                    crops.append(img)
+                    kept.append(face)
+                pending.append(_Pending(frame, kept, crops, closed, detected))
+                n_crops += len(crops)
+                if n_crops >= self.batch_size or len(pending) >= self.batch_size:
+                    batch, pending, n_crops = pending, [], 0
+                    if future is not None:
+                        yield from future.result()
+                    future = pool.submit(self._classify, batch, windows, still, stats)
+            if future is not None:
+                yield from future.result()
+                future = None
+            if pending:
+                yield from self._classify(pending, windows, still, stats)
+        finally:
+            if future is not None:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _faces(self, frame: Frame, tracker: Any, flow: Any, since_detect: int, still: bool
+               ) -> tuple[list[Any], bool]:
+        need = still or since_detect >= self.detect_every
+        gray = None
+        if self.detect_every > 1 and not still:
+            import cv2
+
+            img = frame.image
+            gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        if not need and gray is not None:
+            if not flow.faces:  # nobody to follow: wait for the next detection frame
+                tracker.update([], frame.index)
+                flow.reset(gray, [])
+                return [], False
+            moved, lost = flow.step(gray)
+            if not lost:
+                faces = tracker.update(moved, frame.index)
+                flow.reset(gray, faces)
+                return faces, False
+        faces = tracker.update(self.detector.detect(frame.image), frame.index)
+        if gray is not None:
+            flow.reset(gray, faces)
+        return faces, True
+
+    def _classify(self, batch: list[_Pending], windows: dict[int, deque], still: bool,
+                  stats: DecodeStats | None) -> list[tuple[FrameResult, np.ndarray]]:
+        crops = [c for p in batch for c in p.crops]
+        if crops:
+            probs, feats = self.engine.classify(np.stack(crops))
+        else:
+            probs, feats = np.zeros((0, len(self.classes)), np.float32), None
+        head = self.model.head
+        out: list[tuple[FrameResult, np.ndarray]] = []
+        k = 0
+        for p in batch:
+            n = len(p.crops)
+            fprobs = probs[k : k + n]
+            inputs = feats[k : k + n] if feats is not None else fprobs
+            k += n
+            final = fprobs
+            if head is not None and n:
+                stacks = []
+                for face, vec in zip(p.faces, inputs, strict=False):
+                    key = face.track_id if (face.track_id is not None and not still) else -1
+                    win = windows.get(key)
+                    if win is None or key == -1:
+                        win = windows[key] = deque(maxlen=self.window)
+                    win.append(vec)
+                    stacks.append(np.stack(win))
+                final = self._head_probs(stacks)
+            for tid in p.closed:
+                windows.pop(tid, None)
+            fr = p.frame
+            if stats is not None and stats.fps and not still:
+                duration = self.stride / stats.fps
+            elif not still and self.fps:
+                duration = self.stride / self.fps
+            else:
+                duration = None
+            results = [
+                FaceResult(
+                    box=tuple(float(v) for v in face.box),
+                    probs=final[i],
+                    label=self.classes[int(np.argmax(final[i]))],
+                    track=None if still else face.track_id,
+                    score=float(face.score),
+                    frame_probs=fprobs[i] if head is not None else None,
+                    landmarks=face.landmarks,
+                    scheme=face.scheme,
+                )
+                for i, face in enumerate(p.faces)
+            ]
+            h, w = fr.image.shape[:2]
+            out.append((FrameResult(fr.source, fr.index, fr.time, results, self.classes, (w, h),
+                                    p.detected, duration), fr.image))
+        return out
+
+    def _head_probs(self, stacks: list[np.ndarray]) -> np.ndarray:
+        """Temporal head over each window, batched by window length."""
+        out = np.zeros((len(stacks), len(self.classes)), np.float32)
+        by_len: dict[int, list[int]] = {}
+        for i, s in enumerate(stacks):
+            by_len.setdefault(len(s), []).append(i)
+        for _, idx in by_len.items():
+            out[idx] = self.engine.head(np.stack([stacks[i] for i in idx]))
+        return out
+
+
+# -- jobs: one source → its output files; many sources → worker processes ------------------------
+@dataclass
+class OutputOptions:
+    """Which files :func:`run_job` writes (see :class:`fertk.io.outputs.RunOutputs`)."""
+
+    csv: bool = True
+    jsonl: bool = True
+    annotate: bool = True
+    timeline: bool = True
+    landmarks: bool = False
+    max_frames: int | None = None
+
+
+def run_job(pipe: Pipeline | dict[str, Any], item: MediaItem, out_dir: str | os.PathLike,
+            options: OutputOptions | None = None, progress: Any = None) -> dict[str, Any]:
+    """Run one job and write its files; returns its summary (``"error"`` set on failure).
+
+    A :class:`FertkError` (unreadable or corrupt source) is reported in the summary, not
+    raised, so the other jobs of a run complete. ``progress(n_frames)`` is called per frame.
+    """
+    from fertk.io.outputs import RunOutputs
+
+    options = options or OutputOptions()
+    stats = DecodeStats()
+    base = {"name": item.name, "source": item.source, "kind": item.kind}
+    try:
+        if isinstance(pipe, dict):
+            pipe = Pipeline(**pipe)
+        still = item.kind == "images" and not item.sequence
+        fps = None
+        if item.kind == "video":
+            from fertk.io.video import probe_video
+
+            fps = probe_video(item.source).fps
+        fps = (fps or pipe.fps or 30.0) / pipe.stride
+        outputs = RunOutputs(out_dir, item.name, pipe.classes, csv_file=options.csv,
+                             jsonl=options.jsonl, video=options.annotate and not still,
+                             timeline=options.timeline and not still, landmarks=options.landmarks,
+                             frame_label=pipe.model.head is not None, fps=fps)
+        annotated_dir = None
+        if options.annotate and still:
+            annotated_dir = outputs.out_dir / f"{item.name}.annotated"
+            annotated_dir.mkdir(parents=True, exist_ok=True)
+            outputs.paths["annotated"] = annotated_dir
+        try:
+            frames = pipe.run_item(item, stats)
+            n = 0
+            for rec, image in frames:
+                outputs.write(rec, image)
+                if annotated_dir is not None:
+                    import cv2
+
+                    from fertk.io.outputs import annotate
+
+                    cv2.imwrite(str(annotated_dir / (os.path.splitext(os.path.basename(rec.source))[0]
+                                                     + ".jpg")), annotate(image, rec))
+                n += 1
+                if progress is not None:
+                    progress(1)
+                if options.max_frames is not None and n >= options.max_frames:
+                    break
+        finally:
+            result = outputs.close(_stats_dict(stats))
+    except FertkError as exc:
+        return {**base, "error": str(exc), "frames": stats.decoded, "tracks": [],
+                **_stats_dict(stats)}
+    return {**base, **result}
+
+
+def _stats_dict(stats: DecodeStats) -> dict[str, Any]:
+    return {"decoded": stats.decoded, "skipped_frames": stats.skipped,
+            "unreadable": stats.unreadable[:20], "fps": stats.fps}
+
+
+def _job_in_worker(config: dict[str, Any], item: MediaItem, out_dir: str,
+                   options: OutputOptions) -> dict[str, Any]:
+    import traceback
+
+    try:
+        return run_job(config, item, out_dir, options)
+    except Exception as exc:  # a bug in one job: report it with its traceback, go on
+        return {"name": item.name, "source": item.source, "kind": item.kind, "tracks": [],
+                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+
+
+def run_jobs(config: dict[str, Any], items: list[MediaItem], out_dir: str | os.PathLike,
+             options: OutputOptions | None = None, workers: int = 2,
+             on_done: Any = None) -> list[dict[str, Any]]:
+    """Run many jobs in ``workers`` processes (spawned); summaries in the order of ``items``.
+
+    ``config`` holds :class:`Pipeline` keyword arguments made of names and paths (picklable).
+    Each worker uses ``cpu_count // workers`` torch threads unless ``threads`` is set.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    options = options or OutputOptions()
+    cfg = dict(config)
+    if not cfg.get("threads"):
+        cfg["threads"] = max(1, (os.cpu_count() or 1) // max(1, workers))
+    results: dict[int, dict[str, Any]] = {}
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_job_in_worker, cfg, it, os.fspath(out_dir), options): k
+                   for k, it in enumerate(items)}
+        for fut in as_completed(futures):
+            k = futures[fut]
+            try:
+                results[k] = fut.result()
+            except Exception as exc:  # the worker process died (e.g. a crashing decoder)
+                it = items[k]
+                results[k] = {"name": it.name, "source": it.source, "kind": it.kind, "tracks": [],
+                              "error": f"worker failed: {type(exc).__name__}: {exc}"}
+            if on_done is not None:
+                on_done(results[k])
+    return [results[k] for k in range(len(items))]
+
+
+def to_dataframe(records: Iterable[FrameResult]):
+    """One row per frame and face (frames without a face: one row, ``faces`` = 0); needs pandas."""
+    try:
+        import pandas as pd
+    except ImportError:
+        from fertk.errors import MissingDependencyError
+
+        raise MissingDependencyError("to_dataframe", "pandas") from None
+    rows = []
+    for rec in records:
+        base = {"source": rec.source, "frame": rec.frame, "time": rec.time, "faces": len(rec.faces)}
+        if not rec.faces:
+            rows.append({**base, "face": None, "track": None, "label": None})
+        for i, f in enumerate(rec.faces):
+            row = {**base, "face": i, "track": f.track, "x1": f.box[0], "y1": f.box[1],
+                   "x2": f.box[2], "y2": f.box[3], "score": f.score, "label": f.label,
+                   "confidence": f.confidence}
+            row.update({f"p_{c}": float(p) for c, p in zip(rec.classes, f.probs, strict=False)})
+            if f.frame_probs is not None:
+                row["frame_label"] = f.frame_label(rec.classes)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["DEFAULT_WINDOW", "ModelSpec", "OutputOptions", "Pipeline", "resolve_model", "run_job",
+           "run_jobs", "to_dataframe", "weights_for_backbone"]
