@@ -24,7 +24,8 @@ arguments, so existing plugins keep working.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -16,7 +16,7 @@ class ExampleConvNet(nn.Module):
         self.input_size = (96, 96)
         chans = [in_chans, width, width * 2, width * 4]
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
             layers += [
                 nn.Conv2d(cin, cout, 3, padding=1, bias=False),
                 nn.BatchNorm2d(cout),
