@@ -15,16 +15,26 @@ from fertk.errors import FertkError
 
 
 class FertkGroup(click.Group):
-    """A group that lists commands in a stable order and loads plugin commands once."""
+    """A group that lists commands in a stable order and loads plugin commands lazily.
 
-    _loaded = False
+    Commands are (re)loaded whenever the set of plugins changed since the last load, so a
+    plugin registered in-process (tests, notebooks) adds its commands too.
+    """
+
+    _loaded_generation: int | None = None
+    _plugin_commands: frozenset[str] = frozenset()
 
     def _ensure_plugins(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            from fertk.plugins import call_each
+        from fertk import plugins
 
-            call_each("register_commands", cli=self)
+        if self._loaded_generation == plugins.generation():
+            return
+        for name in self._plugin_commands:
+            self.commands.pop(name, None)
+        before = set(self.commands)
+        plugins.call_each("register_commands", cli=self)
+        self._plugin_commands = frozenset(set(self.commands) - before)
+        self._loaded_generation = plugins.generation()
 
     def list_commands(self, ctx):
         self._ensure_plugins()

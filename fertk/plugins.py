@@ -81,9 +81,15 @@ class _State:
         self.infos: dict[str, PluginInfo] = {}
         self.registries: dict[str, Registry] | None = None
         self.warned: set[str] = set()
+        self.generation = 0  # bumped whenever the set of plugins changes
 
 
 _state = _State()
+
+
+def generation() -> int:
+    """A counter that changes whenever plugins are reset, added or removed."""
+    return _state.generation
 
 
 def warn(message: str) -> None:
@@ -198,6 +204,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
     info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
     _state.infos[registered] = info
     _state.registries = None
+    _state.generation += 1
     return registered
 
 
@@ -206,6 +213,7 @@ def unregister_plugin(name: str) -> None:
     pm.unregister(name=name)
     _state.infos.pop(name, None)
     _state.registries = None
+    _state.generation += 1
 
 
 def reset() -> None:
@@ -214,6 +222,7 @@ def reset() -> None:
     _state.infos = {}
     _state.registries = None
     _state.warned = set()
+    _state.generation += 1
 
 
 def call_each(hook_name: str, **kwargs: Any) -> None:
