@@ -1,10 +1,151 @@
-"""CLI commands: train (placeholder until its capability lands)."""
+"""CLI commands: ``fertk train``, ``fertk eval`` and ``fertk compare``."""
 
 from __future__ import annotations
+
+import sys
+
+import click
 
 from fertk.hookspecs import hookimpl
 
 
+@click.command("train")
+@click.argument("config", type=click.Path(dir_okay=False), required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set frame.epochs=5 (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default: run.out or runs/<name>).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--preset", type=click.Choice(["default", "paper"]), default=None,
+              help="Recipe preset (same as --set preset=...).")
+@click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
+def train_command(config, overrides, out, resume, preset, print_config) -> None:
+    """Train the frame model, then the temporal head, on every fold of CONFIG's protocol.
+
+    CONFIG is a YAML or TOML file (see examples/configs/). Model selection uses validation
+    subjects carved from the training subjects unless protocol.selection is 'test-fold'
+    (the paper's optimistic reporting, labelled in every report). Works unchanged under
+    torchrun (DDP).
+
+    \b
+    Examples:
+      fertk train examples/configs/ckplus_compact_gru.yaml --set data.root=/data/CK+
+      fertk train cfg.yaml --set frame.epochs=5 --out runs/try --resume
+    """
+    from fertk.clitools import console
+    from fertk.engine.config import config_to_yaml, load_config
+    from fertk.engine.train import Trainer
+
+    overrides = list(overrides)
+    if preset:
+        overrides.insert(0, f"preset={preset}")
+    cfg = load_config(config, overrides)
+    if print_config:
+        click.echo(config_to_yaml(cfg))
+        return
+    trainer = Trainer(cfg, out=out, resume=resume, argv=["fertk", *sys.argv[1:]])
+    summary = trainer.run()
+    if trainer_is_main():
+        _print_summary(console(), summary, trainer.out)
+
+
+def trainer_is_main() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _print_summary(con, summary, out) -> None:
+    from fertk.clitools import print_table
+    from fertk.engine.stats import format_mean_std
+
+    rows = []
+    for stage, st in summary["stages"].items():
+        rows.append([stage, *[format_mean_std(st["per_fold"][m]) for m in ("accuracy", "uar", "macro_f1")],
+                     f"{100 * st['pooled']['accuracy']:.2f}"])
+    print_table(f"{summary['name']}: {len(summary['folds'])} folds; selection: {summary['selection']}",
+                ["stage", "accuracy %", "UAR %", "macro-F1 %", "pooled acc %"], rows)
+    con.print(f"reports in {out}")
+
+
+@click.command("eval")
+@click.argument("checkpoint")
+@click.argument("dataset")
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Root folder of the data set.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the reports (default: eval-<checkpoint name>).")
+@click.option("--detector", default=None, help="Override the checkpoint's detector.")
+@click.option("--crop", default=None, help="Override the checkpoint's crop policy.")
+@click.option("--frames", type=click.Choice(["peak", "all"]), default="peak", show_default=True,
+              help="Frames scored by the frame model.")
+@click.option("--cache-dir", default=None, help="Prepared-data cache folder.")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Data set option (e.g. mode=sequence), repeatable.")
+def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_dir, workers,
+                 device, options) -> None:
+    """Evaluate CHECKPOINT on DATASET: accuracy, UAR, macro-F1, per-class table, confusion matrix.
+
+    \b
+    Example:
+      fertk eval runs/ck/folds/fold01/sequence ckplus --root /data/CK+ --out eval/
+    """
+    from pathlib import Path
+
+    from fertk.clitools import console, print_table
+    from fertk.engine.config import parse_override
+    from fertk.engine.evaluate import evaluate_dataset
+
+    opts: dict = {}
+    for o in options:
+        opts.update(parse_override(o))
+    out = out or f"eval-{Path(checkpoint).name}"
+    report = evaluate_dataset(checkpoint, dataset, root, out, detector=detector, crop=crop,
+                              cache_dir=cache_dir, workers=workers, frames=frames, device=device,
+                              **opts)
+    for stage in ("frame", "sequence"):
+        if stage not in report:
+            continue
+        m = report[stage]
+        rows = [[r["class"], r["support"], f"{100 * r['recall']:.1f}", f"{100 * r['precision']:.1f}",
+                 f"{100 * r['f1']:.1f}"] for r in m["per_class"]]
+        print_table(f"{stage}: n={m['n']}  accuracy {100 * m['accuracy']:.2f}%  UAR "
+                    f"{100 * m['uar']:.2f}%  macro-F1 {100 * m['macro_f1']:.2f}%",
+                    ["class", "support", "recall %", "precision %", "F1 %"], rows)
+    console().print(f"reports in {out} (selection of the checkpoint: {report['selection']})")
+
+
+@click.command("compare")
+@click.argument("configs", nargs=-1, required=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override applied to every config (e.g. --set data.root=/data/CK+).")
+@click.option("--out", type=click.Path(file_okay=False), default="compare", show_default=True)
+@click.option("--no-timing", is_flag=True, help="Skip the CPU latency measurement.")
+def compare_command(configs, overrides, out, no_timing) -> None:
+    """Compare CONFIGS on the same folds: mean ± std per metric, paired tests, cost.
+
+    The first config is the baseline. Pass OUT/manifest.json of an earlier comparison to
+    re-run it.
+
+    \b
+    Example:
+      fertk compare examples/configs/ckplus_compact.yaml examples/configs/ckplus_tiny.yaml \\
+          --set data.root=/data/CK+ --out compare-ck
+    """
+    from pathlib import Path
+
+    from fertk.clitools import console
+    from fertk.engine.compare import compare
+
+    compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
+            timing=not no_timing)
+    console().print(Path(out, "compare.md").read_text(encoding="utf-8"))
+
+
 @hookimpl
 def register_commands(cli):
-    pass
+    cli.add_command(train_command)
+    cli.add_command(eval_command)
+    cli.add_command(compare_command)

@@ -1,0 +1,382 @@
+"""Training configuration: dataclasses, the ``paper`` and ``default`` presets, file loading.
+
+A config file (YAML or TOML) names a preset and overrides any field::
+
+    preset: default            # or: paper
+    name: ck_compact
+    data: {dataset: ckplus, root: /data/CK+, options: {mode: sequence}}
+    model: {backbone: compact, temporal: gru}
+    frame: {epochs: 60}
+
+Command-line overrides use dotted keys: ``--set frame.epochs=5 --set model.temporal=null``
+(values are parsed as YAML scalars/lists). Unknown keys are user errors naming the key.
+
+Presets:
+
+- ``paper``: Kuo et al. 2018 section 3.4: Xavier init, SGD momentum 0.9, lr 0.001,
+  weight decay 0.001, constant rate, up to 2,000 epochs (an upper bound; validation-based
+  early stopping with ``patience`` ends it earlier), random 96 shift + flip; GRU stage:
+  Adam lr 0.01, batch 48, 10,000 iterations, T = 9, mirror + random-crop augmentation.
+- ``default``: fertk's recipe: AdamW lr 0.002, weight decay 0.05, cosine schedule with one
+  warm-up epoch, label smoothing 0.1, the paper's illumination "Aug" scheme (train on HE,
+  LM and WS copies, test with HE), shift + flip + small rotation/scale, 120 epochs with
+  patience 30; GRU stage: AdamW lr 0.005, 2,000 iterations with cosine decay, validation
+  checks every 100 iterations. See docs/training.md for why and for the comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fertk.errors import FertkError
+
+SELECTIONS = ("validation", "test-fold")
+#: Label printed in every report when the paper's optimistic selection is used.
+TEST_FOLD_LABEL = "test-fold (optimistic, paper)"
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from; ``sets`` lists several data sets (leave-one-set-out)."""
+
+    dataset: str | None = None
+    root: str | None = None
+    detector: str | None = None  # None: the data set's default (dlib; none for FER2013)
+    crop: str | None = None  # None: landmark (box with detector none)
+    detector_options: dict[str, Any] = field(default_factory=dict)
+    crop_options: dict[str, Any] = field(default_factory=dict)
+    cache_dir: str | None = None
+    workers: int = 2
+    options: dict[str, Any] = field(default_factory=dict)
+    sets: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ProtocolConfig:
+    """How subjects are split. ``kind``: subject_kfold, loso, leave_one_set_out, splits."""
+
+    kind: str = "subject_kfold"
+    folds: int = 10
+    val_fraction: float = 0.1
+    selection: str = "validation"
+    only_folds: list[int] | None = None
+    splits: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "compact"
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    temporal: str | None = "gru"
+    temporal_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time geometric augmentation and the illumination scheme.
+
+    ``illumination``: ``none``, ``he``, ``lm``, ``ws`` (one normalisation for train and
+    test) or ``aug`` (train on HE, LM and WS copies; test with ``test_illumination``).
+    """
+
+    shift: bool = True
+    flip: bool = True
+    rotate: float = 0.0
+    scale: float = 0.0
+    illumination: str = "none"
+    test_illumination: str = "none"
+
+
+@dataclass
+class FrameStageConfig:
+    """Stage 1: the frame CNN on (by default) the peak frame of each sequence."""
+
+    enabled: bool = True
+    frames: str = "peak"  # peak | all | last:K
+    epochs: int = 2000
+    batch_size: int = 64
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 0.001
+    scheduler: str = "constant"  # constant | cosine | step
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    init: str = "xavier"  # xavier | default
+    patience: int = 100
+    eval_every: int = 1
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class SequenceStageConfig:
+    """Stage 2: the temporal head on the frozen frame model's per-frame outputs."""
+
+    enabled: bool = True
+    seq_len: int = 9
+    input_kind: str = "probs"  # probs | features
+    iterations: int = 10000
+    batch_size: int = 48
+    optimizer: str = "adam"
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    scheduler: str = "constant"
+    label_smoothing: float = 0.0
+    eval_every: int = 250
+    views: int = 4  # augmented views (center, mirror, random shifts) precomputed per frame
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp16 | off
+    channels_last: str = "auto"  # auto (on CUDA) | on | off
+    compile: bool = False
+    deterministic: bool = True
+    progress: bool = True
+    out: str | None = None
+    checkpoint_every: int = 1  # epochs between trainer-state saves (resume points)
+    stop_after_epochs: int | None = None  # testing hook: exit as if killed after N epochs
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "default"
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    frame: FrameStageConfig = field(default_factory=FrameStageConfig)
+    sequence: SequenceStageConfig = field(default_factory=SequenceStageConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Hash of everything that changes results (not output paths, progress or hooks)."""
+        d = self.to_dict()
+        for key in ("out", "progress", "stop_after_epochs", "checkpoint_every"):
+            d["run"].pop(key, None)
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def selection_label(self) -> str:
+        if self.protocol.selection == "test-fold":
+            return TEST_FOLD_LABEL
+        return "validation subjects (from the training folds)"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "frame": {
+            "epochs": 2000, "batch_size": 64, "optimizer": "sgd", "lr": 0.001, "momentum": 0.9,
+            "weight_decay": 0.001, "scheduler": "constant", "warmup_epochs": 0,
+            "label_smoothing": 0.0, "init": "xavier", "patience": 100,
+            "augment": {"shift": True, "flip": True, "rotate": 0.0, "scale": 0.0,
+                        "illumination": "none", "test_illumination": "none"},
+        },
+        "sequence": {
+            "seq_len": 9, "iterations": 10000, "batch_size": 48, "optimizer": "adam",
+            "lr": 0.01, "weight_decay": 0.0, "scheduler": "constant", "label_smoothing": 0.0,
+            "eval_every": 250, "views": 4,
+        },
+    },
+    "default": {
+        "frame": {
+            "epochs": 120, "batch_size": 64, "optimizer": "adamw", "lr": 0.002, "momentum": 0.9,
+            "weight_decay": 0.05, "scheduler": "cosine", "warmup_epochs": 1,
+            "label_smoothing": 0.1, "init": "xavier", "patience": 30,
+            "augment": {"shift": True, "flip": True, "rotate": 10.0, "scale": 0.1,
+                        "illumination": "aug", "test_illumination": "he"},
+        },
+        "sequence": {
+            "seq_len": 9, "iterations": 2000, "batch_size": 48, "optimizer": "adamw",
+            "lr": 0.005, "weight_decay": 0.01, "scheduler": "cosine", "label_smoothing": 0.0,
+            "eval_every": 100, "views": 4,
+        },
+    },
+}
+
+
+# -- building from dicts ------------------------------------------------------------------
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise FertkError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise FertkError(f"{where}: unknown key '{key}'{hint}; known: {', '.join(fields)}")
+        sub = _dataclass_type(cls, key)
+        if sub is not None and isinstance(value, dict):
+            kwargs[key] = _from_dict(sub, value, f"{where}.{key}")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+_NESTED = {
+    (TrainConfig, "data"): DataConfig,
+    (TrainConfig, "protocol"): ProtocolConfig,
+    (TrainConfig, "model"): ModelConfig,
+    (TrainConfig, "frame"): FrameStageConfig,
+    (TrainConfig, "sequence"): SequenceStageConfig,
+    (TrainConfig, "run"): RunConfig,
+    (FrameStageConfig, "augment"): AugmentConfig,
+}
+
+
+def _dataclass_type(cls: type, key: str) -> type | None:
+    return _NESTED.get((cls, key))
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` merged into a copy of ``base`` (dicts recursively, everything else replaced).
+
+    Free-form option dicts (``*options``) are merged too, so an override adds one option.
+    """
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"frame.epochs=5"`` → ``{"frame": {"epochs": 5}}`` (value parsed as YAML)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise FertkError(f"--set {text!r}: expected KEY=VALUE, e.g. frame.epochs=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping in a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FertkError(f"config file {p} does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FertkError(f"config file {p}: cannot parse: {first}") from exc
+    if not isinstance(data, dict):
+        raise FertkError(f"config file {p}: expected a mapping at the top level")
+    return data
+
+
+def build_config(
+    data: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = (),
+    where: str = "config",
+) -> TrainConfig:
+    """A validated :class:`TrainConfig` from a raw mapping plus ``--set`` overrides."""
+    raw: dict[str, Any] = dict(data or {})
+    for text in overrides:
+        raw = deep_merge(raw, parse_override(text))
+    preset = raw.get("preset", "default")
+    if preset not in PRESETS:
+        raise FertkError(f"{where}: unknown preset '{preset}'; known: {', '.join(PRESETS)}")
+    merged = deep_merge(PRESETS[preset], raw)
+    merged["preset"] = preset
+    cfg = _from_dict(TrainConfig, merged, where)
+    validate(cfg, where)
+    return cfg
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainConfig:
+    """Load a config file (or start from the default preset) and apply ``--set`` overrides."""
+    data = read_config_file(path) if path is not None else {}
+    cfg = build_config(data, overrides, where=str(path) if path else "config")
+    if path is not None and cfg.name == "run":
+        cfg.name = Path(path).stem
+    return cfg
+
+
+def validate(cfg: TrainConfig, where: str = "config") -> None:
+    """Raise a one-line :class:`FertkError` for values that cannot work."""
+
+    def bad(key: str, msg: str) -> None:
+        raise FertkError(f"{where}: {key}: {msg}")
+
+    if cfg.protocol.selection not in SELECTIONS:
+        bad("protocol.selection", f"must be one of {', '.join(SELECTIONS)} (got {cfg.protocol.selection!r})")
+    if cfg.protocol.kind not in ("subject_kfold", "loso", "leave_one_set_out", "splits"):
+        bad("protocol.kind", "must be subject_kfold, loso, leave_one_set_out or splits")
+    if cfg.protocol.kind == "splits" and not cfg.protocol.splits:
+        bad("protocol.splits", "kind 'splits' needs a split file")
+    if not 0.0 <= cfg.protocol.val_fraction < 1.0:
+        bad("protocol.val_fraction", "must be in [0, 1)")
+    if cfg.protocol.selection == "validation" and cfg.protocol.val_fraction <= 0:
+        bad("protocol.val_fraction", "selection 'validation' needs a validation fraction > 0")
+    for stage, opt in (("frame", cfg.frame.optimizer), ("sequence", cfg.sequence.optimizer)):
+        if opt not in ("sgd", "adam", "adamw"):
+            bad(f"{stage}.optimizer", f"must be sgd, adam or adamw (got {opt!r})")
+    for stage, sch in (("frame", cfg.frame.scheduler), ("sequence", cfg.sequence.scheduler)):
+        if sch not in ("constant", "cosine", "step"):
+            bad(f"{stage}.scheduler", f"must be constant, cosine or step (got {sch!r})")
+    fr = str(cfg.frame.frames)
+    if not (fr in ("peak", "all") or (fr.startswith("last:") and fr[5:].isdigit() and int(fr[5:]) > 0)):
+        bad("frame.frames", f"must be peak, all or last:K (got {fr!r})")
+    if cfg.frame.init not in ("xavier", "default"):
+        bad("frame.init", "must be xavier or default")
+    ill = ("none", "he", "lm", "ws", "aug")
+    if cfg.frame.augment.illumination not in ill:
+        bad("frame.augment.illumination", f"must be one of {', '.join(ill)}")
+    if cfg.frame.augment.test_illumination not in ill[:4]:
+        bad("frame.augment.test_illumination", "must be none, he, lm or ws")
+    if cfg.sequence.input_kind not in ("probs", "features"):
+        bad("sequence.input_kind", "must be probs or features")
+    if cfg.run.amp not in ("auto", "bf16", "fp16", "off"):
+        bad("run.amp", "must be auto, bf16, fp16 or off")
+    if cfg.run.channels_last not in ("auto", "on", "off", True, False):
+        bad("run.channels_last", "must be auto, on or off")
+    for key, val in (("frame.epochs", cfg.frame.epochs), ("frame.batch_size", cfg.frame.batch_size),
+                     ("sequence.iterations", cfg.sequence.iterations),
+                     ("sequence.batch_size", cfg.sequence.batch_size),
+                     ("sequence.seq_len", cfg.sequence.seq_len)):
+        if not isinstance(val, int) or val < 1:
+            bad(key, f"must be a positive integer (got {val!r})")
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

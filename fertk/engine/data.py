@@ -1,0 +1,234 @@
+"""Training data for the engine: prepared crops in memory, folds, sequences, illumination.
+
+The engine consumes a *prepared set*: any object with the numpy arrays of
+``fertk.data.PreparedSet`` (``crops`` (N,120,120) uint8, ``labels``, ``subjects``,
+``sequences``, ``frame_index``, ``peak``, optionally ``found``) plus ``classes`` and ``key``.
+:class:`ArraySet` is a plain in-memory one (tests, notebooks, concatenated data sets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fertk.errors import FertkError
+
+
+@dataclass
+class ArraySet:
+    """An in-memory prepared set (same fields as ``fertk.data.PreparedSet``).
+
+    ``sets`` names the source data set of each row (leave-one-set-out); empty strings when
+    there is a single source.
+    """
+
+    crops: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray
+    sequences: np.ndarray
+    frame_index: np.ndarray
+    peak: np.ndarray
+    classes: list[str]
+    found: np.ndarray | None = None
+    sets: np.ndarray | None = None
+    key: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.crops)
+        for name in ("labels", "subjects", "sequences", "frame_index", "peak"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ArraySet.{name} has {len(getattr(self, name))} rows, crops {n}")
+        if self.found is None:
+            self.found = np.ones(n, dtype=bool)
+        if self.sets is None:
+            self.sets = np.full(n, "", dtype=object)
+        if not self.key:
+            self.key = data_hash(self)
+
+
+def as_array_set(ds: Any) -> ArraySet:
+    """Wrap a ``PreparedSet`` (or anything with its arrays) as an :class:`ArraySet`."""
+    if isinstance(ds, ArraySet):
+        return ds
+    missing = [a for a in ("crops", "labels", "subjects", "classes") if not hasattr(ds, a)]
+    if missing:
+        raise TypeError(f"{type(ds).__name__} is not a prepared set: no {', '.join(missing)}")
+    n = len(ds.crops)
+
+    def get(name: str, default: Any) -> Any:
+        val = getattr(ds, name, None)
+        return default if val is None else val
+
+    return ArraySet(
+        crops=ds.crops,
+        labels=np.asarray(ds.labels, dtype=np.int64),
+        subjects=np.asarray(ds.subjects).astype(str),
+        sequences=np.asarray(get("sequences", np.arange(n).astype(str))).astype(str),
+        frame_index=np.asarray(get("frame_index", np.zeros(n, dtype=np.int64))),
+        peak=np.asarray(get("peak", np.ones(n, dtype=bool)), dtype=bool),
+        classes=list(ds.classes),
+        found=np.asarray(get("found", np.ones(n, dtype=bool)), dtype=bool),
+        sets=np.asarray(get("sets", np.full(n, "", dtype=object))),
+        key=str(get("key", "")),
+        report=dict(get("report", {}) or {}),
+    )
+
+
+def data_hash(ds: Any) -> str:
+    """SHA-256 (16 hex) of crops, labels, subjects and sequences: identifies the data."""
+    h = hashlib.sha256()
+    crops = np.ascontiguousarray(ds.crops)
+    h.update(str(crops.shape).encode())
+    step = max(1, len(crops) // 512)  # sample rows of big sets; every label/subject counts
+    h.update(np.ascontiguousarray(crops[::step]).tobytes())
+    h.update(np.asarray(ds.labels, dtype=np.int64).tobytes())
+    for arr in (ds.subjects, getattr(ds, "sequences", [])):
+        h.update("\x00".join(map(str, arr)).encode())
+    h.update("\x00".join(ds.classes).encode())
+    return h.hexdigest()[:16]
+
+
+def load_data(data_cfg: Any, progress: bool = True) -> ArraySet:
+    """Prepare the data set(s) named by a :class:`~fertk.engine.config.DataConfig`.
+
+    With ``sets`` (leave-one-set-out) every set is prepared and the rows are concatenated on
+    the intersection of the class lists; subjects are prefixed with the set name.
+    """
+    entries = list(data_cfg.sets) if data_cfg.sets else []
+    if not entries:
+        if not data_cfg.dataset or not data_cfg.root:
+            raise FertkError("config: data.dataset and data.root are required (or data.sets)")
+        entries = [{"dataset": data_cfg.dataset, "root": data_cfg.root}]
+    parts = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "dataset" not in entry or "root" not in entry:
+            raise FertkError(f"config: data.sets[{i}] needs 'dataset' and 'root'")
+        opts = dict(data_cfg.options)
+        opts.update(entry.get("options", {}))
+        parts.append((entry.get("name", entry["dataset"]), _prepare(
+            entry["dataset"], entry["root"],
+            detector=entry.get("detector", data_cfg.detector),
+            crop=entry.get("crop", data_cfg.crop),
+            detector_options=entry.get("detector_options", data_cfg.detector_options) or None,
+            crop_options=entry.get("crop_options", data_cfg.crop_options) or None,
+            cache_dir=data_cfg.cache_dir, workers=data_cfg.workers, progress=progress, **opts,
+        )))
+    if len(parts) == 1:
+        return parts[0][1]
+    return concat_sets(parts)
+
+
+def _prepare(dataset: str, root: str, **kwargs: Any) -> ArraySet:
+    try:
+        from fertk.data import prepare
+    except ImportError as exc:  # pragma: no cover - DATA's module is part of fertk
+        raise FertkError("fertk.data.prepare is not available in this installation") from exc
+    prepared = prepare(dataset, root, **kwargs)
+    ds = as_array_set(prepared)
+    ds.report = {"dataset": dataset, "root": str(root), **_summary(prepared),
+                 "options": dict(getattr(prepared, "options", {}) or {})}
+    if ds.found is not None and not ds.found.all():
+        keep = np.flatnonzero(ds.found)
+        ds = subset(ds, keep)
+    return ds
+
+
+def _summary(prepared: Any) -> dict[str, Any]:
+    try:
+        return dict(prepared.summary())
+    except Exception:  # noqa: BLE001 - the summary is informative only
+        return {}
+
+
+def subset(ds: ArraySet, rows: np.ndarray) -> ArraySet:
+    rows = np.asarray(rows, dtype=np.int64)
+    return ArraySet(
+        crops=np.asarray(ds.crops[rows]), labels=ds.labels[rows], subjects=ds.subjects[rows],
+        sequences=ds.sequences[rows], frame_index=ds.frame_index[rows], peak=ds.peak[rows],
+        classes=list(ds.classes), found=ds.found[rows], sets=ds.sets[rows],
+        key=f"{ds.key}-sub{hashlib.sha256(rows.tobytes()).hexdigest()[:8]}",
+        report=ds.report,
+    )
+
+
+def concat_sets(parts: Sequence[tuple[str, ArraySet]]) -> ArraySet:
+    """Rows of several sets on the intersection of their classes (in the first set's order)."""
+    common = [c for c in parts[0][1].classes if all(c in p.classes for _, p in parts[1:])]
+    if len(common) < 2:
+        raise FertkError("data.sets: the data sets share fewer than two classes: "
+                         + "; ".join(f"{n}: {', '.join(p.classes)}" for n, p in parts))
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "crops", "labels", "subjects", "sequences", "frame_index", "peak", "found", "sets")}
+    for name, p in parts:
+        remap = np.array([common.index(c) if c in common else -1 for c in p.classes] + [-1])
+        labels = remap[np.where(p.labels >= 0, p.labels, len(p.classes))]
+        keep = labels >= 0
+        cols["crops"].append(np.asarray(p.crops)[keep])
+        cols["labels"].append(labels[keep])
+        cols["subjects"].append(np.char.add(f"{name}/", p.subjects[keep].astype(str)))
+        cols["sequences"].append(np.char.add(f"{name}/", p.sequences[keep].astype(str)))
+        cols["frame_index"].append(p.frame_index[keep])
+        cols["peak"].append(p.peak[keep])
+        cols["found"].append(p.found[keep])
+        cols["sets"].append(np.full(int(keep.sum()), name, dtype=object))
+    arrays = {k: np.concatenate(v) for k, v in cols.items()}
+    return ArraySet(classes=common, **arrays)
+
+
+def sequence_groups(ds: ArraySet, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``sequence id -> row indices ordered by frame`` (only labelled rows, only ``rows``)."""
+    idx = np.arange(len(ds.labels)) if rows is None else np.asarray(rows, dtype=np.int64)
+    idx = idx[ds.labels[idx] >= 0]
+    order = np.lexsort((ds.frame_index[idx], ds.sequences[idx]))
+    idx = idx[order]
+    groups: dict[str, np.ndarray] = {}
+    if idx.size == 0:
+        return groups
+    seqs = ds.sequences[idx]
+    starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]])
+    for s, e in zip(starts, np.r_[starts[1:], idx.size], strict=False):
+        groups[str(seqs[s])] = idx[s:e]
+    return groups
+
+
+def frame_rows(ds: ArraySet, subjects: Sequence[str], frames: str = "peak") -> np.ndarray:
+    """Labelled rows of ``subjects`` used by the frame stage.
+
+    ``frames``: ``peak`` (the peak frame of each sequence, the paper's choice), ``all``, or
+    ``last:K`` (the last K frames of each sequence, onset frames left out).
+    """
+    mask = np.isin(ds.subjects, np.asarray(list(subjects), dtype=str)) & (ds.labels >= 0)
+    if frames == "peak":
+        mask &= ds.peak
+    elif frames.startswith("last:"):
+        k = int(frames.split(":", 1)[1])
+        keep = np.zeros(len(mask), dtype=bool)
+        for rows in sequence_groups(ds, np.flatnonzero(mask)).values():
+            keep[rows[-k:]] = True
+        mask &= keep
+    return np.flatnonzero(mask)
+
+
+def resample_indices(length: int, t: int) -> np.ndarray:
+    """``t`` indices sampled uniformly from ``0..length-1`` (onset → apex, first and last kept)."""
+    from fertk.temporal.resample import uniform_indices
+
+    return uniform_indices(length, t)
+
+
+ILLUMINATIONS = ("he", "lm", "ws")
+
+
+def illuminate(crops: np.ndarray, name: str) -> np.ndarray:
+    """Apply a registered illumination normalisation (``he``/``lm``/``ws``) to uint8 crops."""
+    if name in (None, "", "none"):
+        return np.asarray(crops)
+    from fertk.plugins import get_registry
+
+    fn = get_registry("augmentations").create(name)
+    return np.asarray(fn(np.ascontiguousarray(crops)), dtype=np.uint8)

@@ -1,0 +1,130 @@
+"""``fertk eval``: a trained checkpoint on a data set → accuracy, UAR, macro-F1 and reports.
+
+The data set is prepared with the checkpoint's own detector and crop policy (overridable),
+its test-time illumination normalisation is applied, and its class names are matched to the
+data set's by name (rows of other classes are counted and left out). With a temporal head,
+sequences are evaluated too (per-frame outputs resampled to the head's length).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fertk.engine.data import ArraySet, as_array_set, illuminate, resample_indices, sequence_groups
+from fertk.engine.metrics import compute_metrics
+from fertk.engine.reports import write_json, write_metric_report
+from fertk.errors import FertkError
+
+
+def remap_to(ds: ArraySet, classes: list[str]) -> tuple[np.ndarray, dict[str, int]]:
+    """Labels of ``ds`` in ``classes`` order (-1 where the class is unknown) and drop counts."""
+    table = np.array([classes.index(c) if c in classes else -1 for c in ds.classes] + [-1])
+    labels = table[np.where(ds.labels >= 0, ds.labels, len(ds.classes))]
+    dropped = {c: int((ds.labels == i).sum()) for i, c in enumerate(ds.classes) if c not in classes}
+    return labels, {k: v for k, v in dropped.items() if v}
+
+
+def evaluate(
+    checkpoint: str | Path, data: Any, out: str | Path | None = None, *, frames: str = "peak",
+    device: str = "auto", batch: int = 256, title: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on prepared ``data``; writes reports into ``out`` if given."""
+    import torch
+
+    from fertk.checkpoint import build_from_checkpoint, load_checkpoint
+    from fertk.engine.batching import BatchPipeline
+    from fertk.engine.distributed import resolve_device
+    from fertk.engine.stages import predict
+
+    ckpt = load_checkpoint(checkpoint)
+    backbone, head = build_from_checkpoint(ckpt)
+    dev = resolve_device(device)
+    backbone.to(dev).eval()
+    ds = as_array_set(data)
+    classes = ckpt.classes
+    labels, dropped = remap_to(ds, classes)
+    if not (labels >= 0).any():
+        raise FertkError(f"{ckpt.label}: none of the data set's classes ({', '.join(ds.classes)}) "
+                         f"is among the checkpoint's ({', '.join(classes)})")
+    ill = ckpt.metadata.get("illumination") or "none"
+    crops = illuminate(ds.crops, ill)
+    pipe = BatchPipeline(ckpt.input_spec, None, dev)
+    mask = labels >= 0
+    if frames == "peak":
+        mask &= ds.peak
+    rows = np.flatnonzero(mask)
+    train_meta = ckpt.metadata.get("train") or {}
+    report: dict[str, Any] = {
+        "checkpoint": str(ckpt.path), "classes": classes, "illumination": ill,
+        "selection": train_meta.get("selection", "unknown"), "data_hash": ds.key,
+        "dropped_rows_by_class": dropped, "frames": frames,
+    }
+    with torch.no_grad():
+        logits = predict(backbone, pipe.test, np.asarray(crops[rows]), batch=batch)
+    frame_m = compute_metrics(labels[rows], logits.argmax(1).numpy(), classes)
+    report["frame"] = frame_m
+    if head is not None:
+        ds_l = ArraySet(crops=crops, labels=labels, subjects=ds.subjects, sequences=ds.sequences,
+                        frame_index=ds.frame_index, peak=ds.peak, classes=classes, key=ds.key)
+        groups = sequence_groups(ds_l)
+        t = int(getattr(head, "seq_len", None) or 9)
+        picked = [g[resample_indices(len(g), t)] for g in groups.values()]
+        if picked:
+            rows_s = np.unique(np.concatenate(picked))
+            pos = {int(r): i for i, r in enumerate(rows_s)}
+            feats = getattr(head, "input_kind", "probs") == "features"
+            with torch.no_grad():
+                y = predict(backbone, pipe.test, np.asarray(crops[rows_s]), batch=batch,
+                            features=feats)
+                if not feats:
+                    y = torch.softmax(y, 1)
+                x = y[torch.as_tensor([[pos[int(r)] for r in p] for p in picked])]
+                head.to(dev).eval()
+                seq_logits = head(x.to(dev)).float().cpu()
+            seq_labels = np.asarray([labels[g[-1]] for g in groups.values()])
+            report["sequence"] = compute_metrics(seq_labels, seq_logits.argmax(1).numpy(), classes)
+    if out is not None:
+        out = Path(out)
+        label = title or Path(str(ckpt.path)).stem
+        for stage in ("frame", "sequence"):
+            if stage in report:
+                write_metric_report(out, report[stage], stem=stage,
+                                    title=f"{label} {stage} (selection: {report['selection']})",
+                                    extra={"checkpoint": report["checkpoint"],
+                                           "selection": report["selection"], "stage": stage})
+        write_json(out / "report.json", report)
+    return report
+
+
+def evaluate_dataset(
+    checkpoint: str | Path, dataset: str, root: str | Path, out: str | Path | None = None, *,
+    detector: str | None = None, crop: str | None = None, cache_dir: str | None = None,
+    workers: int = 2, progress: bool = True, frames: str = "peak", device: str = "auto",
+    **dataset_options: Any,
+) -> dict[str, Any]:
+    """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`."""
+    from fertk.checkpoint import load_checkpoint
+    from fertk.data import prepare
+
+    meta = load_checkpoint(checkpoint).metadata
+    crop_meta = meta.get("crop") or {}
+    prepared = prepare(
+        dataset, root, detector=detector or meta.get("detector"),
+        crop=crop or crop_meta.get("name"),
+        crop_options=None if crop else (crop_meta.get("options") or None),
+        cache_dir=cache_dir, workers=workers, progress=progress, **dataset_options,
+    )
+    ds = as_array_set(prepared)
+    if not ds.found.all():
+        from fertk.engine.data import subset
+
+        ds = subset(ds, np.flatnonzero(ds.found))
+    report = evaluate(checkpoint, ds, out, frames=frames, device=device)
+    report["dataset"] = {"name": dataset, "root": str(root),
+                         "frames_without_face": int((~np.asarray(prepared.found)).sum())}
+    if out is not None:
+        write_json(Path(out) / "report.json", report)
+    return report

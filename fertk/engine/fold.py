@@ -1,0 +1,231 @@
+"""One fold of a training run: frame stage, test evaluation, sequence stage, checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from fertk.engine.batching import BatchPipeline
+from fertk.engine.data import ArraySet, frame_rows, resample_indices, sequence_groups
+from fertk.engine.folds import FoldSplit
+from fertk.engine.metrics import compute_metrics
+from fertk.engine.stages import (
+    StageContext,
+    predict,
+    run_frame_stage,
+    run_sequence_stage,
+    seed_for,
+)
+from fertk.errors import FertkError
+
+
+def amp_dtype_for(mode: str, device: torch.device) -> torch.dtype | None:
+    if mode == "off":
+        return None
+    if mode == "fp16":
+        return torch.float16 if device.type == "cuda" else None
+    if mode == "bf16":
+        return torch.bfloat16
+    return torch.bfloat16 if device.type == "cuda" else None  # auto
+
+
+def test_illumination(aug: Any) -> str:
+    """The normalisation applied at test time (and to the sequence stage's inputs)."""
+    if aug.illumination in ("he", "lm", "ws"):
+        return aug.illumination
+    return aug.test_illumination if aug.illumination == "aug" else "none"
+
+
+def build_backbone(cfg: Any, num_classes: int) -> torch.nn.Module:
+    from fertk.plugins import get_registry
+
+    opts = dict(cfg.model.backbone_options)
+    opts["num_classes"] = num_classes
+    model = get_registry("backbones").create(cfg.model.backbone, **opts)
+    if cfg.frame.init == "xavier":
+        from fertk.backbones.base import xavier_init
+
+        xavier_init(model)
+    return model
+
+
+def build_head(cfg: Any, num_classes: int, input_dim: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+    from fertk.plugins import get_registry
+
+    opts = {"input_kind": cfg.sequence.input_kind, "seq_len": cfg.sequence.seq_len,
+            "input_dim": input_dim}
+    opts.update(cfg.model.temporal_options)
+    head = get_registry("temporal").create(cfg.model.temporal, num_classes=num_classes, **opts)
+    return head, opts
+
+
+class FoldRunner:
+    def __init__(self, trainer: Any, ds: ArraySet, fold: FoldSplit, index: int, dist: Any,
+                 progress: Any, budget: list[int]):
+        self.t, self.cfg, self.ds, self.fold, self.index = trainer, trainer.cfg, ds, fold, index
+        self.dist, self.progress, self.budget = dist, progress, budget
+        self.dir = trainer.out / "folds" / fold.name
+        self.k = len(ds.classes)
+        self.amp = amp_dtype_for(self.cfg.run.amp, dist.device)
+        cl = self.cfg.run.channels_last
+        self.channels_last = (cl in ("on", True)) or (cl == "auto" and dist.device.type == "cuda")
+
+    @property
+    def optimistic(self) -> bool:
+        return self.cfg.protocol.selection == "test-fold"
+
+    def ctx(self, stage: str) -> StageContext:
+        return StageContext(
+            cfg=self.cfg, dist=self.dist, fold_index=self.index, fold_name=self.fold.name,
+            state_path=self.t.out / "state" / f"{self.fold.name}_{stage}.pt",
+            progress=self.progress, digest=self.t.digest, amp_dtype=self.amp,
+            channels_last=self.channels_last, budget=self.budget,
+        )
+
+    def run(self) -> dict[str, Any]:
+        cfg, ds, fold = self.cfg, self.ds, self.fold
+        from fertk.backbones.base import input_spec_of
+
+        torch.manual_seed(seed_for(cfg.run.seed, self.index, 0))
+        np.random.seed(seed_for(cfg.run.seed, self.index, 0))
+        backbone = build_backbone(cfg, self.k)
+        spec = input_spec_of(backbone)
+        pipe = BatchPipeline(spec, cfg.frame.augment, self.dist.device, self.channels_last)
+        frames = cfg.frame.frames
+        tr = frame_rows(ds, fold.train, frames)
+        te = frame_rows(ds, fold.test, frames)
+        va = te if self.optimistic else frame_rows(ds, fold.val, frames)
+        if tr.size == 0 or te.size == 0:
+            raise FertkError(f"fold {fold.name}: no labelled {frames} frames for training or test")
+        if va.size == 0:
+            raise FertkError(f"fold {fold.name}: the validation subjects have no labelled frames; "
+                             "raise protocol.val_fraction")
+        aug = cfg.frame.augment
+        t_ill = test_illumination(aug)
+        test_crops = self.t.illuminated(ds, t_ill)
+        if aug.illumination == "aug":
+            train_x = np.concatenate([self.t.illuminated(ds, n)[tr] for n in ("he", "lm", "ws")])
+            train_y = np.tile(ds.labels[tr], 3)
+        else:
+            train_x, train_y = np.asarray(test_crops[tr]), ds.labels[tr]
+        result: dict[str, Any] = {
+            "fold": fold.name, "index": self.index, "config_digest": self.t.digest,
+            "selection": cfg.selection_label,
+            "subjects": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
+            "frames": {"train": int(tr.size), "val": int(va.size), "test": int(te.size)},
+            "illumination": {"train": aug.illumination, "test": t_ill},
+        }
+        st = run_frame_stage(self.ctx("frame"), backbone, pipe, train_x, train_y,
+                             np.asarray(test_crops[va]), ds.labels[va], ds.classes)
+        backbone.load_state_dict(st.best_state)
+        backbone.to(self.dist.device).eval()
+        logits = predict(backbone, pipe.test, np.asarray(test_crops[te]), amp_dtype=self.amp)
+        test_m = compute_metrics(ds.labels[te], logits.argmax(1).numpy(), ds.classes)
+        frame_ckpt = self.dir / "frame"
+        meta = self.metadata(spec, None, t_ill, "frame", st, test_m)
+        if self.dist.is_main:
+            from fertk.checkpoint import save_checkpoint
+
+            save_checkpoint(frame_ckpt, {"backbone": backbone.state_dict()}, meta)
+        result["frame"] = {"test": test_m, "val": st.best_val, "best_epoch": st.best_step,
+                           "epochs_run": st.steps_run, "history": st.history,
+                           "checkpoint": str(frame_ckpt)}
+        result["sequence"] = None
+        if cfg.model.temporal and cfg.sequence.enabled:
+            result["sequence"] = self.sequence_stage(backbone, pipe, spec, test_crops, t_ill)
+        return result
+
+    # -- stage 2 --------------------------------------------------------------------------
+    def _groups(self, subjects: list[str]) -> dict[str, np.ndarray]:
+        rows = np.flatnonzero(np.isin(self.ds.subjects, np.asarray(subjects, dtype=str)))
+        return sequence_groups(self.ds, rows)
+
+    def _outputs(self, backbone: torch.nn.Module, pipe: BatchPipeline, crops: np.ndarray,
+                 groups: dict[str, np.ndarray], views: int) -> tuple[torch.Tensor, np.ndarray]:
+        """``(V, S, T, D)`` per-frame outputs of the frozen model and ``(S,)`` labels."""
+        t = self.cfg.sequence.seq_len
+        picked = [g[resample_indices(len(g), t)] for g in groups.values()]
+        if not picked:
+            return torch.zeros(views, 0, t, self.k), np.zeros(0, dtype=np.int64)
+        rows = np.unique(np.concatenate(picked))
+        pos = {int(r): i for i, r in enumerate(rows)}
+        feats = self.cfg.sequence.input_kind == "features"
+        out = []
+        for v in range(views):
+            y = predict(backbone, lambda c, v=v: pipe.view(c, v), np.asarray(crops[rows]),
+                        amp_dtype=self.amp, features=feats)
+            if not feats:
+                y = torch.softmax(y, dim=1)
+            idx = torch.as_tensor([[pos[int(r)] for r in p] for p in picked])
+            out.append(y[idx])
+        labels = np.asarray([self.ds.labels[g[-1]] for g in groups.values()], dtype=np.int64)
+        return torch.stack(out), labels
+
+    def sequence_stage(self, backbone: torch.nn.Module, pipe: BatchPipeline, spec: dict[str, Any],
+                       crops: np.ndarray, t_ill: str) -> dict[str, Any]:
+        cfg, fold = self.cfg, self.fold
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        g_tr, g_te = self._groups(fold.train), self._groups(fold.test)
+        g_va = g_te if self.optimistic else self._groups(fold.val)
+        if not g_tr or not g_te or not g_va:
+            return {"skipped": "no labelled sequences for training, validation or test"}
+        longest = max(len(g) for g in g_tr.values())
+        x_tr, y_tr = self._outputs(backbone, pipe, crops, g_tr, max(1, cfg.sequence.views))
+        x_va, y_va = self._outputs(backbone, pipe, crops, g_va, 1)
+        x_te, y_te = self._outputs(backbone, pipe, crops, g_te, 1)
+        dim = int(x_tr.shape[-1])
+        torch.manual_seed(seed_for(cfg.run.seed, self.index, 5))
+        head, head_opts = build_head(cfg, self.k, dim)
+        st = run_sequence_stage(self.ctx("sequence"), head, x_tr, y_tr, x_va[0], y_va, self.ds.classes)
+        head.load_state_dict(st.best_state)
+        head.to(self.dist.device).eval()
+        with torch.no_grad():
+            logits = head(x_te[0].to(self.dist.device)).float().cpu()
+        test_m = compute_metrics(y_te, logits.argmax(1).numpy(), self.ds.classes)
+        ckpt = self.dir / "sequence"
+        meta = self.metadata(spec, {"name": cfg.model.temporal, "options": head_opts}, t_ill,
+                             "sequence", st, test_m)
+        if self.dist.is_main:
+            from fertk.checkpoint import save_checkpoint
+
+            save_checkpoint(ckpt, {"backbone": backbone.state_dict(),
+                                   "temporal": head.state_dict()}, meta)
+        return {"test": test_m, "val": st.best_val, "best_iteration": st.best_step,
+                "iterations": st.steps_run, "history": st.history, "checkpoint": str(ckpt),
+                "sequences": {"train": len(g_tr), "val": len(g_va), "test": len(g_te)},
+                "longest_train_sequence": int(longest)}
+
+    def crop_meta(self) -> dict[str, Any]:
+        prep = getattr(self.ds, "report", {}).get("options", {}) or {}
+        name = self.cfg.data.crop or prep.get("crop") or "landmark"
+        opts = self.cfg.data.crop_options or prep.get("crop_options") or {}
+        return {"name": name, "options": dict(opts)}
+
+    def metadata(self, spec: dict[str, Any], temporal: dict[str, Any] | None, t_ill: str,
+                 stage: str, st: Any, test_m: dict[str, Any]) -> dict[str, Any]:
+        from fertk import __version__
+
+        cfg = self.cfg
+        return {
+            "fertk_version": __version__,
+            "classes": list(self.ds.classes),
+            "backbone": {"name": cfg.model.backbone,
+                         "options": {**cfg.model.backbone_options, "num_classes": self.k}},
+            "temporal": temporal,
+            "crop": self.crop_meta(),
+            "detector": self.t.detector_name(),
+            "input_spec": spec,
+            "illumination": None if t_ill == "none" else t_ill,
+            "train": {
+                "stage": stage, "fold": self.fold.name, "preset": cfg.preset, "seed": cfg.run.seed,
+                "selection": cfg.selection_label, "config_digest": self.t.digest,
+                "data_hash": self.ds.key, "best_step": st.best_step, "val": st.best_val,
+                "test": {k: test_m[k] for k in ("accuracy", "uar", "macro_f1")},
+                "test_subjects": [str(s) for s in self.fold.test], "dataset": cfg.data.dataset,
+            },
+            "licence": "trained by the user; same terms as the training data",
+            "source": "fertk train",
+        }

@@ -1,0 +1,62 @@
+"""Folds for the engine, from :mod:`fertk.protocols`, as subject lists per fold.
+
+The engine always works on *subject* ids: the paper's subject k-fold and leave-one-subject-out
+come straight from :mod:`fertk.protocols`; for leave-one-set-out the data set names of a fold
+are expanded to the subjects of those sets. Validation subjects are carved from the training
+subjects of the same fold (:func:`fertk.protocols.with_validation`), never from the test fold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fertk import protocols
+from fertk.errors import FertkError
+
+FoldSplit = protocols.Fold
+
+
+def make_folds(ds: Any, protocol: Any, seed: int) -> list[protocols.Fold]:
+    """Folds for a :class:`~fertk.engine.config.ProtocolConfig` on data ``ds``.
+
+    ``selection: test-fold`` (the paper's optimistic reporting) keeps every training subject
+    for training and selects on the test fold itself; otherwise ``val_fraction`` of the
+    training subjects (at least one) is held out for model selection.
+    """
+    if protocol.kind == "splits":
+        if not protocol.splits or not Path(protocol.splits).is_file():
+            raise FertkError(f"protocol.splits: split file {protocol.splits} does not exist")
+        return protocols.load_splits(protocol.splits)
+    labelled = ds.labels >= 0
+    subjects = ds.subjects[labelled]
+    if protocol.kind == "subject_kfold":
+        folds = protocols.subject_kfold(subjects, k=protocol.folds)
+    elif protocol.kind == "loso":
+        folds = protocols.leave_one_subject_out(subjects)
+    elif protocol.kind == "leave_one_set_out":
+        sets = ds.sets[labelled].astype(str)
+        names = sorted(set(sets))
+        if len(names) < 2:
+            raise FertkError("protocol.kind=leave_one_set_out needs data.sets with two or more data sets")
+        _, set_folds = protocols.leave_one_set_out({n: list(ds.classes) for n in names})
+
+        def subj(groups: np.ndarray) -> list[str]:
+            return sorted(set(subjects[np.isin(sets, groups)].astype(str)))
+
+        folds = [protocols.Fold(f.name, subj(f.train), [], subj(f.test), f.meta) for f in set_folds]
+    else:
+        raise FertkError(f"protocol.kind={protocol.kind!r} is not known")
+    if protocol.selection != "test-fold":
+        folds = protocols.with_validation(folds, protocol.val_fraction, seed)
+    return folds
+
+
+def save_splits(path: str | Path, folds: list[protocols.Fold], meta: dict[str, Any] | None = None) -> Path:
+    return protocols.save_splits(path, folds, **(meta or {}))
+
+
+def load_splits(path: str | Path) -> list[protocols.Fold]:
+    return protocols.load_splits(path)

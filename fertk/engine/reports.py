@@ -1,0 +1,235 @@
+"""Report writers: confusion matrix PNG/CSV, JSON reports, comparison tables and plots.
+
+Everything here writes files; plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write JSON atomically (temp file + ``os.replace``); NaN becomes ``null``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_nan_to_none(data), indent=2, default=json_default)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, p)
+    return p
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_confusion_csv(path: str | Path, cm: np.ndarray, classes: Sequence[str]) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["true \\ predicted", *classes])
+        for name, row in zip(classes, np.asarray(cm).tolist(), strict=False):
+            w.writerow([name, *row])
+    return p
+
+
+def plot_confusion(
+    path: str | Path, cm: np.ndarray, classes: Sequence[str], title: str = "", normalize: bool = True
+) -> Path:
+    """Confusion matrix heat map (rows normalised to recall) with counts, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm, dtype=float)
+    k = len(classes)
+    rows = cm.sum(axis=1, keepdims=True)
+    shown = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) if normalize else cm
+    size = max(4.0, 0.7 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.set_xticks(range(k), labels=list(classes), rotation=45, ha="right")
+    ax.set_yticks(range(k), labels=list(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j] > 0:
+                color = "white" if shown[i, j] > 0.6 else "black"
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", color=color, fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
+
+
+def per_class_markdown(metrics: dict[str, Any]) -> str:
+    lines = ["| class | support | recall | precision | F1 |", "|---|---:|---:|---:|---:|"]
+    for row in metrics["per_class"]:
+        lines.append(
+            f"| {row['class']} | {row['support']} | {100 * row['recall']:.1f} | "
+            f"{100 * row['precision']:.1f} | {100 * row['f1']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_metric_report(
+    out_dir: str | Path, metrics: dict[str, Any], stem: str = "report", title: str = "",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Path]:
+    """JSON report, confusion CSV + PNG and a Markdown summary for one set of metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cm = np.asarray(metrics["confusion"])
+    classes = metrics["classes"]
+    report = dict(extra or {})
+    report.update(metrics)
+    paths = {
+        "json": write_json(out / f"{stem}.json", report),
+        "confusion_csv": write_confusion_csv(out / f"{stem}_confusion.csv", cm, classes),
+        "confusion_png": plot_confusion(
+            out / f"{stem}_confusion.png", cm, classes,
+            title=title or f"acc {100 * metrics['accuracy']:.2f}%  UAR {100 * metrics['uar']:.2f}%",
+        ),
+    }
+    md = [f"# {title or stem}", ""]
+    for key, val in (extra or {}).items():
+        if isinstance(val, (str, int, float)):
+            md.append(f"- {key}: {val}")
+    md += [
+        f"- samples: {metrics['n']}",
+        f"- accuracy: {100 * metrics['accuracy']:.2f}%",
+        f"- UAR (mean per-class recall): {100 * metrics['uar']:.2f}%",
+        f"- macro-F1: {100 * metrics['macro_f1']:.2f}%",
+        "",
+        per_class_markdown(metrics),
+        "",
+    ]
+    md_path = out / f"{stem}.md"
+    md_path.write_text("\n".join(md), encoding="utf-8")
+    paths["markdown"] = md_path
+    return paths
+
+
+# -- comparison tables ------------------------------------------------------------------
+def table_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join([head, sep, *body])
+
+
+def write_table_csv(path: str | Path, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(columns))
+        for row in rows:
+            w.writerow(["" if v is None else v for v in row])
+    return p
+
+
+def plot_comparison(
+    path: str | Path, names: Sequence[str], per_fold: dict[str, Sequence[Sequence[float]]],
+    title: str = "",
+) -> Path:
+    """Bar chart of mean ± std per metric and configuration, with per-fold points."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    metrics = list(per_fold)
+    n = len(names)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1, 3.6), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes[0], metrics, strict=False):
+        for i, vals in enumerate(per_fold[metric]):
+            arr = 100 * np.asarray([v for v in vals if v is not None and not math.isnan(v)])
+            if arr.size == 0:
+                continue
+            ax.bar(i, arr.mean(), yerr=arr.std(ddof=1) if arr.size > 1 else 0,
+                   color=colors[i % len(colors)], alpha=0.7, capsize=4)
+            ax.scatter(np.full(arr.size, i) + np.linspace(-0.2, 0.2, arr.size), arr,
+                       s=8, color="black", zorder=3)
+        ax.set_xticks(range(n), labels=list(names), rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric)
+        ax.set_ylabel("%")
+        ax.set_ylim(0, 100)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
+
+
+def plot_history(path: str | Path, history: Sequence[dict[str, Any]], title: str = "") -> Path:
+    """Training curves (loss, train accuracy, validation accuracy) of one stage."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
+    xs = [h["epoch"] for h in history]
+    a1.plot(xs, [h.get("loss") for h in history], label="train loss")
+    a1.set_xlabel("epoch")
+    a1.legend()
+    for key in ("train_acc", "val_acc", "test_acc"):
+        ys = [h.get(key) for h in history]
+        if any(y is not None for y in ys):
+            a2.plot(xs, [100 * y if y is not None else np.nan for y in ys], label=key)
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("%")
+    a2.legend()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    return p

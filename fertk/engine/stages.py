@@ -1,0 +1,367 @@
+"""The two training stages: the frame CNN (stage 1) and the temporal head (stage 2).
+
+Both loops are resumable: trainer state (weights, optimizer, best weights, history, epoch or
+iteration, RNG state) is saved with ``torch.save`` of tensors and plain containers and read
+back with ``torch.load(weights_only=True)``. Every epoch (stage 1) and every evaluation
+chunk (stage 2) reseeds from ``(seed, fold, stage, epoch)``, so a resumed run repeats the
+uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fertk.engine.metrics import compute_metrics
+from fertk.errors import FertkError
+
+
+class TrainingInterrupted(FertkError):
+    """Training stopped on purpose (``run.stop_after_epochs``); resume with ``--resume``."""
+
+
+def seed_for(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
+
+
+def make_optimizer(params: Any, stage: Any) -> torch.optim.Optimizer:
+    if stage.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=stage.lr, momentum=getattr(stage, "momentum", 0.9),
+                               weight_decay=stage.weight_decay)
+    if stage.optimizer == "adam":
+        return torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    return torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+
+
+def lr_factor(kind: str, step: int, total: int, warmup: int = 0) -> float:
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, p)))
+    if kind == "step":
+        return 0.1 ** min(2, int(3 * p))
+    return 1.0
+
+
+def amp_context(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@dataclass
+class StageContext:
+    """What a stage needs to know about the run and the fold."""
+
+    cfg: Any
+    dist: Any
+    fold_index: int
+    fold_name: str
+    state_path: Path
+    progress: Any
+    digest: str
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+    budget: list[int] = field(default_factory=lambda: [-1])  # epochs left (testing hook)
+
+    def tick(self) -> bool:
+        """Count one finished epoch; True when the stop-after budget is used up."""
+        if self.budget[0] < 0:
+            return False
+        self.budget[0] -= 1
+        return self.budget[0] == 0
+
+
+@dataclass
+class StageResult:
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, Any]]
+    best_step: int
+    steps_run: int
+    best_val: dict[str, float]
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, make_input: Callable[[np.ndarray], torch.Tensor],
+            crops: np.ndarray, batch: int = 256, amp_dtype: torch.dtype | None = None,
+            features: bool = False) -> torch.Tensor:
+    """Logits (or ``forward_features``) of ``model`` for uint8 crops, float32 on the CPU."""
+    was = model.training
+    model.eval()
+    outs = []
+    dev = next(model.parameters()).device
+    for i in range(0, len(crops), batch):
+        x = make_input(np.asarray(crops[i : i + batch]))
+        with amp_context(dev, amp_dtype):
+            y = model.forward_features(x) if features else model(x)
+        outs.append(y.float().cpu())
+    model.train(was)
+    if not outs:
+        return torch.zeros(0, 0)
+    return torch.cat(outs)
+
+
+def _score(metrics: dict[str, Any], loss: float) -> tuple[float, float]:
+    return (metrics["accuracy"], -loss)
+
+
+def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
+                    train_x: np.ndarray, train_y: np.ndarray,
+                    val_x: np.ndarray, val_y: np.ndarray, classes: list[str]) -> StageResult:
+    """Stage 1: train the frame CNN, select the epoch with the best validation accuracy."""
+    from torch.utils.data import DistributedSampler
+
+    cfg, st, dist = ctx.cfg, ctx.cfg.frame, ctx.dist
+    device = dist.device
+    model.to(device)
+    if ctx.channels_last:
+        model.to(memory_format=torch.channels_last)
+    train_model: torch.nn.Module = model
+    if dist.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.run.compile:
+        train_model = torch.compile(train_model)
+    opt = make_optimizer(model.parameters(), st)
+    scaler = torch.amp.GradScaler("cuda") if ctx.amp_dtype == torch.float16 else None
+    n = len(train_x)
+    per_rank = max(1, st.batch_size // dist.world)
+    sampler = DistributedSampler(range(n), num_replicas=dist.world, rank=dist.rank, shuffle=True,
+                                 seed=seed_for(cfg.run.seed, ctx.fold_index, 1), drop_last=False)
+    steps_per_epoch = math.ceil(len(sampler) / per_rank)
+    total = st.epochs * steps_per_epoch
+    warm = st.warmup_epochs * steps_per_epoch
+    train_y_t = torch.as_tensor(train_y, dtype=torch.long).to(device)
+    # the uint8 training crops live on the training device (a few MB for CK+-sized data), so
+    # a step is one gather + one augmentation kernel, no host-to-device copy
+    src = np.ascontiguousarray(train_x)
+    src_t = torch.from_numpy(src if src.flags.writeable else src.copy())
+    if device.type == "cuda" and src_t.numel() < 4 * 1024**3:
+        src_t = src_t.to(device)
+
+    start, history, best_state, best_step, best_score, bad = 0, [], cpu_state(model), -1, None, 0
+    best_val: dict[str, float] = {}
+    state = load_state(ctx.state_path)
+    if state is not None:
+        if state.get("digest") != ctx.digest:
+            raise FertkError(f"{ctx.state_path}: trainer state belongs to a different config")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history, bad = int(state["epoch"]), list(state["history"]), int(state["bad"])
+        best_state, best_step = state["best_model"], int(state["best_step"])
+        best_score = tuple(state["best_score"]) if state["best_score"] is not None else None
+        best_val = dict(state["best_val"])
+        if bad >= st.patience:
+            start = st.epochs  # early-stopped before the interruption
+    ctx.progress.stage(f"{ctx.fold_name} frame", st.epochs, completed=start)
+    epoch = start
+    for epoch in range(start, st.epochs):
+        sampler.set_epoch(epoch)
+        torch.manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 1, epoch))
+        gen = torch.Generator().manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 2, epoch))
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        t_start = time.perf_counter()
+        train_model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for b in range(steps_per_epoch):
+            idx = order[b * per_rank : (b + 1) * per_rank]
+            if idx.size == 0:
+                continue
+            idx_t = torch.from_numpy(idx).to(src_t.device, non_blocking=True)
+            x = pipe.train(src_t[idx_t], gen)
+            y = train_y_t[idx_t.to(device)]
+            for g in opt.param_groups:
+                g["lr"] = st.lr * lr_factor(st.scheduler, epoch * steps_per_epoch + b, total, warm)
+            with amp_context(device, ctx.amp_dtype):
+                logits = train_model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=st.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(idx)
+        rec: dict[str, Any] = {"epoch": epoch + 1, "loss": float(loss_sum) / max(1, seen),
+                               "train_acc": float(correct) / max(1, seen),
+                               "lr": opt.param_groups[0]["lr"], "images": seen,
+                               "train_s": time.perf_counter() - t_start}
+        last = epoch + 1 == st.epochs
+        if (epoch + 1) % st.eval_every == 0 or last:
+            logits = predict(model, pipe.test, val_x, amp_dtype=ctx.amp_dtype)
+            vloss = float(F.cross_entropy(logits, torch.as_tensor(val_y))) if len(val_y) else 0.0
+            vm = compute_metrics(val_y, logits.argmax(1).numpy(), classes)
+            rec.update(val_loss=vloss, val_acc=vm["accuracy"], val_uar=vm["uar"])
+            score = _score(vm, vloss)
+            if best_score is None or score > best_score:
+                best_score, best_state, best_step, bad = score, cpu_state(model), epoch + 1, 0
+                best_val = {"accuracy": vm["accuracy"], "uar": vm["uar"], "loss": vloss}
+            else:
+                bad += st.eval_every
+        rec["epoch_s"] = time.perf_counter() - t_start
+        history.append(rec)
+        ctx.progress.update(1, loss=rec["loss"], acc=rec["train_acc"], val=rec.get("val_acc"))
+        stop_early = bad >= st.patience
+        if dist.is_main and ((epoch + 1) % cfg.run.checkpoint_every == 0 or stop_early or last
+                             or ctx.budget[0] == 1):
+            save_state(ctx.state_path, {
+                "digest": ctx.digest, "model": cpu_state(model), "optimizer": opt.state_dict(),
+                "epoch": epoch + 1, "history": history, "bad": bad, "best_model": best_state,
+                "best_step": best_step, "best_score": list(best_score) if best_score else None,
+                "best_val": best_val, "torch_rng": torch.get_rng_state(),
+            })
+        if ctx.tick():
+            raise TrainingInterrupted(
+                f"stopped after {cfg.run.stop_after_epochs} epoch(s) as asked (run.stop_after_epochs); "
+                "continue with --resume")
+        if stop_early:
+            break
+    return StageResult(best_state, history, best_step, epoch + 1 if st.epochs else 0, best_val)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int, device: torch.device):
+    """Run a block with ``n`` intra-op CPU threads (tiny models lose time to thread sync)."""
+    if device.type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def run_sequence_stage(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tensor,
+                       train_y: np.ndarray, val_x: torch.Tensor, val_y: np.ndarray,
+                       classes: list[str]) -> StageResult:
+    """Stage 2 (see :func:`_sequence_loop`), on one CPU thread: the head is tiny."""
+    with cpu_threads(1, ctx.dist.device):
+        return _sequence_loop(ctx, head, train_x, train_y, val_x, val_y, classes)
+
+
+def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tensor,
+                   train_y: np.ndarray, val_x: torch.Tensor, val_y: np.ndarray,
+                   classes: list[str]) -> StageResult:
+    """Stage 2: train the temporal head on frozen per-frame outputs ``(V, S, T, D)``.
+
+    ``V`` augmented views per sequence (centre, mirror, shifted windows); each sample of a
+    batch picks a random sequence and view. Selection: best validation accuracy, checked
+    every ``sequence.eval_every`` iterations. Runs identically on every DDP rank.
+    """
+    cfg, st = ctx.cfg, ctx.cfg.sequence
+    device = ctx.dist.device
+    head.to(device)
+    params = [p for p in head.parameters() if p.requires_grad]
+    if not params or len(train_y) == 0:
+        return StageResult(cpu_state(head), [], 0, 0, {})
+    opt = make_optimizer(params, st)
+    xs = train_x.to(device)
+    ys = torch.as_tensor(train_y, dtype=torch.long, device=device)
+    vx = val_x.to(device)
+    chunk = max(1, min(st.eval_every, st.iterations))
+    n_chunks = math.ceil(st.iterations / chunk)
+    start, history, best_state, best_step, best_score = 0, [], cpu_state(head), 0, None
+    best_val: dict[str, float] = {}
+    state = load_state(ctx.state_path)
+    if state is not None:
+        if state.get("digest") != ctx.digest:
+            raise FertkError(f"{ctx.state_path}: trainer state belongs to a different config")
+        head.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history, best_step = int(state["chunk"]), list(state["history"]), int(state["best_step"])
+        best_state = state["best_model"]
+        best_score = tuple(state["best_score"]) if state["best_score"] is not None else None
+        best_val = dict(state["best_val"])
+    ctx.progress.stage(f"{ctx.fold_name} {cfg.model.temporal}", st.iterations,
+                       completed=min(st.iterations, start * chunk))
+    v_count, s_count = xs.shape[0], xs.shape[1]
+    for c in range(start, n_chunks):
+        torch.manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 3, c))
+        rng = np.random.default_rng(seed_for(cfg.run.seed, ctx.fold_index, 4, c))
+        head.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        it0, it1 = c * chunk, min(st.iterations, (c + 1) * chunk)
+        for it in range(it0, it1):
+            si = torch.as_tensor(rng.integers(0, s_count, st.batch_size), device=device)
+            vi = torch.as_tensor(rng.integers(0, v_count, st.batch_size), device=device)
+            x, y = xs[vi, si], ys[si]
+            for g in opt.param_groups:
+                g["lr"] = st.lr * lr_factor(st.scheduler, it, st.iterations)
+            logits = head(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=st.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += len(y)
+        head.eval()
+        with torch.no_grad():
+            vl = head(vx).float().cpu() if len(val_y) else torch.zeros(0, len(classes))
+        vloss = float(F.cross_entropy(vl, torch.as_tensor(val_y))) if len(val_y) else 0.0
+        vm = compute_metrics(val_y, vl.argmax(1).numpy(), classes)
+        rec = {"epoch": it1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
+               "val_loss": vloss, "val_acc": vm["accuracy"], "val_uar": vm["uar"]}
+        history.append(rec)
+        score = _score(vm, vloss)
+        if best_score is None or score > best_score:
+            best_score, best_state, best_step = score, cpu_state(head), it1
+            best_val = {"accuracy": vm["accuracy"], "uar": vm["uar"], "loss": vloss}
+        ctx.progress.update(it1 - it0, loss=rec["loss"], acc=rec["train_acc"], val=vm["accuracy"])
+        if ctx.dist.is_main:
+            save_state(ctx.state_path, {
+                "digest": ctx.digest, "model": cpu_state(head), "optimizer": opt.state_dict(),
+                "chunk": c + 1, "history": history, "best_model": best_state,
+                "best_step": best_step, "best_score": list(best_score) if best_score else None,
+                "best_val": best_val,
+            })
+    return StageResult(best_state, history, best_step, st.iterations, best_val)
+
+
+def copy_module(module: torch.nn.Module) -> torch.nn.Module:
+    return copy.deepcopy(module)

@@ -1,0 +1,218 @@
+"""``fertk train``: the paper's two-stage, subject-independent training protocol, per fold.
+
+Per fold: (1) the frame CNN on the peak frames of the training subjects, the epoch chosen on
+validation subjects carved from the training subjects (or, only when asked, on the test fold:
+``selection: test-fold``, labelled "test-fold (optimistic, paper)" everywhere); (2) the
+temporal head on the frozen frame model's per-frame outputs over sequences resampled to T.
+Each fold writes checkpoints (safetensors + JSON metadata, :mod:`fertk.checkpoint`), a JSON
+result and reports; the run writes a summary over folds, pooled confusion matrices, the
+split file and a manifest. ``resume=True`` continues an interrupted run exactly.
+
+Run directory layout::
+
+    OUT/config.yaml  splits.json  manifest.json  summary.json  summary.md
+    OUT/frame_pooled.{json,md,png}  OUT/frame_pooled_confusion.{csv,png}  (and sequence_*)
+    OUT/folds/<fold>/frame.{safetensors,json}  sequence.{safetensors,json}  result.json
+    OUT/state/<fold>_{frame,sequence}.pt  (trainer state for --resume)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fertk.engine.config import TrainConfig, config_to_yaml
+from fertk.engine.data import ArraySet, frame_rows, illuminate, load_data, sequence_groups
+from fertk.engine.folds import FoldSplit, make_folds, save_splits
+from fertk.engine.metrics import METRICS, compute_metrics, merge_confusions
+from fertk.engine.reports import read_json, write_json, write_metric_report
+from fertk.errors import FertkError
+
+
+class Trainer:
+    """Runs one configuration over every fold of its protocol.
+
+    ``data`` may be given directly (an :class:`~fertk.engine.data.ArraySet` or a
+    ``PreparedSet``); otherwise it is prepared from ``cfg.data``.
+    """
+
+    def __init__(self, cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
+                 data: Any = None, argv: list[str] | None = None):
+        self.cfg = cfg
+        self.out = Path(out or cfg.run.out or Path("runs") / cfg.name)
+        self.resume = resume
+        self._data = data
+        self.argv = argv if argv is not None else list(sys.argv)
+        self.digest = cfg.digest()
+        self._illum: dict[str, np.ndarray] = {}
+
+    # -- setup --------------------------------------------------------------------------
+    def _check_out_dir(self) -> None:
+        cfg_path = self.out / "config.yaml"
+        if cfg_path.exists() and not self.resume:
+            raise FertkError(f"{self.out} already holds a run; pass --resume to continue it "
+                             "or --out DIR for a new one")
+        if self.resume and (self.out / "manifest.json").exists():
+            old = read_json(self.out / "manifest.json").get("config_digest")
+            if old and old != self.digest:
+                raise FertkError(f"--resume: {self.out} was run with a different config "
+                                 f"(digest {old}, now {self.digest}); use another --out")
+
+    def data(self) -> ArraySet:
+        if self._data is None:
+            self._data = load_data(self.cfg.data, progress=self.cfg.run.progress)
+        from fertk.engine.data import as_array_set
+
+        self._data = as_array_set(self._data)
+        return self._data
+
+    def folds(self, ds: ArraySet) -> list[FoldSplit]:
+        split_file = self.out / "splits.json"
+        if self.resume and split_file.exists():
+            from fertk.engine.folds import load_splits
+
+            folds = load_splits(split_file)
+        else:
+            folds = make_folds(ds, self.cfg.protocol, self.cfg.run.seed)
+        only = self.cfg.protocol.only_folds
+        if only:
+            folds_sel = [folds[i] for i in only if 0 <= i < len(folds)]
+            if not folds_sel:
+                raise FertkError(f"protocol.only_folds={only}: no such fold (0..{len(folds) - 1})")
+            return folds_sel
+        return folds
+
+    def illuminated(self, ds: ArraySet, name: str) -> np.ndarray:
+        if name in ("none", "", None):
+            return ds.crops
+        if name not in self._illum:
+            self._illum[name] = illuminate(ds.crops, name)
+        return self._illum[name]
+
+    def detector_name(self) -> str | None:
+        prep = (getattr(self._data, "report", {}) or {}).get("options", {}) or {}
+        return self.cfg.data.detector or prep.get("detector") or "dlib"
+
+    # -- main ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        import torch
+
+        from fertk.engine import distributed
+        from fertk.engine.progress import TrainProgress
+
+        dist = distributed.setup(self.cfg.run.device)
+        try:
+            if dist.is_main:
+                self._check_out_dir()
+            distributed.barrier(dist)
+            if self.cfg.run.deterministic:
+                torch.use_deterministic_algorithms(True, warn_only=True)
+                if dist.device.type == "cuda":
+                    torch.backends.cudnn.benchmark = False
+            ds = self.data()
+            if len(ds.classes) < 2:
+                raise FertkError("the data set has fewer than two classes")
+            folds = self.folds(ds)
+            if dist.is_main:
+                self.out.mkdir(parents=True, exist_ok=True)
+                (self.out / "config.yaml").write_text(config_to_yaml(self.cfg), encoding="utf-8")
+                save_splits(self.out / "splits.json", folds,
+                            {"protocol": self.cfg.protocol.kind, "data_hash": ds.key})
+                self._write_manifest(ds, folds)
+            budget = [self.cfg.run.stop_after_epochs or -1]
+            results = []
+            with TrainProgress(self.cfg.run.progress and dist.is_main) as progress:
+                for i, fold in enumerate(folds):
+                    results.append(self._run_fold(ds, fold, i, dist, progress, budget))
+            summary = self._summarize(results, ds, write=dist.is_main)
+            distributed.barrier(dist)
+            return summary
+        finally:
+            distributed.cleanup(dist)
+
+    def _run_fold(self, ds: ArraySet, fold: FoldSplit, index: int, dist: Any, progress: Any,
+                  budget: list[int]) -> dict[str, Any]:
+        from fertk.engine.fold import FoldRunner
+
+        fold_dir = self.out / "folds" / fold.name
+        result_file = fold_dir / "result.json"
+        if self.resume and result_file.exists():
+            res = read_json(result_file)
+            if res.get("config_digest") == self.digest:
+                return res
+        runner = FoldRunner(self, ds, fold, index, dist, progress, budget)
+        res = runner.run()
+        if dist.is_main:
+            write_json(result_file, res)
+        return res
+
+    # -- outputs ------------------------------------------------------------------------
+    def _write_manifest(self, ds: ArraySet, folds: list[FoldSplit]) -> None:
+        from fertk.engine.manifest import build_manifest
+
+        write_json(self.out / "manifest.json", build_manifest(
+            configs={self.cfg.name: self.cfg.to_dict()}, data_hash=ds.key,
+            split_files=[self.out / "splits.json"], argv=self.argv,
+            extra={"config_digest": self.digest, "folds": [f.name for f in folds],
+                   "selection": self.cfg.selection_label, "classes": ds.classes,
+                   "n_rows": int(len(ds.labels)), "data_report": ds.report},
+        ))
+
+    def _summarize(self, results: list[dict[str, Any]], ds: ArraySet,
+                   write: bool = True) -> dict[str, Any]:
+        from fertk.engine.stats import format_mean_std, mean_std
+
+        label = self.cfg.selection_label
+        summary: dict[str, Any] = {
+            "name": self.cfg.name, "preset": self.cfg.preset, "config_digest": self.digest,
+            "selection": label, "classes": ds.classes, "data_hash": ds.key,
+            "backbone": self.cfg.model.backbone, "temporal": self.cfg.model.temporal,
+            "folds": [r["fold"] for r in results], "stages": {},
+        }
+        md = [f"# {self.cfg.name}", "", f"- model selection: **{label}**",
+              f"- preset: {self.cfg.preset}; backbone {self.cfg.model.backbone}; "
+              f"temporal {self.cfg.model.temporal}", f"- folds: {len(results)}", ""]
+        for stage in ("frame", "sequence"):
+            reports = [r[stage]["test"] for r in results if r.get(stage)]
+            if not reports:
+                continue
+            per_fold = {m: [rep[m] for rep in reports] for m in METRICS}
+            stats = {m: dict(zip(("mean", "std"), mean_std(v), strict=True))
+                     for m, v in per_fold.items()}
+            cm = merge_confusions(reports)
+            pooled = _metrics_from_confusion(cm, ds.classes)
+            summary["stages"][stage] = {"per_fold": per_fold, "stats": stats, "pooled": pooled}
+            if write:
+                write_metric_report(self.out, pooled, stem=f"{stage}_pooled",
+                                    title=f"{self.cfg.name} {stage} (pooled over folds; "
+                                          f"selection: {label})",
+                                    extra={"selection": label, "stage": stage})
+            md += [f"## {stage} stage", "", "| metric | mean ± std over folds | pooled |",
+                   "|---|---|---|"]
+            md += [f"| {m} | {format_mean_std(per_fold[m])} | {100 * pooled[m]:.2f} |"
+                   for m in METRICS]
+            md += ["", f"![confusion]({stage}_pooled_confusion.png)", ""]
+        if write:
+            write_json(self.out / "summary.json", summary)
+            (self.out / "summary.md").write_text("\n".join(md), encoding="utf-8")
+        return summary
+
+
+def _metrics_from_confusion(cm: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Metrics of a pooled confusion matrix (expands it back into label pairs)."""
+    k = len(classes)
+    t = np.repeat(np.repeat(np.arange(k), k), cm.reshape(-1))
+    p = np.repeat(np.tile(np.arange(k), k), cm.reshape(-1))
+    return compute_metrics(t, p, classes)
+
+
+def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
+          data: Any = None) -> dict[str, Any]:
+    """Train ``cfg`` over its folds; the summary dict (also in ``OUT/summary.json``)."""
+    return Trainer(cfg, out=out, resume=resume, data=data).run()
+
+
+__all__ = ["Trainer", "train", "frame_rows", "sequence_groups"]
