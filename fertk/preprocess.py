@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from fertk.augment.geometric import center_crop, resize
 from fertk.backbones.base import BASE_CROP, input_spec_of
 from fertk.errors import FertkError
 
@@ -73,18 +73,13 @@ class FrameTransform:
     def center(self, batch: torch.Tensor) -> torch.Tensor:
         """The central region (``crop_size`` of 120) of a (N, 1, S, S) batch."""
         side_h, side_w = batch.shape[-2:]
-        rh, rw = self.region(side_h), self.region(side_w)
-        top, left = (side_h - rh) // 2, (side_w - rw) // 2
-        return batch[..., top : top + rh, left : left + rw]
+        return center_crop(batch, (self.region(side_h), self.region(side_w)))
 
     def normalize(self, batch: torch.Tensor) -> torch.Tensor:
         """Float batch in [0, 1] (N, 1, h, w) or (N, h, w) → resized, replicated, normalised."""
         if batch.dim() == 3:
             batch = batch.unsqueeze(1)
-        batch = batch.float()
-        if tuple(batch.shape[-2:]) != self.input_size:
-            batch = F.interpolate(batch, size=self.input_size, mode="bilinear",
-                                  align_corners=False, antialias=True)
+        batch = resize(batch.float(), self.input_size)
         if self.in_chans == 3 and batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
         return ((batch - self._mean.to(batch.device)) / self._std.to(batch.device)).contiguous()

@@ -99,6 +99,15 @@ def common_classes(class_lists: Mapping[str, Sequence[str]]) -> list[str]:
     return [c for c in lists[0] if all(c in other for other in lists[1:])]
 
 
+def shared_classes(class_lists: Mapping[str, Sequence[str]], what: str = "data sets") -> list[str]:
+    """:func:`common_classes`, or a :class:`FertkError` naming ``what`` if fewer than two remain."""
+    classes = common_classes(class_lists)
+    if len(classes) < 2:
+        raise FertkError(f"{what}: the data sets share fewer than two classes: "
+                         + "; ".join(f"{n}: {', '.join(c)}" for n, c in class_lists.items()))
+    return classes
+
+
 def leave_one_set_out(sets: Mapping[str, Sequence[str]]) -> tuple[list[str], list[Fold]]:
     """Each data set in turn is the test set, trained on the others, on their shared classes.
 
@@ -108,10 +117,7 @@ def leave_one_set_out(sets: Mapping[str, Sequence[str]]) -> tuple[list[str], lis
     """
     if len(sets) < 2:
         raise FertkError(f"leave-one-set-out needs at least two data sets, got {list(sets)}")
-    classes = common_classes(sets)
-    if len(classes) < 2:
-        raise FertkError("leave-one-set-out: the data sets share fewer than two classes: "
-                         + "; ".join(f"{n}: {', '.join(c)}" for n, c in sets.items()))
+    classes = shared_classes(sets, "leave-one-set-out")
     names = list(sets)
     folds = [Fold(f"set-{n}", [m for m in names if m != n], [], [n],
                   {"protocol": "leave_one_set_out", "classes": classes}) for n in names]

@@ -90,16 +90,7 @@ class PreparedSet:
             idx = idx[self.found[idx]]
         if labelled_only:
             idx = idx[self.labels[idx] >= 0]
-        order = np.lexsort((self.frame_index[idx], self.sequences[idx]))
-        idx = idx[order]
-        groups: dict[str, np.ndarray] = {}
-        if idx.size == 0:
-            return groups
-        seqs = self.sequences[idx]
-        starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]])
-        for s, e in zip(starts, np.r_[starts[1:], idx.size], strict=True):
-            groups[str(seqs[s])] = idx[s:e]
-        return groups
+        return group_sequences(self.sequences, self.frame_index, idx)
 
     def crop_landmarks(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Landmarks in crop pixel coordinates ``(n, P, 2)`` (NaN where absent)."""
@@ -127,3 +118,24 @@ class PreparedSet:
             "cache_hit": self.cache_hit,
             "key": self.key,
         }
+
+
+def group_sequences(sequences: np.ndarray, frame_index: np.ndarray,
+                    rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``sequence id → row indices ordered by frame index`` over ``rows`` (default: all rows).
+
+    The one grouping of frames into sequences: :meth:`PreparedSet.sequence_groups` and the
+    training engine both use it.
+    """
+    sequences = np.asarray(sequences)
+    idx = np.arange(len(sequences)) if rows is None else np.asarray(rows, dtype=np.int64)
+    order = np.lexsort((np.asarray(frame_index)[idx], sequences[idx]))
+    idx = idx[order]
+    groups: dict[str, np.ndarray] = {}
+    if idx.size == 0:
+        return groups
+    seqs = sequences[idx]
+    starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]])
+    for s, e in zip(starts, np.r_[starts[1:], idx.size], strict=True):
+        groups[str(seqs[s])] = idx[s:e]
+    return groups

@@ -157,16 +157,19 @@ def subset(ds: ArraySet, rows: np.ndarray) -> ArraySet:
 
 
 def concat_sets(parts: Sequence[tuple[str, ArraySet]]) -> ArraySet:
-    """Rows of several sets on the intersection of their classes (in the first set's order)."""
-    common = [c for c in parts[0][1].classes if all(c in p.classes for _, p in parts[1:])]
-    if len(common) < 2:
-        raise FertkError("data.sets: the data sets share fewer than two classes: "
-                         + "; ".join(f"{n}: {', '.join(p.classes)}" for n, p in parts))
+    """Rows of several sets on the intersection of their classes (in the first set's order).
+
+    Classes and labels follow :func:`fertk.protocols.shared_classes` /
+    :func:`fertk.protocols.remap_labels` (rows of classes not shared are dropped); subjects
+    and sequences are prefixed with the set name, ``sets`` names each row's source.
+    """
+    from fertk.protocols import remap_labels, shared_classes
+
+    common = shared_classes({name: p.classes for name, p in parts}, "data.sets")
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
         "crops", "labels", "subjects", "sequences", "frame_index", "peak", "found", "sets")}
     for name, p in parts:
-        remap = np.array([common.index(c) if c in common else -1 for c in p.classes] + [-1])
-        labels = remap[np.where(p.labels >= 0, p.labels, len(p.classes))]
+        labels = remap_labels(p.labels, p.classes, common)
         keep = labels >= 0
         cols["crops"].append(np.asarray(p.crops)[keep])
         cols["labels"].append(labels[keep])
@@ -181,19 +184,12 @@ def concat_sets(parts: Sequence[tuple[str, ArraySet]]) -> ArraySet:
 
 
 def sequence_groups(ds: ArraySet, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """``sequence id -> row indices ordered by frame`` (only labelled rows, only ``rows``)."""
+    """``sequence id -> row indices ordered by frame`` (only labelled rows, only ``rows``);
+    :func:`fertk.data.prepared.group_sequences`, the grouping ``PreparedSet`` uses."""
+    from fertk.data.prepared import group_sequences
+
     idx = np.arange(len(ds.labels)) if rows is None else np.asarray(rows, dtype=np.int64)
-    idx = idx[ds.labels[idx] >= 0]
-    order = np.lexsort((ds.frame_index[idx], ds.sequences[idx]))
-    idx = idx[order]
-    groups: dict[str, np.ndarray] = {}
-    if idx.size == 0:
-        return groups
-    seqs = ds.sequences[idx]
-    starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]])
-    for s, e in zip(starts, np.r_[starts[1:], idx.size], strict=False):
-        groups[str(seqs[s])] = idx[s:e]
-    return groups
+    return group_sequences(ds.sequences, ds.frame_index, idx[ds.labels[idx] >= 0])
 
 
 def frame_rows(ds: ArraySet, subjects: Sequence[str], frames: str = "peak") -> np.ndarray:
@@ -212,13 +208,6 @@ def frame_rows(ds: ArraySet, subjects: Sequence[str], frames: str = "peak") -> n
             keep[rows[-k:]] = True
         mask &= keep
     return np.flatnonzero(mask)
-
-
-def resample_indices(length: int, t: int) -> np.ndarray:
-    """``t`` indices sampled uniformly from ``0..length-1`` (onset → apex, first and last kept)."""
-    from fertk.temporal.resample import uniform_indices
-
-    return uniform_indices(length, t)
 
 
 ILLUMINATIONS = ("he", "lm", "ws")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fertk.engine.data import ArraySet, as_array_set, illuminate, resample_indices, sequence_groups
+from fertk.engine.data import ArraySet, as_array_set, illuminate, sequence_groups
 from fertk.engine.metrics import compute_metrics
 from fertk.engine.reports import write_json, write_metric_report
 from fertk.errors import FertkError
@@ -21,8 +21,9 @@ from fertk.errors import FertkError
 
 def remap_to(ds: ArraySet, classes: list[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Labels of ``ds`` in ``classes`` order (-1 where the class is unknown) and drop counts."""
-    table = np.array([classes.index(c) if c in classes else -1 for c in ds.classes] + [-1])
-    labels = table[np.where(ds.labels >= 0, ds.labels, len(ds.classes))]
+    from fertk.protocols import remap_labels
+
+    labels = remap_labels(ds.labels, ds.classes, classes)
     dropped = {c: int((ds.labels == i).sum()) for i, c in enumerate(ds.classes) if c not in classes}
     return labels, {k: v for k, v in dropped.items() if v}
 
@@ -37,7 +38,7 @@ def evaluate(
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
     from fertk.engine.batching import BatchPipeline
     from fertk.engine.distributed import resolve_device
-    from fertk.engine.stages import predict
+    from fertk.engine.stages import predict, sequence_outputs
 
     ckpt = load_checkpoint(checkpoint)
     backbone, head = build_from_checkpoint(ckpt)
@@ -70,19 +71,13 @@ def evaluate(
         ds_l = ArraySet(crops=crops, labels=labels, subjects=ds.subjects, sequences=ds.sequences,
                         frame_index=ds.frame_index, peak=ds.peak, classes=classes, key=ds.key)
         groups = sequence_groups(ds_l)
-        t = int(getattr(head, "seq_len", None) or 9)
-        picked = [g[resample_indices(len(g), t)] for g in groups.values()]
-        if picked:
-            rows_s = np.unique(np.concatenate(picked))
-            pos = {int(r): i for i, r in enumerate(rows_s)}
+        if groups:
+            t = int(getattr(head, "seq_len", None) or 9)
             feats = getattr(head, "input_kind", "probs") == "features"
+            x = sequence_outputs(backbone, [pipe.test], crops, groups, t, features=feats,
+                                 batch=batch)[0]
+            head.to(dev).eval()
             with torch.no_grad():
-                y = predict(backbone, pipe.test, np.asarray(crops[rows_s]), batch=batch,
-                            features=feats)
-                if not feats:
-                    y = torch.softmax(y, 1)
-                x = y[torch.as_tensor([[pos[int(r)] for r in p] for p in picked])]
-                head.to(dev).eval()
                 seq_logits = head(x.to(dev)).float().cpu()
             seq_labels = np.asarray([labels[g[-1]] for g in groups.values()])
             report["sequence"] = compute_metrics(seq_labels, seq_logits.argmax(1).numpy(), classes)

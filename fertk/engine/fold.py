@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from fertk.engine.batching import BatchPipeline
-from fertk.engine.data import ArraySet, frame_rows, resample_indices, sequence_groups
+from fertk.engine.data import ArraySet, frame_rows, sequence_groups
 from fertk.engine.folds import FoldSplit
 from fertk.engine.metrics import compute_metrics
 from fertk.engine.stages import (
@@ -17,6 +17,7 @@ from fertk.engine.stages import (
     run_frame_stage,
     run_sequence_stage,
     seed_for,
+    sequence_outputs,
 )
 from fertk.errors import FertkError
 
@@ -145,23 +146,11 @@ class FoldRunner:
     def _outputs(self, backbone: torch.nn.Module, pipe: BatchPipeline, crops: np.ndarray,
                  groups: dict[str, np.ndarray], views: int) -> tuple[torch.Tensor, np.ndarray]:
         """``(V, S, T, D)`` per-frame outputs of the frozen model and ``(S,)`` labels."""
-        t = self.cfg.sequence.seq_len
-        picked = [g[resample_indices(len(g), t)] for g in groups.values()]
-        if not picked:
-            return torch.zeros(views, 0, t, self.k), np.zeros(0, dtype=np.int64)
-        rows = np.unique(np.concatenate(picked))
-        pos = {int(r): i for i, r in enumerate(rows)}
-        feats = self.cfg.sequence.input_kind == "features"
-        out = []
-        for v in range(views):
-            y = predict(backbone, lambda c, v=v: pipe.view(c, v), np.asarray(crops[rows]),
-                        amp_dtype=self.amp, features=feats)
-            if not feats:
-                y = torch.softmax(y, dim=1)
-            idx = torch.as_tensor([[pos[int(r)] for r in p] for p in picked])
-            out.append(y[idx])
+        x = sequence_outputs(backbone, [lambda c, v=v: pipe.view(c, v) for v in range(views)],
+                             crops, groups, self.cfg.sequence.seq_len, amp_dtype=self.amp,
+                             features=self.cfg.sequence.input_kind == "features")
         labels = np.asarray([self.ds.labels[g[-1]] for g in groups.values()], dtype=np.int64)
-        return torch.stack(out), labels
+        return x, labels
 
     def sequence_stage(self, backbone: torch.nn.Module, pipe: BatchPipeline, spec: dict[str, Any],
                        crops: np.ndarray, t_ill: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,15 +126,41 @@ def predict(model: torch.nn.Module, make_input: Callable[[np.ndarray], torch.Ten
     model.eval()
     outs = []
     dev = next(model.parameters()).device
-    for i in range(0, len(crops), batch):
-        x = make_input(np.asarray(crops[i : i + batch]))
-        with amp_context(dev, amp_dtype):
-            y = model.forward_features(x) if features else model(x)
-        outs.append(y.float().cpu())
+    with torch.no_grad():
+        for i in range(0, len(crops), batch):
+            x = make_input(np.asarray(crops[i : i + batch]))
+            with amp_context(dev, amp_dtype):
+                y = model.forward_features(x) if features else model(x)
+            outs.append(y.float().cpu())
     model.train(was)
     if not outs:
         return torch.zeros(0, 0)
     return torch.cat(outs)
+
+
+def sequence_outputs(model: torch.nn.Module, views: Sequence[Callable[[np.ndarray], torch.Tensor]],
+                     crops: np.ndarray, groups: dict[str, np.ndarray], seq_len: int, *,
+                     features: bool = False, batch: int = 256,
+                     amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``(V, S, T, D)`` inputs of a temporal head: the frozen ``model``'s per-frame softmax
+    probabilities (or ``forward_features``) over each sequence of ``groups``, resampled
+    uniformly to ``T = seq_len`` frames (onset → apex), once per input transform in ``views``.
+
+    Each distinct frame runs through the model once per view. Used by training (stage 2) and
+    by ``fertk eval``, so both feed a head exactly the same way.
+    """
+    from fertk.temporal.resample import uniform_indices
+
+    picked = [g[uniform_indices(len(g), seq_len)] for g in groups.values()]
+    if not picked:
+        return torch.zeros(len(views), 0, seq_len, 0)
+    rows = np.unique(np.concatenate(picked))
+    idx = torch.as_tensor(np.searchsorted(rows, np.stack(picked)))
+    out = []
+    for make_input in views:
+        y = predict(model, make_input, np.asarray(crops[rows]), batch, amp_dtype, features)
+        out.append((y if features else torch.softmax(y, dim=1))[idx])
+    return torch.stack(out)
 
 
 def _score(metrics: dict[str, Any], loss: float) -> tuple[float, float]:

@@ -30,11 +30,14 @@ def test_compact_tiny_recognises_held_out_identities(tmp_path):
                          drop=0.1)
     norm = lambda x: (x - 0.5) / 0.5  # noqa: E731
     centre48 = BatchAugment(size=48, shift=False, flip=0, rotate=0, scale=(1, 1))
-    train = BatchLoader(ps, train_rows, batch_size=16, seed=0, normalize=norm, augment=centre48)
+    # mirrored copies (seeded) regularise 18 identities enough that the held-out accuracy is
+    # not a thread-count/seed lottery: 0.69-0.81 over torch seeds 0-5 (without: 0.55-0.81)
+    mirror48 = BatchAugment(size=48, shift=False, flip=0.5, rotate=0, scale=(1, 1), seed=0)
+    train = BatchLoader(ps, train_rows, batch_size=16, seed=0, normalize=norm, augment=mirror48)
     test = BatchLoader(ps, test_rows, batch_size=256, shuffle=False, normalize=norm, augment=centre48)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(14):
+    for _ in range(20):
         model.train()
         for x, y in train:
             loss = torch.nn.functional.cross_entropy(model(x), y)
