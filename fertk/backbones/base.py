@@ -67,6 +67,28 @@ def xavier_init(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+class ConvFCBackbone(nn.Module):
+    """Base of the plain conv → fc backbones (``compact``, ``dtan``).
+
+    Subclasses define ``features`` (convolutions), ``fc`` (the fully connected layers whose
+    output is the feature vector) and ``classifier``.
+    """
+
+    features: nn.Module
+    fc: nn.Module
+    classifier: nn.Module
+
+    def forward_features(self, x: Any) -> Any:
+        """The last fc activations, ``(B, feature_dim)``: the classifier's input."""
+        return self.fc(self.features(x))
+
+    def forward_head(self, features: Any) -> Any:
+        return self.classifier(features)
+
+    def forward(self, x: Any) -> Any:
+        return self.forward_head(self.forward_features(x))
+
+
 def make_activation(name: str, channels: int) -> nn.Module:
     """``relu`` or ``prelu`` (channel-wise, Caffe's default, as in Fig. 2 of the paper)."""
     from fertk.errors import FertkError

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
-from fertk.backbones.base import make_activation, make_input_spec, xavier_init
+from fertk.backbones.base import ConvFCBackbone, make_activation, make_input_spec, xavier_init
 from fertk.errors import FertkError
 
 
-class CompactCNN(nn.Module):
+class CompactCNN(ConvFCBackbone):
     """Four 5×5 conv layers in two blocks, two FC layers of 64 and a K-way classifier."""
 
     def __init__(
@@ -90,16 +89,6 @@ class CompactCNN(nn.Module):
         self.feature_dim = fc2
         self.classifier = nn.Linear(fc2, self.num_classes)
         xavier_init(self)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The fc2 activations, (B, 64): the input of the classifier."""
-        return self.fc(self.features(x))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def build_compact(num_classes: int = 7, in_chans: int = 1, **options: Any) -> CompactCNN:

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
-from fertk.backbones.base import make_input_spec, xavier_init
+from fertk.backbones.base import ConvFCBackbone, make_input_spec, xavier_init
 from fertk.errors import FertkError
 
 
-class DTAN(nn.Module):
+class DTAN(ConvFCBackbone):
     """Two 5×5 conv/pool stages and two FC layers of 500 units."""
 
     def __init__(
@@ -77,15 +76,6 @@ class DTAN(nn.Module):
         self.feature_dim = fc2
         self.classifier = nn.Linear(fc2, self.num_classes)
         xavier_init(self)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def build_dtan(num_classes: int = 7, in_chans: int = 1, **options: Any) -> DTAN:

@@ -94,12 +94,7 @@ def plot_confusion(
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(fig, path)
 
 
 def per_class_markdown(metrics: dict[str, Any]) -> str:
@@ -198,12 +193,7 @@ def plot_comparison(
         ax.set_ylim(0, 100)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(fig, path)
 
 
 def plot_history(path: str | Path, history: Sequence[dict[str, Any]], title: str = "") -> Path:
@@ -231,5 +221,17 @@ def plot_history(path: str | Path, history: Sequence[dict[str, Any]], title: str
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=100)
+    plt.close(fig)
+    return p
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
     plt.close(fig)
     return p
