@@ -62,6 +62,32 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def progress_bar(*extra_columns: Any, description: str = "{task.description}",
+                 bar_width: int | None = 40, remaining: bool = False, console_: Any = None,
+                 **kwargs: Any):
+    """A rich progress bar on stderr: description, bar, done/total, ``extra_columns``
+    (rich columns or ``TextColumn`` format strings), elapsed and, with ``remaining``, the
+    estimated time left. ``kwargs`` go to ``rich.progress.Progress`` (``transient``,
+    ``disable``). The one place commands and engines build their progress displays.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns: list[Any] = [TextColumn(description), BarColumn(bar_width=bar_width),
+                          MofNCompleteColumn()]
+    columns += [TextColumn(c) if isinstance(c, str) else c for c in extra_columns]
+    columns.append(TimeElapsedColumn())
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console_ or console(stderr=True), **kwargs)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=_json_default))
 

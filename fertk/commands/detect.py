@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from fertk.clitools import component_option, console, is_tty
+from fertk.clitools import component_option, console, is_tty, progress_bar
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
 
@@ -262,12 +262,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     progress = None
 
     job = _Job(det, cropper, crop_name, annotate, crops_out, records, warn)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=not is_tty() or len(files) < 2, transient=True,
-    )
+    progress = progress_bar(console_=err, disable=not is_tty() or len(files) < 2, transient=True)
     with progress:
         task = progress.add_task("detect", total=len(files))
         for path in files:

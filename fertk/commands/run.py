@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from fertk.clitools import component_option, console, print_json, print_table
+from fertk.clitools import component_option, console, print_json, print_table, progress_bar
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
 
@@ -123,8 +123,6 @@ def run_command(sources, detector, detector_opts, crop, backbone, weights, tempo
 
 
 def _run_one(pipe, item, out_dir, options, err):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from fertk.pipeline import run_job
 
     total = None
@@ -140,9 +138,8 @@ def _run_one(pipe, item, out_dir, options, err):
         total = -(-len(item.paths) // pipe.stride)
     if options.max_frames and total:
         total = min(total, options.max_frames)
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[fps]}"), TimeElapsedColumn()]
-    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as prog:
+    with progress_bar("{task.fields[fps]}", console_=err, transient=False,
+                      disable=not err.is_terminal) as prog:
         task = prog.add_task(item.name, total=total, fps="")
 
         def tick(n):
@@ -158,12 +155,9 @@ def _run_one(pipe, item, out_dir, options, err):
 
 
 def _run_parallel(config, items, out_dir, options, workers, err):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from fertk.pipeline import run_jobs
 
-    with Progress(TextColumn("sources"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=not err.is_terminal) as prog:
+    with progress_bar(description="sources", console_=err, disable=not err.is_terminal) as prog:
         task = prog.add_task("sources", total=len(items))
 
         def done(res):

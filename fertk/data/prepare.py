@@ -126,20 +126,9 @@ def _progress_bar(enabled: bool, total: int, label: str):
 
     if not enabled:
         return nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from fertk.clitools import progress_bar
 
-    from fertk.clitools import console
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[fps]} fps"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console(stderr=True), transient=False)
+    return progress_bar("{task.fields[fps]} fps", remaining=True, transient=False)
 
 
 def _resolve_components(ds: Any, detector: str | None, crop: str | None,

@@ -13,26 +13,11 @@ class TrainProgress:
         self._progress = None
         self._task = None
         if enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from fertk.clitools import progress_bar
 
-            from fertk.clitools import console
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(bar_width=24),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console(stderr=True),
-                transient=False,
+            self._progress = progress_bar(
+                "{task.fields[info]}", description="[bold]{task.description}", bar_width=24,
+                remaining=True, transient=False,
             )
 
     def __enter__(self) -> TrainProgress:
