@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import CLASSES, make_frames
 
 import fertk
 from fertk.cli import cli
+
+from .conftest import CLASSES, make_frames
 
 
 def test_pipeline_records_and_dataframe(media, checkpoint):

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import CLASSES
 
 from fertk.cli import cli, main
+
+from .conftest import CLASSES
 
 
 def _run(args):

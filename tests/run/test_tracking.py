@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_frames
 
 import fertk
 from fertk.tracking import FaceTracker, LandmarkFlow, iou
 from fertk.types import Face
+
+from .conftest import make_frames
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_frames
 
 from fertk.errors import FertkError
 from fertk.io.video import DecodeStats, VideoWriter, expand_sources, iter_frames, parse_shard, shard
+
+from .conftest import make_frames
 
 
 def test_written_video_decodes_back(tmp_path):

@@ -1,0 +1,1 @@
+"""Tests of fertk run, the Pipeline API, video IO, tracking and export."""
