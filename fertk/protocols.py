@@ -136,6 +136,28 @@ def fixed_split(train: Sequence[Any], test: Sequence[Any], val: Sequence[Any] = 
     return [Fold(name, list(train), list(val), list(test), {"protocol": "fixed"})]
 
 
+def standard_split(subjects: Sequence[Any] | np.ndarray, train: str = "Training", val: str = "PublicTest",
+                   test: str = "PrivateTest", name: str = "standard") -> list[Fold]:
+    """A data set's own fixed split, read from subject ids of the form ``<split>/<id>``.
+
+    FER2013's standard protocol: train on ``Training``, select on ``PublicTest``, report on
+    ``PrivateTest`` (:mod:`fertk.datasets.fer2013` names its subjects that way). Subjects of
+    other splits are left out; a missing train or test split is an error naming what was found.
+    """
+    ids = _unique_sorted(subjects)
+    parts: dict[str, list[str]] = {}
+    for s in ids:
+        head, sep, _ = s.partition("/")
+        parts.setdefault(head if sep else "", []).append(s)
+    for role, split in (("train", train), ("test", test)):
+        if not parts.get(split):
+            found = ", ".join(f"{k or '(none)'} ({len(v)})" for k, v in sorted(parts.items()))
+            raise FertkError(f"protocol standard: no '{split}' subjects for {role} (subject ids "
+                             f"'<split>/<id>'; found splits: {found})")
+    return [Fold(name, parts[train], parts.get(val, []) if val else [], parts[test],
+                 {"protocol": "standard", "train": train, "val": val, "test": test})]
+
+
 def with_validation(folds: Sequence[Fold], val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
     """Move ``val_fraction`` of each fold's training groups (at least one) to its validation set.
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from fertk.clitools import device_option
 from fertk.hookspecs import hookimpl
 
 
@@ -81,16 +82,20 @@ def _print_summary(con, summary, out) -> None:
               help="Frames scored by the frame model.")
 @click.option("--cache-dir", default=None, help="Prepared-data cache folder.")
 @click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@device_option()
+@click.option("--rows", type=click.Choice(["test", "all"]), default="test", show_default=True,
+              help="test: only the rows the checkpoint was tested on, when its metadata names "
+                   "them for this data set (e.g. FER2013's PrivateTest); all: every row.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Data set option (e.g. mode=sequence), repeatable.")
 def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_dir, workers,
-                 device, options) -> None:
+                 device, rows, options) -> None:
     """Evaluate CHECKPOINT on DATASET: accuracy, UAR, macro-F1, per-class table, confusion matrix.
 
     \b
-    Example:
+    Examples:
       fertk eval runs/ck/folds/fold01/sequence ckplus --root /data/CK+ --out eval/
+      fertk eval compact-fer2013 fer2013 --root /data/fer2013   # its PrivateTest accuracy
     """
     from pathlib import Path
 
@@ -104,7 +109,8 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_d
     out = out or f"eval-{Path(checkpoint).name}"
     report = evaluate_dataset(checkpoint, dataset, root, out, detector=detector, crop=crop,
                               cache_dir=cache_dir, workers=workers, frames=frames, device=device,
-                              **opts)
+                              rows=rows, **opts)
+    console().print(f"scored: {report['dataset']['rows']}")
     for stage in ("frame", "sequence"):
         if stage not in report:
             continue

@@ -78,6 +78,14 @@ def _crop_text(crop: Any) -> str:
     return f"{crop.get('name')}({opts})" if opts else str(crop.get("name"))
 
 
+def _metrics_text(metrics: Any) -> str:
+    """``PublicTest 60.1, PrivateTest 61.2`` from a weight's ``metrics`` (split → accuracy)."""
+    if not isinstance(metrics, dict):
+        return ""
+    return ", ".join(f"{split} {100 * float(m['accuracy']):.1f}" for split, m in metrics.items()
+                     if isinstance(m, dict) and "accuracy" in m)
+
+
 @weights_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_weights(as_json: bool) -> None:
@@ -101,10 +109,10 @@ def list_weights(as_json: bool) -> None:
             len(m.get("classes") or []) or "",
             _crop_text(m.get("crop")),
             "x".join(str(v) for v in size) if size else "",
-            m.get("licence") or "",
+            _metrics_text(m.get("metrics")),
         ])
     print_table(f"weights ({len(rows)}; user cache: {user_weights_dir()})",
-                ["name", "origin", "backbone", "temporal", "classes", "crop", "input", "licence"],
+                ["name", "origin", "backbone", "temporal", "classes", "crop", "input", "accuracy %"],
                 rows)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from fertk.errors import FertkError
 
 SELECTIONS = ("validation", "test-fold")
+PROTOCOL_KINDS = ("subject_kfold", "loso", "leave_one_set_out", "splits", "standard")
 #: Label printed in every report when the paper's optimistic selection is used.
 TEST_FOLD_LABEL = "test-fold (optimistic, paper)"
 
@@ -59,7 +60,11 @@ class DataConfig:
 
 @dataclass
 class ProtocolConfig:
-    """How subjects are split. ``kind``: subject_kfold, loso, leave_one_set_out, splits."""
+    """How subjects are split. ``kind``: subject_kfold, loso, leave_one_set_out, splits, standard.
+
+    ``standard``: the data set's own fixed split (FER2013): train on ``standard_train``, select
+    on ``standard_val``, report on ``standard_test`` (``val_fraction`` is not used).
+    """
 
     kind: str = "subject_kfold"
     folds: int = 10
@@ -67,6 +72,9 @@ class ProtocolConfig:
     selection: str = "validation"
     only_folds: list[int] | None = None
     splits: str | None = None
+    standard_train: str = "Training"
+    standard_val: str = "PublicTest"
+    standard_test: str = "PrivateTest"
 
 
 @dataclass
@@ -75,6 +83,7 @@ class ModelConfig:
     backbone_options: dict[str, Any] = field(default_factory=dict)
     temporal: str | None = "gru"
     temporal_options: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # registered weight name or checkpoint: initial backbone tensors
 
 
 @dataclass
@@ -130,6 +139,9 @@ class SequenceStageConfig:
     label_smoothing: float = 0.0
     eval_every: int = 250
     views: int = 4  # augmented views (center, mirror, random shifts) precomputed per frame
+    source: str = "sequences"  # sequences | stills (synthetic tracks, fertk.engine.tracks)
+    tracks: int | None = None  # stills: at most this many training stills (None: all)
+    onset: float = 0.5  # stills: share of tracks that start from a neutral still
 
 
 @dataclass
@@ -338,13 +350,14 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
 
     if cfg.protocol.selection not in SELECTIONS:
         bad("protocol.selection", f"must be one of {', '.join(SELECTIONS)} (got {cfg.protocol.selection!r})")
-    if cfg.protocol.kind not in ("subject_kfold", "loso", "leave_one_set_out", "splits"):
-        bad("protocol.kind", "must be subject_kfold, loso, leave_one_set_out or splits")
+    if cfg.protocol.kind not in PROTOCOL_KINDS:
+        bad("protocol.kind", f"must be one of {', '.join(PROTOCOL_KINDS)} (got {cfg.protocol.kind!r})")
     if cfg.protocol.kind == "splits" and not cfg.protocol.splits:
         bad("protocol.splits", "kind 'splits' needs a split file")
     if not 0.0 <= cfg.protocol.val_fraction < 1.0:
         bad("protocol.val_fraction", "must be in [0, 1)")
-    if cfg.protocol.selection == "validation" and cfg.protocol.val_fraction <= 0:
+    if (cfg.protocol.selection == "validation" and cfg.protocol.val_fraction <= 0
+            and cfg.protocol.kind != "standard"):
         bad("protocol.val_fraction", "selection 'validation' needs a validation fraction > 0")
     for stage, opt in (("frame", cfg.frame.optimizer), ("sequence", cfg.sequence.optimizer)):
         if opt not in ("sgd", "adam", "adamw"):
@@ -362,6 +375,14 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         bad("frame.augment.illumination", f"must be one of {', '.join(ill)}")
     if cfg.frame.augment.test_illumination not in ill[:4]:
         bad("frame.augment.test_illumination", "must be none, he, lm or ws")
+    if not cfg.frame.enabled and not cfg.model.init_from:
+        bad("frame.enabled", "false needs model.init_from (the frame model to use as it is)")
+    if cfg.sequence.source not in ("sequences", "stills"):
+        bad("sequence.source", f"must be sequences or stills (got {cfg.sequence.source!r})")
+    if not 0.0 <= float(cfg.sequence.onset) <= 1.0:
+        bad("sequence.onset", "must be in [0, 1]")
+    if cfg.sequence.tracks is not None and (not isinstance(cfg.sequence.tracks, int) or cfg.sequence.tracks < 1):
+        bad("sequence.tracks", f"must be a positive integer or null (got {cfg.sequence.tracks!r})")
     if cfg.sequence.input_kind not in ("probs", "features"):
         bad("sequence.input_kind", "must be probs or features")
     if cfg.run.amp not in ("auto", "bf16", "fp16", "off"):

@@ -94,16 +94,44 @@ def evaluate(
     return report
 
 
+def test_rows(meta: dict[str, Any], ds: ArraySet, dataset: str) -> tuple[np.ndarray, str] | None:
+    """Rows of ``ds`` that the checkpoint was tested on, and what they are; None if unknown.
+
+    Known when the checkpoint's metadata names the data set it was trained on (the same
+    registry name as ``dataset``) and its test part: a split name (protocol ``standard``,
+    e.g. FER2013's PrivateTest, matched on ``<split>/<id>`` subject ids) or test subjects.
+    """
+    train = meta.get("train") or {}
+    if not isinstance(train, dict) or str(train.get("dataset") or "") != dataset:
+        return None
+    subjects = np.asarray(ds.subjects).astype(str)
+    if train.get("test_split"):
+        split = str(train["test_split"])
+        return np.flatnonzero(np.char.startswith(subjects, split + "/")), f"the {split} split"
+    if train.get("test_subjects"):
+        test = np.asarray([str(x) for x in train["test_subjects"]])
+        return np.flatnonzero(np.isin(subjects, test)), f"its {len(test)} test subjects"
+    return None
+
+
 def evaluate_dataset(
     checkpoint: str | Path, dataset: str, root: str | Path, out: str | Path | None = None, *,
     detector: str | None = None, crop: str | None = None, cache_dir: str | None = None,
     workers: int = 2, progress: bool = True, frames: str = "peak", device: str = "auto",
-    **dataset_options: Any,
+    rows: str = "test", **dataset_options: Any,
 ) -> dict[str, Any]:
-    """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`."""
+    """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`.
+
+    ``rows="test"`` (default) scores only the rows the checkpoint was tested on when its
+    metadata says which (:func:`test_rows`), so the number is the one it reports;
+    ``rows="all"`` scores every row, including any it was trained on.
+    """
     from fertk.checkpoint import load_checkpoint
     from fertk.data import prepare
+    from fertk.engine.data import subset
 
+    if rows not in ("test", "all"):
+        raise FertkError(f"rows must be 'test' or 'all' (got {rows!r})")
     meta = load_checkpoint(checkpoint).metadata
     crop_meta = meta.get("crop") or {}
     prepared = prepare(
@@ -113,12 +141,19 @@ def evaluate_dataset(
         cache_dir=cache_dir, workers=workers, progress=progress, **dataset_options,
     )
     ds = as_array_set(prepared)
+    scope = f"every row ({len(ds.labels)})"
+    part = test_rows(meta, ds, dataset) if rows == "test" else None
+    if part is not None:
+        picked, what = part
+        if not picked.size:
+            raise FertkError(f"{checkpoint}: the data set at {root} holds none of the checkpoint's "
+                             f"test rows ({what}); pass --rows all to score every row")
+        scope = f"{what} ({picked.size} of {len(ds.labels)} rows)"
+        ds = subset(ds, picked)
     if not ds.found.all():
-        from fertk.engine.data import subset
-
         ds = subset(ds, np.flatnonzero(ds.found))
     report = evaluate(checkpoint, ds, out, frames=frames, device=device)
-    report["dataset"] = {"name": dataset, "root": str(root),
+    report["dataset"] = {"name": dataset, "root": str(root), "rows": scope,
                          "frames_without_face": int((~np.asarray(prepared.found)).sum())}
     if out is not None:
         write_json(Path(out) / "report.json", report)

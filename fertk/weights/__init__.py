@@ -47,7 +47,7 @@ BUNDLED: dict[str, tuple[str, str]] = {
 
 #: Metadata keys copied from a checkpoint's JSON into its registry entry.
 ENTRY_KEYS = ("backbone", "temporal", "classes", "crop", "detector", "input_spec", "licence",
-              "source", "sha256")
+              "source", "sha256", "metrics", "cost")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
