@@ -8,7 +8,9 @@ finds no face for more than ``max_missed`` consecutive updates is closed.
 :class:`LandmarkFlow` moves faces (their landmarks, or a grid of points inside a box-only face)
 from one frame to the next with pyramidal Lucas-Kanade optical flow, so the detector can run
 every N frames only. Points that fail a forward-backward consistency check do not vote; a face
-whose points mostly fail is reported lost, which tells the caller to detect again.
+whose points mostly fail is reported lost, which tells the caller to detect again. So is a face
+whose moved box no longer looks like the face at its last detection (normalised correlation of
+small gray patches below ``min_similarity``): a cut, or flow that slid onto the background.
 """
 
 from __future__ import annotations
@@ -142,6 +144,63 @@ def _box_points(box, n: int = 5) -> np.ndarray:
     return np.array([(x, y) for y in ys for x in xs], dtype=np.float64)
 
 
+def detect_in_region(detector, image: np.ndarray, face: Face, *, margin: float = 0.6,
+                     face_px: float = 100.0, min_iou: float = 0.3) -> Face | None:
+    """Detect ``face`` again in a region around its box, scaled so the face is ``face_px``.
+
+    The region is the box grown by ``margin`` of its size on each side; scaling it makes a
+    cheap detector (dlib without upsampling finds faces from about 80 px) see small and
+    large faces alike, at a fraction of a full-frame detection's cost. Returns the detection
+    that overlaps the box best (``track_id`` kept), or ``None``.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = face.box
+    mx, my = margin * (x2 - x1), margin * (y2 - y1)
+    rx1, ry1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
+    rx2, ry2 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
+    if rx2 - rx1 < 8 or ry2 - ry1 < 8:
+        return None
+    scale = face_px / _size(face.box)
+    roi = image[ry1:ry2, rx1:rx2]
+    if abs(scale - 1.0) > 0.05:
+        size = (max(8, round(roi.shape[1] * scale)), max(8, round(roi.shape[0] * scale)))
+        roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    else:
+        scale = 1.0
+    best, best_iou = None, min_iou
+    for f in detector.detect(roi):
+        box = (f.box[0] / scale + rx1, f.box[1] / scale + ry1, f.box[2] / scale + rx1,
+               f.box[3] / scale + ry1)
+        overlap = iou(box, face.box)
+        if overlap >= best_iou:
+            lm = None if f.landmarks is None else \
+                np.asarray(f.landmarks, np.float64) / scale + np.array([rx1, ry1], np.float64)
+            best, best_iou = replace(f, box=tuple(float(v) for v in box), landmarks=lm,
+                                     track_id=face.track_id), overlap
+    return best
+
+
+def _patch(gray: np.ndarray, box, side: int = 24) -> np.ndarray | None:
+    """The box's region of ``gray`` resized to ``side``×``side`` float32 (``None`` if empty)."""
+    import cv2
+
+    h, w = gray.shape[:2]
+    x1, y1 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    x2, y2 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    if x2 - x1 < 4 or y2 - y1 < 4:
+        return None
+    return cv2.resize(gray[y1:y2, x1:x2], (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-6 else 0.0
+
+
 class LandmarkFlow:
     """Move faces between frames with pyramidal Lucas-Kanade optical flow.
 
@@ -152,17 +211,41 @@ class LandmarkFlow:
     """
 
     def __init__(self, win_size: int = 21, levels: int = 3, fb_threshold: float = 2.0,
-                 min_good: float = 0.5):
+                 min_good: float = 0.5, min_similarity: float = 0.5):
         self.win_size = int(win_size)
         self.levels = int(levels)
         self.fb_threshold = float(fb_threshold)
         self.min_good = float(min_good)
+        self.min_similarity = float(min_similarity)
         self._prev: np.ndarray | None = None
         self._faces: list[Face] = []
+        self._templates: dict[int | None, np.ndarray | None] = {}
 
-    def reset(self, gray: np.ndarray, faces: list[Face]) -> None:
+    def reset(self, gray: np.ndarray, faces: list[Face], detected: bool | set = True) -> None:
+        """Follow ``faces`` of frame ``gray`` from now on.
+
+        ``detected``: the faces come from the detector (``True``, or the set of track ids
+        that do), so their look becomes the reference of the appearance check; the others
+        (faces moved by :meth:`step`) keep the references of their tracks.
+        """
         self._prev = gray
         self._faces = list(faces)
+        old = self._templates
+
+        def fresh(f: Face) -> bool:
+            return detected is True or (detected is not False and f.track_id in detected) \
+                or f.track_id not in old
+
+        self._templates = {f.track_id: _patch(gray, f.box) if fresh(f) else old[f.track_id]
+                           for f in faces}
+
+    def similarity(self, gray: np.ndarray, face: Face) -> float:
+        """Normalised correlation of ``face``'s patch in ``gray`` with its track's reference."""
+        ref = self._templates.get(face.track_id)
+        cur = _patch(gray, face.box)
+        if ref is None or cur is None:
+            return 0.0 if cur is None else 1.0
+        return _ncc(ref, cur)
 
     @property
     def faces(self) -> list[Face]:
@@ -212,11 +295,15 @@ class LandmarkFlow:
             c1 = c0 + shift
             hw, hh = face.width / 2 * scale, face.height / 2 * scale
             box = (c1[0] - hw, c1[1] - hh, c1[0] + hw, c1[1] + hh)
-            moved.append(replace(face, box=tuple(float(v) for v in box),
-                                 landmarks=pts_new if has_lm[k] else None))
+            new_face = replace(face, box=tuple(float(v) for v in box),
+                               landmarks=pts_new if has_lm[k] else None)
+            if self.min_similarity > -1 and self.similarity(gray, new_face) < self.min_similarity:
+                lost.append(face)  # the box no longer holds the face it followed
+                continue
+            moved.append(new_face)
         self._prev = gray
         self._faces = moved
         return moved, lost
 
 
-__all__ = ["FaceTracker", "LandmarkFlow", "Track", "iou"]
+__all__ = ["FaceTracker", "LandmarkFlow", "Track", "detect_in_region", "iou"]

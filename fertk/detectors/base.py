@@ -95,6 +95,15 @@ class BaseDetector:
     def _detect(self, image: np.ndarray) -> list[Face]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def fast(self) -> BaseDetector:
+        """A cheaper variant for frequent re-detection in videos (the same detector by default).
+
+        ``fertk run`` detects with it between the full-quality scans of its detection
+        schedule (:mod:`fertk.pipeline`); detectors whose cost depends on a search option
+        (dlib's ``upsample``) return a copy that skips the search for small faces.
+        """
+        return self
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in ``image`` (uint8 BGR H×W×3 or gray H×W), sorted by area, largest first."""
         bgr = as_bgr(image)

@@ -109,6 +109,14 @@ class DlibDetector(BaseDetector):
             **super().options(),
         }
 
+    def fast(self) -> DlibDetector:
+        """The same detector without upsampling (about 4x faster, faces from about 80 px)."""
+        if self.upsample == 0:
+            return self
+        opts = self.options()
+        opts["upsample"] = 0
+        return DlibDetector(**opts)
+
     def _detect(self, image: np.ndarray) -> list[Face]:
         rgb = np.ascontiguousarray(image[:, :, ::-1])
         if self._hog is not None:
