@@ -46,14 +46,26 @@ def _ort():
     return ort
 
 
-def _session(path: Path, threads: int | None = None):
+def _providers(device: Any = "cpu") -> list[str]:
+    """onnxruntime execution providers for a torch device (CUDA needs onnxruntime-gpu)."""
+    if getattr(device, "type", str(device).split(":")[0]) != "cuda":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in _ort().get_available_providers():
+        raise FertkError("--engine onnxruntime --device cuda: this onnxruntime has no CUDA provider "
+                         "(install onnxruntime-gpu, or use --engine torch)")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _session(path: Path, threads: int | None = None, device: Any = "cpu"):
     ort = _ort()
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = int(threads)
+        # idle threads sleep instead of spinning: detection and decoding share the cores
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), so, providers=_providers(device))
     except Exception as exc:  # onnxruntime raises its own exception types
         raise FertkError(f"{path}: onnxruntime cannot load the model ({str(exc).splitlines()[0]})") from None
 
@@ -229,11 +241,12 @@ class OnnxEngine:
 
     name = "onnxruntime"
 
-    def __init__(self, model_path: Path, model: Any, threads: int | None = None):
+    def __init__(self, model_path: Path, model: Any, threads: int | None = None,
+                 device: Any = "cpu"):
         from fertk.preprocess import FrameTransform
 
         self.model = model
-        self.session = _session(Path(model_path), threads)
+        self.session = _session(Path(model_path), threads, device)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.transform = FrameTransform(model.input_spec)
         head = model.head
@@ -242,10 +255,10 @@ class OnnxEngine:
             raise FertkError(f"{model_path}: the temporal head needs features, which the export lacks")
 
     @classmethod
-    def for_model(cls, model: Any, threads: int | None = None) -> OnnxEngine:
+    def for_model(cls, model: Any, threads: int | None = None, device: Any = "cpu") -> OnnxEngine:
         """Engine for a ModelSpec: an exported path, or a checkpoint exported on the fly."""
         if isinstance(model.backbone, (str, os.PathLike)):
-            return cls(Path(model.backbone), model, threads)
+            return cls(Path(model.backbone), model, threads, device)
         ckpt = model.checkpoint
         if ckpt is None:
             raise FertkError("--engine onnxruntime needs --weights (a checkpoint or an exported .onnx)")
@@ -254,9 +267,15 @@ class OnnxEngine:
         sha = ckpt.metadata.get("sha256") or "nosha"
         base = fertk_cache_dir() / "onnx" / f"{Path(ckpt.path).stem}-{sha[:16]}"
         onnx_path = base.with_name(base.name + ".onnx")
-        if not onnx_path.is_file():
-            export_onnx(ckpt, base)
-        return cls(onnx_path, model, threads)
+        if not onnx_path.is_file():  # export beside it, then rename: concurrent runs are safe
+            tmp = base.with_name(f"{base.name}.tmp{os.getpid()}")
+            try:
+                res = export_onnx(ckpt, tmp)
+                os.replace(res.model, onnx_path)
+            finally:
+                for leftover in (tmp.with_name(tmp.name + ".onnx"), tmp.with_name(tmp.name + ".json")):
+                    leftover.unlink(missing_ok=True)
+        return cls(onnx_path, model, threads, device)
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = self.transform(crops).numpy()
@@ -285,7 +304,8 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, model: Any, threads: int | None = None, variant: str = "eager"):
+    def __init__(self, model: Any, threads: int | None = None, variant: str = "eager",
+                 device: Any = "cpu"):
         import torch
 
         from fertk.preprocess import FrameTransform
@@ -293,11 +313,20 @@ class TorchEngine:
         if threads:
             torch.set_num_threads(int(threads))
         self.torch = torch
+        self.device = torch.device(device)
+        model.backbone.to(self.device)
+        if model.head is not None and hasattr(model.head, "to"):
+            model.head.to(self.device)
+        if self.device.type != "cpu":
+            self.name = f"torch ({self.device})"
         self.model = model
         self.transform = FrameTransform(model.input_spec)
         self.features = model.head is not None and getattr(model.head, "input_kind", "probs") == "features"
         self._run = None
         if variant != "eager":  # one of fertk.engines (channels_last, torchscript, int8_dynamic…)
+            if self.device.type != "cpu":
+                raise FertkError(f"--engine {variant}: CPU only (use --engine torch with --device "
+                                 f"{self.device.type})")
             if self.features:
                 raise FertkError(f"--engine {variant}: not available with a features-input head")
             from fertk.engines import build_engine as build_torch_engine
@@ -310,33 +339,53 @@ class TorchEngine:
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         torch = self.torch
         with torch.inference_mode():
-            x = self.transform(crops)
+            x = self.transform(crops).to(self.device, non_blocking=True)
             net = self.model.backbone
             if self.features:
                 feats = net.forward_features(x)
                 logits = net.forward_head(feats)
             else:
                 feats, logits = None, (self._run or net)(x)
-            probs = torch.softmax(logits.float(), dim=-1).numpy()
-        return probs, (feats.float().numpy() if feats is not None else None)
+            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return probs, (feats.float().cpu().numpy() if feats is not None else None)
 
     def head(self, windows: np.ndarray) -> np.ndarray:
         """(B, T, D) windows → (B, K) probabilities of the temporal head."""
         torch = self.torch
         with torch.inference_mode():
-            logits = self.model.head(torch.from_numpy(np.ascontiguousarray(windows, np.float32)))
-            return torch.softmax(logits.float(), dim=-1).numpy()
+            x = torch.from_numpy(np.ascontiguousarray(windows, np.float32)).to(self.device)
+            return torch.softmax(self.model.head(x).float(), dim=-1).cpu().numpy()
 
 
-def build_engine(name: str, model: Any, threads: int | None = None) -> Any:
-    """The classification engine ``torch`` or ``onnxruntime`` for a resolved model."""
+def build_engine(name: str, model: Any, threads: int | None = None, device: Any = "cpu") -> Any:
+    """The classification engine for a resolved model on ``device`` (a torch device or name).
+
+    ``auto``: onnxruntime on the CPU when it is installed and the model can be exported
+    (once, into the cache), else torch; torch on CUDA. ``threads`` also sets torch's, which
+    runs the preprocessing of every engine.
+    """
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    cuda = str(getattr(device, "type", device)).startswith("cuda")
+    if name == "auto":
+        if cuda:
+            return TorchEngine(model, threads, device=device)
+        try:
+            _ort()
+            if model.checkpoint is None:
+                raise FertkError("a caller-built module: no checkpoint to export")
+            return OnnxEngine.for_model(model, threads=threads)
+        except Exception:  # no onnxruntime, or this model does not export or load: torch runs it
+            return TorchEngine(model, threads, device=device)
     if name in ("torch", "eager"):
-        return TorchEngine(model, threads)
+        return TorchEngine(model, threads, device=device)
     if name in ("onnxruntime", "onnx", "ort"):
-        return OnnxEngine.for_model(model, threads=threads)
+        return OnnxEngine.for_model(model, threads=threads, device=device)
     if name in engine_names():
-        return TorchEngine(model, threads, variant=name)
-    raise FertkError(f"--engine '{name}': choose one of {', '.join(engine_names())}")
+        return TorchEngine(model, threads, variant=name, device=device)
+    raise FertkError(f"--engine '{name}': choose one of auto, {', '.join(engine_names())}")
 
 
 def engine_names() -> list[str]:
