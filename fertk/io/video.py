@@ -7,13 +7,17 @@ feeds a bounded queue, so decoding overlaps detection and classification while m
 constant in the length of the video. Frames that cannot be decoded are skipped and counted in
 :class:`DecodeStats`; a file that cannot be opened at all, or holds no decodable frame
 (zero-length, corrupt, unsupported codec), raises one :class:`~fertk.errors.FertkError`
-naming the file. :class:`VideoWriter` writes annotated videos (``mp4v``).
+naming the file. Frame times are the decoder's timestamps, so variable-frame-rate videos
+(phones) are timed right. :class:`VideoWriter` writes annotated videos, H.264 when the
+installed OpenCV / FFmpeg can encode it, else ``mp4v`` (:func:`best_fourcc`).
 
 OpenCV is imported on first use only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import glob
 import os
 import queue
@@ -204,6 +208,32 @@ def probe_video(path: str) -> DecodeStats:
 _END = object()
 
 
+class _Timestamps:
+    """Frame times in seconds from the decoder's timestamps (``CAP_PROP_POS_MSEC``).
+
+    Falls back to ``index / fps`` when the backend gives none, or one that does not increase
+    (then for the rest of the stream, so times never jump back). Webcam timestamps count
+    from the first frame.
+    """
+
+    def __init__(self, relative: bool):
+        self.relative = relative
+        self.origin: float | None = None
+        self.last = -1.0
+        self.trusted = True
+
+    def seconds(self, msec: float | None, fallback: float) -> float:
+        if self.trusted and msec is not None and msec >= 0:
+            if self.origin is None:
+                self.origin = msec if self.relative else 0.0
+            t = (msec - self.origin) / 1000.0
+            if t > self.last:
+                self.last = t
+                return t
+        self.trusted = False
+        return fallback
+
+
 class _Failure:
     def __init__(self, exc: BaseException):
         self.exc = exc
@@ -234,12 +264,14 @@ def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Q
         index = -1
         failures = 0
         emitted = 0
+        clock = _Timestamps(item.kind == "webcam")
         while not stop.is_set():
             index += 1
             if max_frames is not None and emitted >= max_frames:
                 break
             wanted = index % stride == 0
             ok = cap.grab()
+            stamp = cap.get(cv2.CAP_PROP_POS_MSEC) if ok else None
             if ok and wanted:
                 ok, image = cap.retrieve()
                 ok = ok and image is not None and image.size > 0
@@ -259,7 +291,7 @@ def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Q
                 stats.size = (int(image.shape[1]), int(image.shape[0]))
             stats.decoded += 1
             emitted += 1
-            time = index / rate
+            time = clock.seconds(stamp, index / rate)
             if not put(Frame(item.source, index, time, image)):
                 return
         # failures just before the end of the stream are its end, not corrupt frames
@@ -352,17 +384,66 @@ def iter_frames(
 
 
 # -- writing ---------------------------------------------------------------------------------
-class VideoWriter:
-    """Write BGR frames to a video file (``mp4v`` in ``.mp4`` by default).
+#: Codecs tried for annotated videos, best first: H.264, then MPEG-4 part 2 (always there).
+FOURCCS = ("avc1", "mp4v")
+#: Names of the codecs in summaries.
+CODEC_NAMES = {"avc1": "h264", "mp4v": "mp4v"}
 
-    The frame size is taken from the first frame; later frames of another size are resized.
-    ``close()`` (or the context manager) finalises the file so that it decodes.
+
+@functools.cache
+def best_fourcc() -> str:
+    """The first of :data:`FOURCCS` the installed OpenCV / FFmpeg can write (checked once).
+
+    The probe writes a tiny file with FFmpeg's and OpenCV's own messages silenced (a missing
+    H.264 encoder prints several lines on stderr).
+    """
+    import tempfile
+
+    import cv2
+
+    for fourcc in FOURCCS[:-1]:
+        with tempfile.TemporaryDirectory(prefix="fertk-codec-") as tmp, _quiet_stderr():
+            w = cv2.VideoWriter(os.path.join(tmp, "probe.mp4"), cv2.VideoWriter_fourcc(*fourcc),
+                                30.0, (64, 48))
+            ok = w.isOpened()
+            if ok:
+                w.write(np.zeros((48, 64, 3), np.uint8))
+            w.release()
+        if ok:
+            return fourcc
+    return FOURCCS[-1]
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C libraries write there directly) for a moment."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class VideoWriter:
+    """Write BGR frames to a video file (H.264 in ``.mp4`` when available, else ``mp4v``).
+
+    ``fourcc="auto"`` picks :func:`best_fourcc`; ``codec`` names the one used (``h264`` or
+    ``mp4v``). The frame size is taken from the first frame; later frames of another size
+    are resized. ``close()`` (or the context manager) finalises the file so that it decodes.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, fourcc: str = "mp4v"):
+    def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, fourcc: str = "auto"):
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
-        self.fourcc = fourcc
+        self.fourcc = best_fourcc() if fourcc == "auto" else fourcc
+        self.codec = CODEC_NAMES.get(self.fourcc, self.fourcc)
         self.frames = 0
         self._writer = None
         self._size: tuple[int, int] | None = None
@@ -417,6 +498,7 @@ __all__ = [
     "Frame",
     "MediaItem",
     "VideoWriter",
+    "best_fourcc",
     "expand_sources",
     "is_webcam",
     "iter_frames",
