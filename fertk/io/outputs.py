@@ -132,7 +132,8 @@ class CsvWriter(_Flushing):
     """One row per frame and face; a frame without a face gets one row with ``faces`` = 0.
 
     Columns: source, frame, time, faces (found in the frame), face (index), track, x1, y1,
-    x2, y2, score, label, confidence, ``p_<class>``…, [frame_label], [landmarks as JSON].
+    x2, y2, score, label, confidence, ``p_<class>``…, [frame_label, ``frame_p_<class>``…: the
+    frame model's own output when ``p_`` is smoothed or a temporal head's], [landmarks as JSON].
     """
 
     def __init__(self, path: str | os.PathLike, classes: list[str], *, landmarks: bool = False,
@@ -144,7 +145,7 @@ class CsvWriter(_Flushing):
         self.columns = ["source", "frame", "time", "faces", "face", "track", "x1", "y1", "x2", "y2",
                         "score", "label", "confidence", *[f"p_{c}" for c in self.classes]]
         if frame_label:
-            self.columns.append("frame_label")
+            self.columns += ["frame_label", *[f"frame_p_{c}" for c in self.classes]]
         if landmarks:
             self.columns.append("landmarks")
         self._csv = csv.writer(self._fh)
@@ -165,6 +166,8 @@ class CsvWriter(_Flushing):
                           f"{f.confidence:.4f}", *[f"{p:.5f}" for p in f.probs]]
             if self.frame_label:
                 row.append(f.frame_label(self.classes) or "")
+                row += [""] * len(self.classes) if f.frame_probs is None else \
+                    [f"{p:.5f}" for p in f.frame_probs]
             if self.landmarks:
                 row.append("" if f.landmarks is None else
                            json.dumps(np.round(np.asarray(f.landmarks, float), 1).tolist()))
@@ -446,6 +449,7 @@ class RunOutputs:
             "frames_without_face": self.summary.frames_without_face,
             "tracks": self.summary.rows(),
             **(stats or {}),
+            **({"video_codec": self.video.codec} if self.video is not None else {}),
             "files": {k: str(v) for k, v in self.paths.items()},
         }
         path = self._path("summary", ".summary.json")
