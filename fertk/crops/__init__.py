@@ -19,7 +19,7 @@ def register_crops(register):
         "fertk.crops.policies:build_landmark",
         description="Paper's crop: side 1.05*max(dv, dh) of the landmarks, centred on the nose, 120x120 gray",
         needs_landmarks=True,
-        options=["alpha", "size", "border"],
+        options=["alpha", "shift", "size", "border"],
     )
     register(
         "box",
@@ -33,5 +33,5 @@ def register_crops(register):
         "fertk.crops.policies:build_aligned",
         description="Rotate so the eye line is horizontal, then the landmark crop",
         needs_landmarks=True,
-        options=["alpha", "size", "border"],
+        options=["alpha", "shift", "size", "border"],
     )

@@ -158,18 +158,28 @@ class _Policy:
 
 
 class LandmarkCrop(_Policy):
-    """The paper's crop: side ``alpha·max(dv, dh)`` centred on the nose landmark."""
+    """The paper's crop: side ``alpha·max(dv, dh)`` centred on the nose landmark.
+
+    ``shift`` moves the centre down the face by that fraction of the crop side (negative: up),
+    to reproduce another data set's framing (e.g. FER2013's, ``tools/calibrate_fer_crop.py``).
+    """
 
     name = "landmark"
 
-    def __init__(self, *, alpha: float = 1.05, size: int = 120, border: str = "constant") -> None:
+    def __init__(self, *, alpha: float = 1.05, shift: float = 0.0, size: int = 120,
+                 border: str = "constant") -> None:
         super().__init__(size=size, border=border)
         if not alpha > 0:
             raise FertkError(f"landmark crop: alpha must be > 0, got {alpha}")
         self.alpha = float(alpha)
+        self.shift = float(shift)
 
     def options(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, **super().options()}
+        return {"alpha": self.alpha, "shift": self.shift, **super().options()}
+
+    def centre(self, nose: np.ndarray, side: float, angle: float = 0.0) -> np.ndarray:
+        """The nose moved ``shift · side`` along the face's downward axis."""
+        return nose + self.shift * side * np.array([-math.sin(angle), math.cos(angle)])
 
     def side(self, points: np.ndarray) -> float:
         """``alpha · max(dv, dh)`` for landmark points (N×2)."""
@@ -181,7 +191,8 @@ class LandmarkCrop(_Policy):
 
     def matrix(self, face: Face) -> np.ndarray:
         pts, scheme = _landmarks_of(face, self.name)
-        return similarity_matrix(pts[scheme.nose], self.side(pts), self.size)
+        side = self.side(pts)
+        return similarity_matrix(self.centre(pts[scheme.nose], side), side, self.size)
 
 
 class AlignedCrop(LandmarkCrop):
@@ -202,7 +213,8 @@ class AlignedCrop(LandmarkCrop):
         nose = pts[scheme.nose]
         c, s = math.cos(angle), math.sin(angle)
         rotated = (pts - nose) @ np.array([[c, -s], [s, c]])  # into the eye-aligned frame
-        return similarity_matrix(nose, self.side(rotated), self.size, angle)
+        side = self.side(rotated)
+        return similarity_matrix(self.centre(nose, side, angle), side, self.size, angle)
 
     @staticmethod
     def eye_angle(face: Face) -> float:

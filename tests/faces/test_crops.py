@@ -161,3 +161,23 @@ def test_real_photo_all_policies(crops, astronaut, astronaut_face):
         nose = c.to_crop(astronaut_face.landmarks[30])[0]
         assert np.hypot(*(nose - 59.5)) < 12  # box crop: box centre is near the nose too
         assert c.image.std() > 20  # a face, not padding
+
+
+def test_landmark_shift_moves_the_centre_down_the_face(crops):
+    """``shift`` moves the crop centre by that fraction of the side along the face's
+    downward axis: for the upright face the nose lands that much higher in the crop."""
+    from fertk.types import get_scheme
+
+    pts = np.array([[40.0 + 20 * np.cos(a), 50.0 + 25 * np.sin(a)] for a in np.linspace(0, 6, 68)])
+    nose = get_scheme("dlib68").nose
+    pts[nose] = (40.0, 52.0)
+    face = Face(box=(20, 25, 60, 75), landmarks=pts, scheme="dlib68")
+    img = np.zeros((100, 100), np.uint8)
+    plain = crops.create("landmark", alpha=1.2).crop(img, face)
+    moved = crops.create("landmark", alpha=1.2, shift=0.1).crop(img, face)
+    side_px = 120  # crop size: the shift is 0.1 of the side, i.e. 12 crop pixels
+    p0 = plain.matrix @ np.array([40.0, 52.0, 1.0])
+    p1 = moved.matrix @ np.array([40.0, 52.0, 1.0])
+    assert np.allclose(p0, [59.5, 59.5], atol=1e-6)
+    assert np.allclose(p1 - p0, [0.0, -0.1 * side_px], atol=1e-6)
+    assert crops.create("landmark", shift=0.1).options()["shift"] == 0.1
