@@ -67,15 +67,20 @@ class ModelSpec:
     checkpoint: Any = None
 
 
-def weights_for_backbone(name: str) -> str | None:
-    """A registered weight name holding backbone ``name`` (the default weights first)."""
+def weights_for_backbone(name: str, temporal: str | None = None) -> str | None:
+    """A registered weight name holding backbone ``name``: those with the trained head
+    ``temporal`` first, then the default weights, then bundled ones, then by name."""
     from fertk.weights import DEFAULT_WEIGHTS
 
-    reg = _registry("weights")
-    names = [s.name for s in reg if s.metadata.get("backbone") == name]
-    if DEFAULT_WEIGHTS in names:
-        return DEFAULT_WEIGHTS
-    return names[0] if names else None
+    specs = [s for s in _registry("weights") if s.metadata.get("backbone") == name]
+    if not specs:
+        return None
+
+    def rank(s: Any) -> tuple:
+        return (temporal is not None and s.metadata.get("temporal") != temporal,
+                s.name != DEFAULT_WEIGHTS, s.metadata.get("origin") != "bundled", s.name)
+
+    return min(specs, key=rank).name
 
 
 def _head_is_trainable(name: str) -> bool:
@@ -114,7 +119,7 @@ def resolve_model(
 
             weights = DEFAULT_WEIGHTS
         else:
-            weights = weights_for_backbone(str(backbone))
+            weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None)
             if weights is None:
                 raise FertkError(_train_hint(f"backbone '{backbone}' has no trained weights"))
         if isinstance(temporal, str) and _head_is_trainable(temporal):
