@@ -56,6 +56,30 @@ def component_option(*decls: str, kind: str, **kwargs: Any):
     return click.option(*decls, type=ComponentType(kind), **kwargs)
 
 
+class DeviceType(click.ParamType):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (checked against the machine when used)."""
+
+    name = "device"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        head, _, index = text.partition(":")
+        if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+            return text
+        self.fail(f"'{value}': expected auto, cpu, cuda or cuda:N", param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "auto|cpu|cuda[:N]"
+
+
+def device_option(**kwargs: Any):
+    """``--device auto|cpu|cuda[:N]`` (auto: CUDA when available, else the CPU)."""
+    kwargs.setdefault("default", "auto")
+    kwargs.setdefault("show_default", True)
+    kwargs.setdefault("help", "Where the model runs: auto (CUDA when available), cpu, cuda, cuda:N.")
+    return click.option("--device", type=DeviceType(), **kwargs)
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 

@@ -10,10 +10,17 @@
     df = fertk.pipeline.to_dataframe(pipe.run("clip.mp4"))   # needs pandas
 
 Stages are pipelined: a background thread decodes the video into a bounded queue
-(:mod:`fertk.io.video`); the calling thread detects (every ``detect_every`` frames, with
-landmark optical flow in between, :mod:`fertk.tracking`), tracks and crops; a second thread
+(:mod:`fertk.io.video`); the calling thread detects, tracks and crops; a second thread
 classifies crops in batches across faces and frames and runs the temporal head of each
 track over its latest ``window`` (9) sampled frames. Memory is constant in the video length.
+
+The detection schedule of videos: the full-quality detector scans the whole frame about
+once a second (``scan_every``); every ``detect_every`` frames in between its fast variant
+(:meth:`fertk.detectors.base.BaseDetector.fast`, dlib without upsampling) detects again;
+in between, Lucas-Kanade optical flow moves the landmarks (:mod:`fertk.tracking`), and a face
+the flow loses or that no longer looks like itself (a cut, drift) is re-detected at once.
+Still images always get the full-quality detector. Without a temporal head, each track's
+probabilities are smoothed over time (:class:`fertk.temporal.smoothing.TrackSmoother`).
 
 A model is never used untrained: without ``weights`` the backbone must have registered
 weights (the default is the bundled :data:`fertk.weights.DEFAULT_WEIGHTS`), and a trainable
@@ -34,10 +41,14 @@ import numpy as np
 
 from fertk.errors import FertkError
 from fertk.io.outputs import FaceResult, FrameResult
-from fertk.io.video import DecodeStats, Frame, MediaItem, expand_sources, iter_frames
+from fertk.io.video import DEFAULT_FPS, DecodeStats, Frame, MediaItem, expand_sources, iter_frames
 
 #: Frames per track the streaming temporal head looks at (the paper's 9 sampled frames).
 DEFAULT_WINDOW = 9
+#: Processed video frames between two detections (landmark flow in between).
+DEFAULT_DETECT_EVERY = 5
+#: Seconds of video between two full-quality detection scans (the fast variant in between).
+SCAN_SECONDS = 1.0
 
 
 def _registry(kind: str):
@@ -182,6 +193,36 @@ def _module_head(temporal: Any, k: int, backbone: Any, seq_len: int | None) -> A
 
 
 # -- the pipeline ---------------------------------------------------------------------------------
+class _Schedule:
+    """Which detection a video frame gets: a full-quality ``scan`` every ``scan_every``
+    processed frames, a fast ``detect`` every ``detect_every``, else ``flow``."""
+
+    def __init__(self, detect_every: int, scan_every: int):
+        self.detect_every = detect_every
+        self.scan_every = scan_every
+        self._since_detect = 0
+        self._since_scan: int | None = None  # None: nothing processed yet
+
+    @property
+    def uses_flow(self) -> bool:
+        return self.detect_every > 1
+
+    def next(self) -> str:
+        if self._since_scan is None or self._since_scan + 1 >= self.scan_every:
+            self._since_scan = self._since_detect = 0
+            return "scan"
+        self._since_scan += 1
+        if self._since_detect + 1 >= self.detect_every:
+            self._since_detect = 0
+            return "detect"
+        self._since_detect += 1
+        return "flow"
+
+    def rescanned(self) -> None:
+        """The full-quality detector ran out of turn (flow lost a face): count from here."""
+        self._since_scan = self._since_detect = 0
+
+
 @dataclass
 class _Pending:
     frame: Frame
@@ -189,6 +230,12 @@ class _Pending:
     crops: list[np.ndarray]
     closed: list[int]
     detected: bool
+    duration: float | None
+
+
+def default_threads() -> int:
+    """Classifier threads when none are given: half the CPUs (detection runs beside it)."""
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 class Pipeline:
@@ -197,11 +244,19 @@ class Pipeline:
     ``detector``/``crop``: registered names (or objects with ``detect``/``crop``);
     ``backbone``/``temporal``: names checked against ``weights`` (a checkpoint path, a
     registered weight name, or an exported ``.onnx`` with ``engine="onnxruntime"``), or
-    caller-built modules; ``detect_every``: run the detector every N processed frames and
-    follow faces with optical flow in between; ``stride``: process every N-th frame;
+    caller-built modules; ``engine``: ``auto`` (onnxruntime when installed and the device is
+    the CPU, else torch), ``torch``, ``onnxruntime`` or a variant of :mod:`fertk.engines`;
+    ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``;
+    ``detect_every``: detect every N processed video frames and follow faces with optical
+    flow in between; ``scan_every``: processed frames between full-quality scans (default
+    about one second of video; ``1`` with ``detect_every=1`` detects every frame at full
+    quality); ``smoothing``: time constant in seconds of the per-track moving average of the
+    probabilities (default :data:`~fertk.temporal.smoothing.DEFAULT_SMOOTHING` for a model
+    without a temporal head, else 0; 0 turns it off); ``stride``: process every N-th frame;
     ``window``: frames per track fed to the temporal head; ``batch_size``: crops per
     classification batch; ``max_missed``: processed frames a track may miss before it is
-    closed; ``image_sequence``: images of one folder/glob are frames of one clip.
+    closed; ``image_sequence``: images of one folder/glob are frames of one clip;
+    ``threads``: classifier threads (default :func:`default_threads`).
     """
 
     def __init__(
@@ -212,8 +267,11 @@ class Pipeline:
         temporal: Any = None,
         weights: Any = None,
         *,
-        engine: str = "torch",
-        detect_every: int = 1,
+        engine: str = "auto",
+        device: str = "auto",
+        detect_every: int = DEFAULT_DETECT_EVERY,
+        scan_every: int | None = None,
+        smoothing: float | None = None,
         stride: int = 1,
         window: int = DEFAULT_WINDOW,
         batch_size: int = 16,
@@ -228,14 +286,20 @@ class Pipeline:
     ):
         if int(detect_every) < 1 or int(stride) < 1 or int(window) < 1 or int(batch_size) < 1:
             raise FertkError("detect_every, stride, window and batch_size must be >= 1")
+        if scan_every is not None and int(scan_every) < 1:
+            raise FertkError(f"scan_every must be >= 1, got {scan_every}")
+        if smoothing is not None and float(smoothing) < 0:
+            raise FertkError(f"smoothing must be >= 0 seconds, got {smoothing}")
         self.config = dict(
             detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
-            engine=engine, detect_every=detect_every, stride=stride, window=window,
+            engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
+            smoothing=smoothing, stride=stride, window=window,
             batch_size=batch_size, max_missed=max_missed, image_sequence=image_sequence, fps=fps,
             detector_options=detector_options, crop_options=crop_options, classes=classes,
             threads=threads, landmarks=landmarks,
         )
         self.detect_every = int(detect_every)
+        self.scan_every = None if scan_every is None else int(scan_every)
         self.stride = int(stride)
         self.window = int(window)
         self.batch_size = int(batch_size)
@@ -249,16 +313,34 @@ class Pipeline:
             self.model = load_onnx_model(weights_path, backbone=backbone, temporal=temporal,
                                          crop=crop if isinstance(crop, str) else None)
             engine = "onnxruntime"
+            if device == "auto":  # an exported model runs on the CPU unless CUDA is asked for
+                device = "cpu"
         else:
             self.model = resolve_model(
                 weights=weights, backbone=backbone, temporal=temporal,
                 crop=crop if isinstance(crop, str) else None, classes=classes,
             )
         self.classes = self.model.classes
+        from fertk.engine.distributed import resolve_device
         from fertk.export import build_engine
 
-        self.engine = build_engine(engine, self.model, threads)
+        if str(device).startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise FertkError(f"--device {device}: CUDA is not available on this machine "
+                                 "(use --device auto or cpu)")
+        self.device = resolve_device(device)
+        self.engine = build_engine(engine, self.model, threads or default_threads(),
+                                   device=self.device)
+        from fertk.temporal.smoothing import DEFAULT_SMOOTHING
+
+        if smoothing is None:
+            smoothing = DEFAULT_SMOOTHING if self.model.head is None else 0.0
+        self.smoothing = float(smoothing)
         self.detector = self._build_detector(detector, detector_options)
+        fast = getattr(self.detector, "fast", None)
+        self.fast_detector = fast() if callable(fast) else self.detector
         self.cropper = self._build_crop(crop, crop_options)
         self.illumination = None
         if self.model.illumination:
@@ -315,6 +397,8 @@ class Pipeline:
             "temporal": None if m.head is None else type(m.head).__name__,
             "weights": m.source,
             "engine": self.engine.name,
+            "device": str(self.device),
+            "smoothing": self.smoothing,
             "classes": list(self.classes),
         }
 
@@ -352,24 +436,40 @@ class Pipeline:
 
     def _process(self, frames: Iterable[Frame], still: bool, stats: DecodeStats | None = None
                  ) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        from fertk.temporal.smoothing import TrackSmoother
         from fertk.tracking import FaceTracker, LandmarkFlow
 
         max_missed = self.max_missed if self.max_missed is not None else max(2, 2 * self.detect_every)
         tracker = FaceTracker(max_missed=max_missed)
         flow = LandmarkFlow()
+        rate = None
         windows: dict[int, deque] = {}
+        smoother = None
         pending: list[_Pending] = []
         n_crops = 0
-        since_detect = self.detect_every
+        schedule = _Schedule(self.detect_every, self.scan_every or 1)
+        last_time: float | None = None
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fertk-classify")
         future: Future | None = None
         try:
             for frame in frames:
+                if rate is None:  # the decoder knows the frame rate once the first frame is out
+                    rate = (stats.fps if stats is not None and stats.fps else None) or self.fps \
+                        or DEFAULT_FPS
+                    if self.scan_every is None:
+                        schedule.scan_every = max(self.detect_every,
+                                                  round(SCAN_SECONDS * rate / self.stride))
+                    smoother = TrackSmoother(self.smoothing, rate / self.stride)
                 if still:  # unrelated stills: fresh tracks, always detect
                     tracker = FaceTracker(max_missed=0)
-                    since_detect = self.detect_every
-                faces, detected = self._faces(frame, tracker, flow, since_detect, still)
-                since_detect = 1 if detected else since_detect + 1
+                    faces, detected = tracker.update(self.detector.detect(frame.image), 0), True
+                    duration = None
+                else:
+                    faces, detected = self._faces(frame, tracker, flow, schedule)
+                    nominal = self.stride / rate
+                    duration = nominal if frame.time is None or last_time is None \
+                        else max(0.0, frame.time - last_time)
+                    last_time = frame.time
                 closed = [t.id for t in tracker.pop_closed()]
                 crops, kept = [], []
                 for face in faces:
@@ -382,55 +482,74 @@ class Pipeline:
                         img = self.illumination(img)
                     crops.append(img)
                     kept.append(face)
-                pending.append(_Pending(frame, kept, crops, closed, detected))
+                pending.append(_Pending(frame, kept, crops, closed, detected, duration))
                 n_crops += len(crops)
                 if n_crops >= self.batch_size or len(pending) >= self.batch_size:
                     batch, pending, n_crops = pending, [], 0
                     if future is not None:
                         yield from future.result()
-                    future = pool.submit(self._classify, batch, windows, still, stats)
+                    future = pool.submit(self._classify, batch, windows, smoother, still)
             if future is not None:
                 yield from future.result()
                 future = None
             if pending:
-                yield from self._classify(pending, windows, still, stats)
+                yield from self._classify(pending, windows, smoother, still)
         finally:
             if future is not None:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _faces(self, frame: Frame, tracker: Any, flow: Any, since_detect: int, still: bool
+    def _faces(self, frame: Frame, tracker: Any, flow: Any, schedule: _Schedule
                ) -> tuple[list[Any], bool]:
-        need = still or since_detect >= self.detect_every
+        """Faces of a video frame by the detection schedule; ``(faces, detector ran)``."""
+        from fertk.tracking import detect_in_region
+
+        step = schedule.next()
         gray = None
-        if self.detect_every > 1 and not still:
+        if schedule.uses_flow:
             import cv2
 
             img = frame.image
             gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        if not need and gray is not None:
-            if not flow.faces:  # nobody to follow: wait for the next detection frame
-                tracker.update([], frame.index)
-                flow.reset(gray, [])
-                return [], False
+        if step != "scan" and gray is not None and flow.faces:
             moved, lost = flow.step(gray)
-            if not lost:
+            if lost:  # lost, or no longer the face it followed (a cut, drift): scan now
+                step = "scan"
+                schedule.rescanned()
+            elif step == "detect":  # refresh each face in a region around it, fast detector
+                faces, found = [], set()
+                for face in moved:
+                    hit = detect_in_region(self.fast_detector, frame.image, face)
+                    faces.append(hit or face)
+                    if hit is not None:
+                        found.add(face.track_id)
+                faces = tracker.update(faces, frame.index)
+                flow.reset(gray, faces, detected=found)
+                return faces, True
+            else:
                 faces = tracker.update(moved, frame.index)
-                flow.reset(gray, faces)
+                flow.reset(gray, faces, detected=False)
                 return faces, False
+        elif step == "flow":  # nobody to follow: wait for the next detection frame
+            tracker.update([], frame.index)
+            if gray is not None:
+                flow.reset(gray, [])
+            return [], False
+        # a scan, or a detection frame with nobody tracked: full quality on the whole frame
         faces = tracker.update(self.detector.detect(frame.image), frame.index)
         if gray is not None:
             flow.reset(gray, faces)
         return faces, True
 
-    def _classify(self, batch: list[_Pending], windows: dict[int, deque], still: bool,
-                  stats: DecodeStats | None) -> list[tuple[FrameResult, np.ndarray]]:
+    def _classify(self, batch: list[_Pending], windows: dict[int, deque], smoother: Any,
+                  still: bool) -> list[tuple[FrameResult, np.ndarray]]:
         crops = [c for p in batch for c in p.crops]
         if crops:
             probs, feats = self.engine.classify(np.stack(crops))
         else:
             probs, feats = np.zeros((0, len(self.classes)), np.float32), None
         head = self.model.head
+        smooth = smoother is not None and smoother.tau > 0 and not still
         out: list[tuple[FrameResult, np.ndarray]] = []
         k = 0
         for p in batch:
@@ -449,15 +568,15 @@ class Pipeline:
                     win.append(vec)
                     stacks.append(np.stack(win))
                 final = self._head_probs(stacks)
+            if smooth and n:
+                final = np.stack([smoother.update(face.track_id, final[i], p.frame.time)
+                                  for i, face in enumerate(p.faces)])
             for tid in p.closed:
                 windows.pop(tid, None)
+                if smoother is not None:
+                    smoother.drop(tid)
             fr = p.frame
-            if stats is not None and stats.fps and not still:
-                duration = self.stride / stats.fps
-            elif not still and self.fps:
-                duration = self.stride / self.fps
-            else:
-                duration = None
+            keep_frame = head is not None or smooth
             results = [
                 FaceResult(
                     box=tuple(float(v) for v in face.box),
@@ -465,7 +584,7 @@ class Pipeline:
                     label=self.classes[int(np.argmax(final[i]))],
                     track=None if still else face.track_id,
                     score=float(face.score),
-                    frame_probs=fprobs[i] if head is not None else None,
+                    frame_probs=fprobs[i] if keep_frame else None,
                     landmarks=face.landmarks,
                     scheme=face.scheme,
                 )
@@ -473,7 +592,7 @@ class Pipeline:
             ]
             h, w = fr.image.shape[:2]
             out.append((FrameResult(fr.source, fr.index, fr.time, results, self.classes, (w, h),
-                                    p.detected, duration), fr.image))
+                                    p.detected, p.duration), fr.image))
         return out
 
     def _head_probs(self, stacks: list[np.ndarray]) -> np.ndarray:
@@ -525,7 +644,8 @@ def run_job(pipe: Pipeline | dict[str, Any], item: MediaItem, out_dir: str | os.
         outputs = RunOutputs(out_dir, item.name, pipe.classes, csv_file=options.csv,
                              jsonl=options.jsonl, video=options.annotate and not still,
                              timeline=options.timeline and not still, landmarks=options.landmarks,
-                             frame_label=pipe.model.head is not None, fps=fps)
+                             frame_label=pipe.model.head is not None or
+                             (pipe.smoothing > 0 and not still), fps=fps)
         annotated_dir = None
         if options.annotate and still:
             annotated_dir = outputs.out_dir / f"{item.name}.annotated"

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from fertk.clitools import component_option, console, print_json, print_table, progress_bar
+from fertk.clitools import (
+    component_option,
+    console,
+    device_option,
+    print_json,
+    print_table,
+    progress_bar,
+)
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
 
@@ -44,11 +51,21 @@ def _parse_options(values: tuple[str, ...], flag: str) -> dict:
                    "ONNX model [default: the bundled minixception-fer2013].")
 @component_option("--temporal", kind="temporal", default=None,
                   help="Temporal head per track (gru needs a checkpoint that holds one).")
-@click.option("--engine", default="torch", show_default=True,
-              help="torch, onnxruntime, or a variant of fertk.engines (channels_last, "
-                   "torchscript, int8_dynamic, ...).")
-@click.option("--detect-every", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Run the detector every N processed frames, optical flow in between.")
+@click.option("--engine", default="auto", show_default=True,
+              help="auto (onnxruntime on the CPU when installed, else torch), torch, onnxruntime, "
+                   "or a variant of fertk.engines (channels_last, torchscript, int8_dynamic, ...).")
+@device_option()
+@click.option("--detect-every", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Video: detect every N processed frames (fast, around each tracked face), "
+                   "landmark optical flow in between.")
+@click.option("--scan-every", type=click.IntRange(min=1), default=None,
+              help="Video: full-quality detection of the whole frame every N processed frames "
+                   "[about 1 s of video]; --detect-every 1 --scan-every 1 detects every frame "
+                   "at full quality.")
+@click.option("--smooth", "smoothing", type=click.FloatRange(min=0), default=None,
+              metavar="SECONDS",
+              help="Video: time constant of the per-track moving average of the probabilities; "
+                   "0 turns it off [0.3 without a temporal head, else 0].")
 @click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
               help="Process every N-th frame only.")
 @click.option("--window", type=click.IntRange(min=1), default=9, show_default=True,
@@ -77,7 +94,7 @@ def _parse_options(values: tuple[str, ...], flag: str) -> dict:
               help="Torch/onnxruntime threads per process.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
 def run_command(sources, detector, detector_opts, crop, backbone, weights, temporal, engine,
-                detect_every, stride, window, batch_size, out_dir, annotate, timeline, write_csv,
+                device, detect_every, scan_every, smoothing, stride, window, batch_size, out_dir, annotate, timeline, write_csv,
                 jsonl, landmarks, image_sequence, fps, max_frames, workers, shard, threads,
                 as_json):
     """Recognise facial expressions in SOURCE... (images, folders, globs, videos, webcam index).
@@ -100,7 +117,8 @@ def run_command(sources, detector, detector_opts, crop, backbone, weights, tempo
     items = take_shard(expand_sources(list(sources), image_sequence=image_sequence), shard)
     config = dict(
         detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
-        engine=engine, detect_every=detect_every, stride=stride, window=window,
+        engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
+        smoothing=smoothing, stride=stride, window=window,
         batch_size=batch_size, image_sequence=image_sequence, fps=fps, threads=threads,
         detector_options=_parse_options(detector_opts, "--detector-option") or None,
     )
@@ -112,9 +130,10 @@ def run_command(sources, detector, detector_opts, crop, backbone, weights, tempo
         return
     pipe = Pipeline(**config)  # builds and checks the model once, before any work starts
     parts = pipe.describe()
+    smooth = f", smoothing {parts['smoothing']:g} s" if parts["smoothing"] else ""
     err.print(f"fertk run: {len(items)} source(s); detector {parts['detector']}, crop "
-              f"{parts['crop']}, model {parts['weights']} ({parts['engine']}), classes "
-              f"{', '.join(parts['classes'])}")
+              f"{parts['crop']}, model {parts['weights']} ({parts['engine']} on "
+              f"{parts['device']}{smooth}), classes {', '.join(parts['classes'])}")
     if workers > 1 and len(items) > 1:
         results = _run_parallel(config, items, out_dir, options, workers, err)
     else:
@@ -138,20 +157,53 @@ def _run_one(pipe, item, out_dir, options, err):
         total = -(-len(item.paths) // pipe.stride)
     if options.max_frames and total:
         total = min(total, options.max_frames)
-    with progress_bar("{task.fields[fps]}", console_=err, transient=False,
-                      disable=not err.is_terminal) as prog:
-        task = prog.add_task(item.name, total=total, fps="")
+    if not err.is_terminal:  # a log file or a pipe: a plain line every few seconds
+        result = run_job(pipe, item, out_dir, options, progress=PlainProgress(item.name, total))
+    else:
+        with progress_bar("{task.fields[fps]}", console_=err, transient=False) as prog:
+            task = prog.add_task(item.name, total=total, fps="")
 
-        def tick(n):
-            prog.advance(task, n)
-            speed = prog.tasks[task].speed
-            if speed:
-                prog.update(task, fps=f"{speed:.1f} fps")
+            def tick(n):
+                prog.advance(task, n)
+                speed = prog.tasks[task].speed
+                if speed:
+                    prog.update(task, fps=f"{speed:.1f} fps")
 
-        result = run_job(pipe, item, out_dir, options, progress=tick)
+            result = run_job(pipe, item, out_dir, options, progress=tick)
     if result.get("error"):
         err.print(f"[red]error[/red] {result['error']}")
+    elif result.get("video_codec"):
+        err.print(f"{item.name}: annotated video {result['files'].get('video')} "
+                  f"({result['video_codec']})", markup=False, highlight=False)
     return result
+
+
+class PlainProgress:
+    """``progress(n)`` callback printing ``NAME: done/total frames (p%), fps, ETA`` to stderr
+    at most every ``interval`` seconds (and once at the end of the source)."""
+
+    def __init__(self, name: str, total: int | None, interval: float = 5.0):
+        import time
+
+        self.name, self.total, self.interval = name, total, float(interval)
+        self.clock = time.monotonic
+        self.start = self.last = self.clock()
+        self.done = 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = self.clock()
+        if now - self.last >= self.interval or (self.total and self.done >= self.total):
+            self.last = now
+            click.echo(self.line(now), err=True)
+
+    def line(self, now: float) -> str:
+        fps = self.done / max(now - self.start, 1e-9)
+        if not self.total:
+            return f"{self.name}: {self.done} frames, {fps:.1f} fps"
+        left = max(self.total - self.done, 0) / fps if fps > 0 else 0.0
+        return (f"{self.name}: {self.done}/{self.total} frames "
+                f"({100.0 * self.done / self.total:.0f}%), {fps:.1f} fps, ETA {left:.0f} s")
 
 
 def _run_parallel(config, items, out_dir, options, workers, err):
