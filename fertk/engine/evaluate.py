@@ -118,13 +118,17 @@ def evaluate_dataset(
     checkpoint: str | Path, dataset: str, root: str | Path, out: str | Path | None = None, *,
     detector: str | None = None, crop: str | None = None, cache_dir: str | None = None,
     workers: int = 2, progress: bool = True, frames: str = "peak", device: str = "auto",
-    rows: str = "test", **dataset_options: Any,
+    rows: str = "test", crop_options: dict[str, Any] | None = None, **dataset_options: Any,
 ) -> dict[str, Any]:
     """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`.
 
     ``rows="test"`` (default) scores only the rows the checkpoint was tested on when its
     metadata says which (:func:`test_rows`), so the number is the one it reports;
     ``rows="all"`` scores every row, including any it was trained on.
+
+    Preprocessing: on the data set it was trained on, the checkpoint's training detector and
+    crop (``train.preprocessing``; e.g. FER2013's whole image), elsewhere its run-time
+    ``detector`` and ``crop``; ``detector``, ``crop`` and ``crop_options`` override them.
     """
     from fertk.checkpoint import load_checkpoint
     from fertk.data import prepare
@@ -133,11 +137,13 @@ def evaluate_dataset(
     if rows not in ("test", "all"):
         raise FertkError(f"rows must be 'test' or 'all' (got {rows!r})")
     meta = load_checkpoint(checkpoint).metadata
-    crop_meta = meta.get("crop") or {}
+    train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+    prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == dataset else {}
+    crop_meta = prep.get("crop") or meta.get("crop") or {}
     prepared = prepare(
-        dataset, root, detector=detector or meta.get("detector"),
+        dataset, root, detector=detector or prep.get("detector") or meta.get("detector"),
         crop=crop or crop_meta.get("name"),
-        crop_options=None if crop else (crop_meta.get("options") or None),
+        crop_options=crop_options if (crop or crop_options) else (crop_meta.get("options") or None),
         cache_dir=cache_dir, workers=workers, progress=progress, **dataset_options,
     )
     ds = as_array_set(prepared)

@@ -319,6 +319,7 @@ class FoldRunner:
                 "data_hash": self.ds.key, "best_step": st.best_step, "val": st.best_val,
                 "test": {k: test_m[k] for k in ("accuracy", "uar", "macro_f1")},
                 "dataset": cfg.data.dataset, **self.test_part(),
+                "preprocessing": {"detector": self.t.detector_name(), "crop": self.crop_meta()},
                 **({"init_from": self.init_source} if self.init_source else {}),
             },
             "licence": "trained by the user; same terms as the training data",

@@ -117,7 +117,13 @@ def test_standard_protocol_train_then_eval_reproduces(tmp_path):
     meta = json.loads((tmp_path / "run" / "folds" / "standard" / "frame.json").read_text())
     assert meta["train"]["test_split"] == "PrivateTest" and meta["train"]["val_split"] == "PublicTest"
     assert "test_subjects" not in meta["train"]
+    assert meta["train"]["preprocessing"] == {"detector": "none",
+                                              "crop": {"name": "box", "options": {"margin": 0.25}}}
     acc = summary["stages"]["frame"]["per_fold"]["accuracy"][0]
+    # a run-time crop for detected faces (as bundled FER2013 models carry) does not change
+    # how the checkpoint is scored on the data set it was trained on
+    meta["crop"], meta["detector"] = {"name": "landmark", "options": {"alpha": 1.5}}, "dlib"
+    (tmp_path / "run" / "folds" / "standard" / "frame.json").write_text(json.dumps(meta))
 
     ckpt = str(tmp_path / "run" / "folds" / "standard" / "frame")
     res = CliRunner().invoke(cli, ["eval", ckpt, "fer2013", "--root", str(root), "--cache-dir",
