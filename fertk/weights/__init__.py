@@ -32,8 +32,13 @@ from fertk.hookspecs import hookimpl
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
-#: Name of the weights used when none are given (the bundled FER2013 mini-Xception).
+#: Name of the weights used when none are given: what :func:`choose_default` picks from the
+#: bundled weights' measured metadata (a test keeps the two in agreement).
 DEFAULT_WEIGHTS = "minixception-fer2013"
+#: The model a new default must beat on FER2013 PrivateTest (the imported mini-Xception).
+REFERENCE_WEIGHTS = "minixception-fer2013"
+#: Real-time budget of the default model: CPU batch-1 milliseconds per face on 2 cores.
+DEFAULT_BUDGET_MS = 10.0
 
 #: Bundled weights: registered name → (checkpoint base name in ``fertk/assets``, sha256 of its
 #: ``.safetensors``). The checksum is pinned here, not read from the asset's JSON, so a
@@ -64,6 +69,34 @@ def fertk_cache_dir() -> Path:
 def user_weights_dir() -> Path:
     """Where user checkpoints live (``<cache>/weights``); ``fertk train`` writes there."""
     return fertk_cache_dir() / "weights"
+
+
+def choose_default(entries: dict[str, dict[str, Any]]) -> str:
+    """The default model, from weights' measured ``metrics`` and ``cost`` metadata.
+
+    The most accurate on FER2013 PrivateTest among the weights that run within
+    :data:`DEFAULT_BUDGET_MS` per face, provided it beats :data:`REFERENCE_WEIGHTS` measured
+    the same way (``benchmarks/bench_fer2013.py``); models within 0.5 points of the best count
+    as equally accurate and the cheapest of them wins. Otherwise the reference.
+    """
+    def acc(meta: dict[str, Any]) -> float | None:
+        return ((meta.get("metrics") or {}).get("PrivateTest") or {}).get("accuracy")
+
+    def cost(meta: dict[str, Any]) -> float | None:
+        return (meta.get("cost") or {}).get("cpu_ms_batch1_2cores")
+
+    ref = acc(entries.get(REFERENCE_WEIGHTS) or {}) or 0.0
+    fit = [(name, acc(m), cost(m)) for name, m in entries.items()
+           if acc(m) is not None and cost(m) is not None and cost(m) <= DEFAULT_BUDGET_MS]
+    best = max((a for _, a, _ in fit), default=None)
+    if best is None or best <= ref:
+        return REFERENCE_WEIGHTS
+    return min((c, name) for name, a, c in fit if a >= best - 0.005)[1]
+
+
+def bundled_metadata() -> dict[str, dict[str, Any]]:
+    """``{name: metadata}`` of the bundled weights, read from their JSON files."""
+    return {name: _read_json(ASSETS_DIR / f"{base}.json") or {} for name, (base, _) in BUNDLED.items()}
 
 
 def valid_weight_name(name: str) -> bool:
@@ -157,7 +190,11 @@ def register_weights(register):
 __all__ = [
     "ASSETS_DIR",
     "BUNDLED",
+    "DEFAULT_BUDGET_MS",
     "DEFAULT_WEIGHTS",
+    "REFERENCE_WEIGHTS",
+    "bundled_metadata",
+    "choose_default",
     "bundled_path",
     "cached_entries",
     "entry_metadata",

@@ -177,3 +177,25 @@ def test_weights_option_accepts_names_and_paths(tiny_plugins, tmp_path, make_met
     assert bad.exit_code == 2 and "Did you mean 'minixception-fer2013'" in bad.output
     missing = runner.invoke(use, ["--weights", str(tmp_path / "nope.safetensors")])
     assert missing.exit_code == 2 and "checkpoint not found" in missing.output
+
+
+def test_default_weights_follow_the_rule_on_the_bundled_metadata():
+    """DEFAULT_WEIGHTS is what choose_default picks from the bundled weights' measured metrics."""
+    from fertk.weights import DEFAULT_WEIGHTS, bundled_metadata, choose_default
+
+    assert DEFAULT_WEIGHTS == choose_default(bundled_metadata())
+
+
+def test_choose_default_rule():
+    from fertk.weights import DEFAULT_BUDGET_MS, REFERENCE_WEIGHTS, choose_default
+
+    def m(acc, ms):
+        return {"metrics": {"PrivateTest": {"accuracy": acc}}, "cost": {"cpu_ms_batch1_2cores": ms}}
+
+    ref = {REFERENCE_WEIGHTS: m(0.60, 2.0)}
+    assert choose_default(ref) == REFERENCE_WEIGHTS
+    assert choose_default({**ref, "a": m(0.59, 1.0)}) == REFERENCE_WEIGHTS  # must beat the reference
+    assert choose_default({**ref, "a": m(0.66, 3.0), "b": m(0.70, 8.0)}) == "b"  # more accurate
+    assert choose_default({**ref, "a": m(0.698, 3.0), "b": m(0.70, 8.0)}) == "a"  # as accurate, cheaper
+    assert choose_default({**ref, "slow": m(0.80, DEFAULT_BUDGET_MS + 1)}) == REFERENCE_WEIGHTS
+    assert choose_default({**ref, "unmeasured": {}}) == REFERENCE_WEIGHTS
