@@ -18,11 +18,31 @@ class FertkGroup(click.Group):
     """A group that lists commands in a stable order and loads plugin commands lazily.
 
     Commands are (re)loaded whenever the set of plugins changed since the last load, so a
-    plugin registered in-process (tests, notebooks) adds its commands too.
+    plugin registered in-process (tests, notebooks) adds its commands too. A command name
+    belongs to the first plugin that adds it (built-ins come first); a later one is refused
+    with a warning naming both.
     """
 
     _loaded_generation: int | None = None
     _plugin_commands: frozenset[str] = frozenset()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._owners: dict[str, str] = {}
+
+    def add_command(self, cmd, name=None):
+        from fertk import plugins
+
+        name = name or cmd.name
+        plugin = plugins.calling_plugin() or "<direct>"
+        taken = self.commands.get(name)
+        if taken is not None and taken is not cmd:
+            owner = self._owners.get(name, "<direct>")
+            plugins.record_error(plugin, f"command '{name}' is registered twice: by plugin "
+                                         f"'{owner}' and by plugin '{plugin}'")
+            return
+        super().add_command(cmd, name)
+        self._owners.setdefault(name, plugin)
 
     def _ensure_plugins(self) -> None:
         from fertk import plugins
@@ -31,6 +51,7 @@ class FertkGroup(click.Group):
             return
         for name in self._plugin_commands:
             self.commands.pop(name, None)
+            self._owners.pop(name, None)
         before = set(self.commands)
         plugins.call_each("register_commands", cli=self)
         self._plugin_commands = frozenset(set(self.commands) - before)
@@ -68,7 +89,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one line per user error, tracebacks only for bugs."""
     try:
-        cli.main(args=argv, prog_name="fertk", standalone_mode=False)
+        # without standalone mode click returns what the command returns, and a
+        # ``click.exceptions.Exit`` raised by a command comes back as its exit code
+        code = cli.main(args=argv, prog_name="fertk", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130
@@ -88,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return code if type(code) is int else 0  # a command may return other values
 
 
 def _usage_message(exc: click.UsageError) -> str:

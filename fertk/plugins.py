@@ -10,12 +10,17 @@ Environment:
   ``FERTK_LOAD_PLUGINS=`` (empty): load none; ``FERTK_LOAD_PLUGINS=a,b``: load only the
   entry points (or distributions) named ``a`` and ``b``.
 
-A plugin that fails to import, or whose hook raises, is reported in one warning line on
-stderr naming it; the other plugins and the CLI keep working.
+A plugin that fails to import, whose hook raises (or calls ``sys.exit``), or that
+implements a hook name no spec declares (a misspelling), is reported in one warning line
+on stderr naming it; the other plugins and the CLI keep working.
+
+Hooks run in registration order, built-ins first, whatever ``tryfirst``/``trylast`` a plugin
+asks for: the first owner of a component or command name keeps it.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata as md
 import os
@@ -82,6 +87,7 @@ class _State:
         self.registries: dict[str, Registry] | None = None
         self.warned: set[str] = set()
         self.generation = 0  # bumped whenever the set of plugins changes
+        self.calling: str | None = None  # the plugin whose hook is running (call_each)
 
 
 _state = _State()
@@ -100,11 +106,17 @@ def warn(message: str) -> None:
     print(f"fertk: warning: {message}", file=sys.stderr)
 
 
-def _record_error(plugin: str, message: str) -> None:
+def record_error(plugin: str, message: str) -> None:
+    """Record ``message`` against ``plugin`` (``fertk plugins`` status) and warn once."""
     info = _state.infos.get(plugin)
-    if info is not None:
+    if info is not None and message not in info.errors:
         info.errors.append(message)
     warn(message)
+
+
+def calling_plugin() -> str | None:
+    """The name of the plugin whose hook :func:`call_each` is running, else ``None``."""
+    return _state.calling
 
 
 def _selected_entry_point_names() -> set[str] | None:
@@ -115,8 +127,11 @@ def _selected_entry_point_names() -> set[str] | None:
 
 
 def _iter_entry_points():
-    """(entry point, distribution) pairs of group ``fertk``, one per distribution name."""
+    """(entry point, distribution) pairs of group ``fertk``, one per distribution name, in
+    the order of their names (not the file system's), so the first owner of a name is the
+    same on every machine."""
     seen: set[tuple[str, str]] = set()
+    found = []
     for dist in md.distributions():
         dist_name = (dist.metadata["Name"] or "?") if dist.metadata else "?"
         for ep in dist.entry_points:
@@ -126,7 +141,9 @@ def _iter_entry_points():
             if key in seen:
                 continue
             seen.add(key)
-            yield ep, dist
+            found.append((ep.name, dist_name.lower(), ep, dist))
+    for _, _, ep, dist in sorted(found, key=lambda item: item[:2]):
+        yield ep, dist
 
 
 def _load_builtins(pm: pluggy.PluginManager) -> None:
@@ -138,8 +155,8 @@ def _load_builtins(pm: pluggy.PluginManager) -> None:
         try:
             module = importlib.import_module(module_name)
             pm.register(module, name=module_name)
-        except Exception as exc:  # a broken built-in must not take the CLI down either
-            _record_error(module_name, f"built-in plugin '{module_name}' failed to load: {_fmt(exc)}")
+        except (Exception, SystemExit) as exc:  # a broken built-in must not take the CLI down either
+            record_error(module_name, f"built-in plugin '{module_name}' failed to load: {_fmt(exc)}")
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
@@ -167,11 +184,42 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-        except Exception as exc:
-            _record_error(ep.name, f"plugin '{ep.name}' failed to load: {_fmt(exc)}")
+        except (Exception, SystemExit) as exc:  # any failure of third-party code, sys.exit included
+            record_error(ep.name, f"plugin '{ep.name}' failed to load: {_fmt(exc)}")
     if selected:
         for name in sorted(selected - found):
             warn(f"FERTK_LOAD_PLUGINS names '{name}', but no such plugin is installed")
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """Report hook implementations that match no hook spec (a misspelled hook name is
+    otherwise silently never called): pluggy's ``check_pending``, one line per plugin."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        specs = sorted(n for n, h in vars(pm.hook).items() if not n.startswith("_") and h.has_spec())
+        for name, hook in vars(pm.hook).items():
+            if name.startswith("_") or hook.has_spec():
+                continue
+            for impl in hook.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+                close = difflib.get_close_matches(name, specs, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                record_error(plugin_name, f"plugin '{plugin_name}' implements unknown hook "
+                                           f"'{name}'{hint}; it is never called")
+
+
+def _ordered_impls(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
+    """The implementations of ``hook_name`` in plugin registration order, built-ins first.
+
+    pluggy *calls* the last registered plugin first (and honours ``tryfirst``), which would
+    let a third-party plugin take a built-in's names; fertk keeps the first owner instead.
+    """
+    rank = {id(plugin): i for i, (_, plugin) in enumerate(pm.list_name_plugin())}
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    return sorted(impls, key=lambda impl: rank.get(id(impl.plugin), len(rank)))
 
 
 def _fmt(exc: BaseException) -> str:
@@ -187,6 +235,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
         _state.pm = pm
         _load_builtins(pm)
         _load_entry_points(pm)
+        _check_pending(pm)
         for name, info in _state.infos.items():
             plugin = pm.get_plugin(name)
             if plugin is not None:
@@ -203,6 +252,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
     info = PluginInfo(name=registered, builtin=False, module=getattr(plugin, "__name__", None))
     info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
     _state.infos[registered] = info
+    _check_pending(pm)
     _state.registries = None
     _state.generation += 1
     return registered
@@ -232,23 +282,25 @@ def call_each(hook_name: str, **kwargs: Any) -> None:
     arguments it names, so new hook arguments stay opt-in.
     """
     pm = get_plugin_manager()
-    hook = getattr(pm.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):
+    for impl in _ordered_impls(pm, hook_name):
         plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
         args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        _state.calling = plugin_name
         try:
             impl.function(**args)
-        except Exception as exc:
-            _record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+        except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
+            record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+        finally:
+            _state.calling = None
 
 
 def _register_into(registry: Registry, plugin_name: str, name: str, factory: Any, **kw: Any) -> None:
     try:
         registry.register(name, factory, plugin=plugin_name, **kw)
     except DuplicateComponentError as exc:
-        _record_error(plugin_name, str(exc))
+        record_error(plugin_name, str(exc))
     except (TypeError, ValueError) as exc:
-        _record_error(plugin_name, f"plugin '{plugin_name}' registered an invalid {registry.label}: {exc}")
+        record_error(plugin_name, f"plugin '{plugin_name}' registered an invalid {registry.label}: {exc}")
 
 
 def registries() -> dict[str, Registry]:
@@ -258,14 +310,13 @@ def registries() -> dict[str, Registry]:
     pm = get_plugin_manager()
     regs = {kind: Registry(kind, label) for kind, (_, label) in hookspecs.KINDS.items()}
     for kind, (hook_name, _) in hookspecs.KINDS.items():
-        hook = getattr(pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in _ordered_impls(pm, hook_name):
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
             register = partial(_register_into, regs[kind], plugin_name)
             try:
                 impl.function(register=register)
-            except Exception as exc:
-                _record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+            except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
+                record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
     _state.registries = regs
     return regs
 

@@ -150,3 +150,145 @@ def test_in_process_plugin(fresh_plugins):
     assert aug(5) == 5
     with pytest.raises(Exception, match="already registered"):
         fresh_plugins.register_plugin(Inline(), name="inline")
+
+
+# -- issue #14: plugin isolation ----------------------------------------------------------
+TAKEOVER = """
+from fertk import hookimpl
+
+@hookimpl
+def register_backbones(register):
+    register("compact", lambda **kw: "impostor backbone")
+
+@hookimpl(tryfirst=True)
+def register_detectors(register):
+    register("dlib", lambda **kw: "impostor detector")
+"""
+
+EXITS_AT_IMPORT = """
+import sys
+sys.exit(3)
+"""
+
+EXITS_IN_HOOK = """
+import sys
+from fertk import hookimpl
+
+@hookimpl
+def register_backbones(register):
+    sys.exit(4)
+"""
+
+MISSPELLED = """
+from fertk import hookimpl
+
+@hookimpl
+def register_backbone(register):
+    register("never_registered", lambda **kw: None)
+"""
+
+
+def _owners(kind):
+    import json
+
+    from click.testing import CliRunner
+
+    from fertk.cli import cli
+
+    result = CliRunner().invoke(cli, ["list", kind, "--json"])
+    assert result.exit_code == 0, result.output
+    return {d["name"]: d["plugin"] for d in json.loads(result.stdout)}
+
+
+def test_entry_point_cannot_take_builtin_names(fresh_plugins, make_distribution, capsys):
+    make_distribution("fertk-takeover", "takeover", TAKEOVER)
+    det = fresh_plugins.get_registry("detectors").create("dlib")
+    assert type(det).__name__ == "DlibDetector"  # the built-in, not "impostor detector"
+    err = capsys.readouterr().err
+    assert _owners("backbones")["compact"] == "fertk.backbones"
+    assert _owners("detectors")["dlib"] == "fertk.detectors"
+    assert ("backbone 'compact' is registered twice: by plugin 'fertk.backbones' and by plugin "
+            "'takeover'") in err
+    assert "detector 'dlib' is registered twice: by plugin 'fertk.detectors' and by plugin 'takeover'" in err
+    infos = {i.name: i for i in fresh_plugins.plugin_infos()}
+    assert len(infos["takeover"].errors) == 2
+
+
+def test_in_process_plugin_cannot_take_builtin_names(fresh_plugins, capsys):
+    class Takeover:
+        @hookimpl
+        def register_backbones(self, register):
+            register("compact", lambda **kw: "impostor")
+
+    fresh_plugins.register_plugin(Takeover(), name="takeover")
+    assert fresh_plugins.get_registry("backbones").get("compact").plugin == "fertk.backbones"
+    assert "by plugin 'fertk.backbones' and by plugin 'takeover'" in capsys.readouterr().err
+
+
+def test_plugin_cannot_take_builtin_command(fresh_plugins, capsys):
+    import click
+
+    from fertk.cli import main
+
+    class Takeover:
+        @hookimpl
+        def register_commands(self, cli):
+            @cli.command("list")
+            def impostor():
+                click.echo("impostor list")
+
+    fresh_plugins.register_plugin(Takeover(), name="takeover")
+    assert main(["list", "backbones", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "impostor" not in captured.out and '"compact"' in captured.out
+    assert ("command 'list' is registered twice: by plugin 'fertk.commands.core' and by plugin "
+            "'takeover'") in captured.err
+
+
+def test_sys_exit_at_import_is_one_warning(fresh_plugins, make_distribution, capsys):
+    from fertk.cli import main
+
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-exits", "exits", EXITS_AT_IMPORT)
+    assert main(["list", "backbones", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert '"goodnet"' in captured.out
+    lines = [line for line in captured.err.splitlines() if "'exits'" in line]
+    assert lines == ["fertk: warning: plugin 'exits' failed to load: SystemExit: 3"]
+
+
+def test_sys_exit_in_hook_is_one_warning(fresh_plugins, make_distribution, capsys):
+    make_distribution("fertk-good", "good", GOOD)
+    make_distribution("fertk-exitshook", "exitshook", EXITS_IN_HOOK)
+    assert "goodnet" in fresh_plugins.registries()["backbones"]
+    err = capsys.readouterr().err
+    assert "plugin 'exitshook' failed in register_backbones: SystemExit: 4" in err
+
+
+def test_misspelled_hook_is_reported(fresh_plugins, make_distribution):
+    import json
+
+    from click.testing import CliRunner
+
+    from fertk.cli import cli
+
+    make_distribution("fertk-typo", "typo", MISSPELLED)
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "did you mean 'register_backbones'" in result.stderr  # the one warning line
+    typo = next(d for d in json.loads(result.stdout) if d["name"] == "typo")
+    assert typo["errors"] == ["plugin 'typo' implements unknown hook 'register_backbone' (did you "
+                              "mean 'register_backbones'?); it is never called"]
+    table = CliRunner().invoke(cli, ["plugins"])
+    assert "unknown hook" in table.stdout
+
+
+def test_misspelled_hook_in_process_plugin_is_reported(fresh_plugins, capsys):
+    class Typo:
+        @hookimpl
+        def register_detector(self, register):
+            register("x", lambda **kw: None)
+
+    fresh_plugins.register_plugin(Typo(), name="typo")
+    infos = {i.name: i for i in fresh_plugins.plugin_infos()}
+    assert infos["typo"].errors and "unknown hook 'register_detector'" in infos["typo"].errors[0]
