@@ -112,6 +112,29 @@ def progress_bar(*extra_columns: Any, description: str = "{task.description}",
     return Progress(*columns, console=console_ or console(stderr=True), **kwargs)
 
 
+def parse_options(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, Any]:
+    """``("upsample=0", "model=cnn")`` → ``{"upsample": 0, "model": "cnn"}``: the values of a
+    repeatable ``KEY=VALUE`` option such as ``--detector-option``.
+
+    Values are YAML scalars (``0``, ``1.2``, ``true``, ``[a, b]``); a value that is not valid
+    YAML (``[``) stays text, so the component it is given to names it if it cannot use it.
+    Dashes in keys become underscores (``min-size`` → ``min_size``).
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise FertkError(f"{flag} '{pair}': expected KEY=VALUE, e.g. {flag} upsample=0")
+        try:
+            out[key] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:  # not YAML: keep the text as typed
+            out[key] = value
+    return out
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=_json_default))
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +87,16 @@ class ComponentSpec:
             out["aliases"] = list(self.aliases)
         out.update({k: v for k, v in self.metadata.items() if k not in out})
         return out
+
+
+def _keyword_names(factory: Callable[..., Any]) -> list[str]:
+    """The keyword parameters of ``factory`` (empty when it takes ``**options`` only)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # builtins and C callables may have no signature
+        return []
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in params if p.kind in kinds]
 
 
 class Registry:
@@ -188,12 +200,45 @@ class Registry:
         return spec, (name.partition(":")[2] if spec.prefix else None)
 
     def create(self, name: str, /, **options: Any) -> Any:
-        """Build component ``name`` with ``options`` passed to its factory."""
+        """Build component ``name`` with ``options`` passed to its factory.
+
+        An option the component does not take, or a value it cannot use (the factory raises
+        ``TypeError`` or ``ValueError``), is a :class:`FertkError` naming the option, its value
+        and the options the component accepts.
+        """
         spec, member = self.split(name)
         factory = spec.resolve()
-        if member is not None:
-            return factory(member, **options)
-        return factory(**options)
+        args = () if member is None else (member,)
+        try:
+            return factory(*args, **options)
+        except (TypeError, ValueError) as exc:
+            error = self._option_error(name, spec, factory, options, exc)
+            if error is None:  # not caused by a given option: a bug, keep its traceback
+                raise
+            raise error from exc
+
+    def _option_error(self, name: str, spec: ComponentSpec, factory: Callable[..., Any],
+                      options: dict[str, Any], exc: Exception) -> FertkError | None:
+        """A one-line error when ``exc`` is about one of ``options``, else ``None``.
+
+        Blamed: an option the factory does not take (``unexpected keyword argument``), a
+        text value quoted in the message (``int('abc')``), or text values where a ``TypeError``
+        mentions ``str`` (``'abc' > 0``).
+        """
+        accepted = list(spec.metadata.get("options") or _keyword_names(factory))
+        known = f"; accepted options: {', '.join(accepted)}" if accepted else ""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", text)
+        if isinstance(exc, TypeError) and unknown and unknown.group(1) in options:
+            return FertkError(f"{self.label} '{name}' has no option '{unknown.group(1)}'{known}")
+        texts = {k: v for k, v in options.items() if isinstance(v, str)}
+        culprits = [k for k, v in texts.items() if repr(v) in text]
+        if not culprits and isinstance(exc, TypeError) and "'str'" in text:
+            culprits = list(texts)
+        if not culprits:
+            return None
+        given = ", ".join(f"{k}={options[k]!r}" for k in culprits)
+        return FertkError(f"{self.label} '{name}': invalid value {given} ({text}){known}")
 
     def names(self, pattern: str | None = None) -> list[str]:
         names = sorted(self._specs)

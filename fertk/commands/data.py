@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
-from fertk.clitools import ComponentType, component_option, print_json, print_table
-from fertk.errors import FertkError
+from fertk.clitools import ComponentType, component_option, parse_options, print_json, print_table
 from fertk.hookspecs import hookimpl
 
 
@@ -22,19 +18,6 @@ class DetectorChoice(ComponentType):
         if value in ("dataset", "none"):
             return value
         return super().convert(value, param, ctx)
-
-
-def _parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise FertkError(f"{what} '{pair}': expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except ValueError:
-            out[key.strip()] = raw
-    return out
 
 
 @click.command("prepare")
@@ -69,9 +52,9 @@ def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, 
 
     ps = prepare(dataset, root, detector=detector, crop=crop, cache_dir=cache_dir, workers=workers,
                  progress=not quiet and not as_json, rebuild=rebuild,
-                 detector_options=_parse_options(det_options, "--detector-option"),
-                 crop_options=_parse_options(crop_options, "--crop-option"),
-                 **_parse_options(options, "--option"))
+                 detector_options=parse_options(det_options, "--detector-option"),
+                 crop_options=parse_options(crop_options, "--crop-option"),
+                 **parse_options(options, "--option"))
     summary = ps.summary()
     report = {k: (v["count"] if isinstance(v, dict) and "count" in v else v)
               for k, v in ps.report.items() if k != "dataset"}
@@ -165,7 +148,7 @@ def splits_command(dataset, root, protocol, k, val_fraction, seed, options, out)
     import fertk
     from fertk import protocols
 
-    ds = fertk.create("datasets", dataset, root=root, **_parse_options(options, "--option"))
+    ds = fertk.create("datasets", dataset, root=root, **parse_options(options, "--option"))
     subjects = [s.subject for s in ds.samples() if s.label is not None and s.label >= 0]
     folds = (protocols.subject_kfold(subjects, k) if protocol == "kfold"
              else protocols.leave_one_subject_out(subjects))

@@ -17,25 +17,9 @@ from typing import Any
 
 import click
 
-from fertk.clitools import component_option, console, is_tty, progress_bar
+from fertk.clitools import component_option, console, is_tty, parse_options, progress_bar
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
-
-
-def parse_options(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
-    """``("upsample=0", "model=cnn")`` → ``{"upsample": 0, "model": "cnn"}`` (YAML scalars)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise FertkError(f"{what} option '{pair}' must look like KEY=VALUE")
-        try:
-            out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            out[key.strip().replace("-", "_")] = value
-    return out
 
 
 @dataclass
@@ -224,7 +208,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     err = console(stderr=True)
     files = _media_files(source, recursive)
     root = Path(source) if Path(source).is_dir() else None
-    dopts = parse_options(detector_opts, "detector")
+    dopts = parse_options(detector_opts, "--detector-option")
     dopts.setdefault("largest", largest)
     if min_size:
         dopts.setdefault("min_size", min_size)
@@ -239,7 +223,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
                 f"crop policy '{crop_name}' needs landmarks, but detector '{detector}' gives "
                 "boxes only: use --crop box or a detector with landmarks"
             )
-        cropper = get_registry("crops").create(crop_name, **parse_options(crop_opts, "crop"))
+        cropper = get_registry("crops").create(crop_name, **parse_options(crop_opts, "--crop-option"))
     annotate = Path(annotate_dir) if annotate_dir else None
     crops_out = Path(crops_dir) if crops_dir else None
     for d in (annotate, crops_out):

@@ -15,25 +15,13 @@ from fertk.clitools import (
     component_option,
     console,
     device_option,
+    parse_options,
     print_json,
     print_table,
     progress_bar,
 )
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
-
-
-def _parse_options(values: tuple[str, ...], flag: str) -> dict:
-    """``KEY=VALUE`` pairs (values parsed as YAML scalars: numbers, booleans)."""
-    import yaml
-
-    out = {}
-    for v in values:
-        key, sep, raw = v.partition("=")
-        if not sep or not key:
-            raise FertkError(f"{flag} '{v}': expected KEY=VALUE")
-        out[key] = yaml.safe_load(raw) if raw else ""
-    return out
 
 
 @click.command("run")
@@ -120,7 +108,7 @@ def run_command(sources, detector, detector_opts, crop, backbone, weights, tempo
         engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
         smoothing=smoothing, stride=stride, window=window,
         batch_size=batch_size, image_sequence=image_sequence, fps=fps, threads=threads,
-        detector_options=_parse_options(detector_opts, "--detector-option") or None,
+        detector_options=parse_options(detector_opts, "--detector-option") or None,
     )
     options = OutputOptions(csv=write_csv, jsonl=jsonl, annotate=annotate, timeline=timeline,
                             landmarks=landmarks, max_frames=max_frames)

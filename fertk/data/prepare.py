@@ -196,14 +196,29 @@ def prepare(
 
 def _build(ds, samples, final: Path, key: str, detector: str, detector_options: dict, crop: str,
            crop_options: dict, workers: int, progress: bool) -> PreparedSet:
-    import fertk
-
-    n = len(samples)
+    init = (ds, detector, detector_options, crop, crop_options)
+    # build the detector and crop here first: a bad option fails before any work starts (in
+    # a worker pool's initializer it would make the pool respawn workers for ever)
+    _init_worker(*init)
     size = int(crop_options.get("size", 120))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        return _fill(ds, samples, final, tmp, key, init, size, workers, progress)
+    except BaseException:  # failed or interrupted: leave no half-written cache behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fill(ds, samples, final: Path, tmp: Path, key: str, init: tuple, size: int, workers: int,
+          progress: bool) -> PreparedSet:
+    """Run every sample through the detector and crop into ``tmp``, then move it to ``final``."""
+    import fertk
+
+    _, detector, detector_options, crop, crop_options = init
+    n = len(samples)
     crops = np.lib.format.open_memmap(tmp / "crops.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
     landmarks: list[np.ndarray | None] = [None] * n
     matrices = np.full((n, 2, 3), np.nan, np.float32)
@@ -214,7 +229,6 @@ def _build(ds, samples, final: Path, key: str, detector: str, detector_options: 
     multi = 0
     jobs = [(i, s) for i, s in enumerate(samples)]
     chunks = [jobs[i : i + CHUNK] for i in range(0, n, CHUNK)]
-    init = (ds, detector, detector_options, crop, crop_options)
     t0 = time.perf_counter()
     workers = max(1, int(workers))
 
@@ -238,7 +252,6 @@ def _build(ds, samples, final: Path, key: str, detector: str, detector_options: 
     with _progress_bar(progress, n, ds.name) as bar:
         task = bar.add_task(f"prepare {ds.name}", total=n, fps="-") if bar is not None else None
         if workers == 1 or n <= CHUNK:
-            _init_worker(*init)
             for chunk in chunks:
                 consume(_run_chunk(chunk), bar, task)
         else:

@@ -21,7 +21,8 @@ def register_detectors(register):
         "fertk.detectors.dlib_detector:build_dlib",
         description="dlib HOG (or CNN, model=cnn) face detector + 68-point landmarks (default)",
         landmarks="dlib68",
-        options=["model", "upsample", "landmarks", "threshold", "largest", "min_size", "max_side"],
+        options=["model", "upsample", "landmarks", "threshold", "fit_box", "largest", "min_size",
+                 "max_side"],
     )
     register(
         "opencv",

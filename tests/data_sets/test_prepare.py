@@ -124,3 +124,36 @@ def test_cli_prepare_summary_and_json(synth_root, tmp_path):
     r = CliRunner().invoke(cli, args + ["--json"])
     doc = json.loads(r.output)
     assert doc["cache_hit"] is True and doc["faces_found"] == 70 and doc["no_face_paths"] == []
+
+
+def test_failed_prepare_leaves_no_temporary_folder(synth_root, tmp_path, fresh_plugins):
+    """Ctrl-C (or any failure) half-way through leaves neither a cache nor its .tmp- folder."""
+    import pytest
+
+    from fertk import hookimpl
+    from fertk.types import Face
+
+    class StopsHalfway:
+        """A detector that finds the whole image, then the user presses Ctrl-C."""
+
+        calls = 0
+
+        def detect(self, image):
+            StopsHalfway.calls += 1
+            if StopsHalfway.calls > 5:
+                raise KeyboardInterrupt
+            h, w = image.shape[:2]
+            return [Face(box=(0.0, 0.0, float(w), float(h)), score=1.0)]
+
+    class Plugin:
+        @hookimpl
+        def register_detectors(self, register):
+            register("stops_halfway", lambda **kw: StopsHalfway())
+
+    fresh_plugins.register_plugin(Plugin(), name="stops")
+    root, _ = synth_root
+    with pytest.raises(KeyboardInterrupt):
+        prepare("ckplus", root, detector="stops_halfway", crop="box", cache_dir=tmp_path,
+                workers=1, progress=False, mode="peak")
+    assert StopsHalfway.calls == 6
+    assert list(tmp_path.iterdir()) == []
