@@ -19,3 +19,9 @@ class MissingDependencyError(FertkError):
         super().__init__(f"{component} needs the package '{package}', which is not installed ({hint})")
         self.component = component
         self.package = package
+
+
+def one_line(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"`` (or just the type name) for error messages."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

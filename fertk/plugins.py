@@ -32,7 +32,7 @@ from typing import Any
 import pluggy
 
 from fertk import hookspecs
-from fertk.errors import FertkError
+from fertk.errors import FertkError, one_line
 from fertk.registry import DuplicateComponentError, Registry
 
 #: Modules that register the built-in components, through the same hooks as third parties.
@@ -156,7 +156,7 @@ def _load_builtins(pm: pluggy.PluginManager) -> None:
             module = importlib.import_module(module_name)
             pm.register(module, name=module_name)
         except (Exception, SystemExit) as exc:  # a broken built-in must not take the CLI down either
-            record_error(module_name, f"built-in plugin '{module_name}' failed to load: {_fmt(exc)}")
+            record_error(module_name, f"built-in plugin '{module_name}' failed to load: {one_line(exc)}")
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
@@ -185,7 +185,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
         except (Exception, SystemExit) as exc:  # any failure of third-party code, sys.exit included
-            record_error(ep.name, f"plugin '{ep.name}' failed to load: {_fmt(exc)}")
+            record_error(ep.name, f"plugin '{ep.name}' failed to load: {one_line(exc)}")
     if selected:
         for name in sorted(selected - found):
             warn(f"FERTK_LOAD_PLUGINS names '{name}', but no such plugin is installed")
@@ -220,11 +220,6 @@ def _ordered_impls(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
     rank = {id(plugin): i for i, (_, plugin) in enumerate(pm.list_name_plugin())}
     impls = getattr(pm.hook, hook_name).get_hookimpls()
     return sorted(impls, key=lambda impl: rank.get(id(impl.plugin), len(rank)))
-
-
-def _fmt(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -289,7 +284,7 @@ def call_each(hook_name: str, **kwargs: Any) -> None:
         try:
             impl.function(**args)
         except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
-            record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+            record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {one_line(exc)}")
         finally:
             _state.calling = None
 
@@ -316,7 +311,7 @@ def registries() -> dict[str, Registry]:
             try:
                 impl.function(register=register)
             except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
-                record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {_fmt(exc)}")
+                record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {one_line(exc)}")
     _state.registries = regs
     return regs
 

@@ -13,8 +13,10 @@ import contextlib
 import copy
 import math
 import os
+import pickle
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from fertk.engine.metrics import compute_metrics
-from fertk.errors import FertkError
+from fertk.errors import FertkError, one_line
 
 
 class TrainingInterrupted(FertkError):
@@ -50,9 +52,38 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
+    """The trainer state saved at ``path`` (``None`` when there is none yet).
+
+    A file that cannot be read back (truncated, empty, not written by :func:`save_state`) is a
+    one-line :class:`FertkError` naming it and how to restart that fold's stage.
+    """
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickles before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any read failure (OSError, EOFError, UnpicklingError, torch's
+        # RuntimeError on a broken archive) means the same thing: the file is damaged
+        if path.stat().st_size == 0:
+            why = "the file is empty"
+        elif isinstance(exc, pickle.UnpicklingError):
+            why = "it is not a trainer state written by fertk; its pickled objects are refused"
+        else:
+            why = one_line(exc).split(". ")[0]  # torch adds paragraphs of advice
+        raise _damaged(path, why) from exc
+    if not isinstance(state, dict):
+        raise _damaged(path, f"it holds a {type(state).__name__}, not a trainer state")
+    return state
+
+
+def _damaged(path: Path, why: str) -> FertkError:
+    fold, _, stage = path.stem.rpartition("_")
+    return FertkError(
+        f"{path}: the saved trainer state is damaged ({why}); delete this file to restart "
+        f"the {stage} stage of {fold} from its beginning (the other folds keep their progress), "
+        "or train into a new --out"
+    )
 
 
 def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

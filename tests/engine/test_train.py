@@ -196,3 +196,29 @@ def test_leave_one_set_out_with_illumination_aug(synth_ck, tmp_path, make_config
     assert res["frames"]["test"] == 35 and res["frame"]["test"]["n"] == 35
     meta = json.loads((tmp_path / "loso" / "folds" / "set-setA" / "frame.json").read_text())
     assert meta["illumination"] == "he"
+
+
+def test_damaged_resume_state_is_one_line(synth_ck, tmp_path, make_config, capsys):
+    """A truncated, foreign (pickle) or empty state file: one line naming the file, exit 1."""
+    import pickle
+
+    root, cache, _ = synth_ck
+    cfg = _write(tmp_path / "cfg.yaml", make_config(root, cache, frame={"epochs": 3}))
+    out = tmp_path / "run"
+    assert main(["train", cfg, "--out", str(out), "--set", "run.stop_after_epochs=1"]) == 1
+    state = out / "state" / "fold01_frame.pt"
+    good = state.read_bytes()
+    damages = {"truncated": good[: len(good) // 2], "pickle": pickle.dumps({"model": 1}),
+               "empty": b""}
+    capsys.readouterr()
+    for name, data in damages.items():
+        state.write_bytes(data)
+        code = main(["train", cfg, "--out", str(out), "--resume"])
+        err = capsys.readouterr().err
+        assert code == 1, (name, code, err)
+        assert not any(w in err for w in ("Traceback", "Aborted", "Warning")), (name, err)
+        (line,) = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+        assert str(state) in line and "damaged" in line, (name, line)
+        assert "delete this file to restart the frame stage of fold01" in line, (name, line)
+    state.write_bytes(good)  # the intact state resumes
+    assert main(["train", cfg, "--out", str(out), "--resume"]) == 0
