@@ -1,8 +1,9 @@
 """The extended Cohn-Kanade data set (CK+) in its official layout.
 
 ``<root>/cohn-kanade-images/S005/001/S005_001_00000001.png`` (frames, onset → apex),
-``<root>/Emotion/S005/001/S005_001_00000011_emotion.txt`` (one float: 0 neutral, 1 anger,
-2 contempt, 3 disgust, 4 fear, 5 happy, 6 sadness, 7 surprise) and optionally
+``<root>/Emotion/S005/001/S005_001_00000011_emotion.txt`` (one whole number written as a
+float: 1 anger, 2 contempt, 3 disgust, 4 fear, 5 happy, 6 sadness, 7 surprise; anything else,
+0 = neutral included, is counted as ``bad_label_file`` with its path) and optionally
 ``<root>/Landmarks/S005/001/S005_001_00000001_landmarks.txt`` (68 "x y" lines, dlib order).
 Only 327 of the 593 sequences are labelled; unlabelled ones are skipped (and counted) unless
 ``labelled_only=False``, which yields them with label ``-1``.
@@ -19,8 +20,9 @@ from fertk.datasets.base import BaseDataset, describe_dir, list_images
 from fertk.errors import FertkError
 from fertk.types import Sample
 
-#: CK+ emotion codes → canonical classes. 0 (neutral) does not occur in the official files.
-CKPLUS_LABELS = {0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy",
+#: CK+ emotion codes → canonical classes. 0 (neutral) does not occur in the official files and
+#: is refused as a label (``neutral=True`` adds neutral frames).
+CKPLUS_LABELS = {1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy",
                  6: "sadness", 7: "surprise"}
 
 LAYOUT = ("<root>/cohn-kanade-images/S###/###/*.png with labels in "
@@ -56,14 +58,14 @@ class CKPlus(BaseDataset):
         if not files:
             return None, "missing"
         try:
-            code = int(round(float(files[-1].read_text().split()[0])))
-        except (ValueError, IndexError, OSError):
-            self.report.add("bad_label_file", files[-1])
+            text = files[-1].read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        problem = _label_problem(text)
+        if problem is not None:
+            self.report.add("bad_label_file", f"{files[-1]} ({problem})")
             return None, "bad"
-        if code not in CKPLUS_LABELS:
-            self.report.add("bad_label_file", f"{files[-1]} (code {code})")
-            return None, "bad"
-        return CKPLUS_LABELS[code], "ok"
+        return CKPLUS_LABELS[int(float(text))], "ok"
 
     def _scan(self):
         if not self.emotion.is_dir():
@@ -112,6 +114,24 @@ class CKPlus(BaseDataset):
         frame = Path(sample.paths[0])
         seq = frame.parent
         return self.landmark_dir / seq.parent.name / seq.name / f"{frame.stem}_landmarks.txt"
+
+
+def _label_problem(text: str | None) -> str | None:
+    """What is wrong with the text of an ``*_emotion.txt`` file, ``None`` if it is one whole
+    emotion code 1-7 (``3.0000000e+00``). Neutral (0) is never a CK+ emotion label: the
+    ``neutral`` option adds neutral frames."""
+    if text is None:
+        return "unreadable or not text"
+    tokens = text.split()
+    if len(tokens) != 1:
+        return f"expected one number, found {len(tokens)}: {' '.join(tokens)[:40]!r}"
+    try:
+        value = float(tokens[0])
+    except ValueError:
+        return f"not a number: {tokens[0][:40]!r}"
+    if not value.is_integer() or not 1 <= value <= 7:
+        return f"code {tokens[0]}: expected a whole emotion code 1-7"
+    return None
 
 
 def read_landmark_file(path: Path) -> np.ndarray | None:

@@ -166,3 +166,30 @@ def test_fer2013_csv(tmp_path):
     img = ds.read_frame(s[1].paths[0])
     assert img.shape == (48, 48) and img.dtype == np.uint8
     assert [x.meta["usage"] for x in s].count("PublicTest") == 2
+
+
+@pytest.mark.parametrize("text,why", [
+    ("2.5\n", "code 2.5"),                        # was read as contempt
+    ("3.0 5.0\n", "expected one number, found 2"),  # was read as disgust
+    ("0\n", "code 0"),                            # was a class neutral without neutral=true
+    ("   0.0000000e+00\n", "code 0.0000000e+00"),
+    ("8\n", "code 8"),
+    ("happy\n", "not a number"),
+    ("\n", "found 0"),
+])
+def test_ckplus_malformed_label_file_is_bad_label_file(tmp_path, text, why):
+    root = tmp_path / "ck"
+    synthesize(root, SynthConfig(identities=2, frames=2, size=(128, 128), unlabelled=0,
+                                 layouts=("ckplus",)))
+    good = fertk.create("datasets", "ckplus", root=root, mode="peak")
+    n = len(good.samples())
+    label_file = sorted((root / "Emotion").rglob("*_emotion.txt"))[0]
+    label_file.write_text(text, encoding="ascii")
+    ds = fertk.create("datasets", "ckplus", root=root, mode="peak")
+    samples = ds.samples()
+    assert len(samples) == n - 1  # that sequence is skipped, not given a wrong label
+    assert "neutral" not in ds.classes
+    assert ds.report.counts()["bad_label_file"] == 1
+    (example,) = ds.report["bad_label_file"]["examples"]
+    assert example.startswith(str(label_file)) and why in example, example
+    assert ds.classes == good.classes
