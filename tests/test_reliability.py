@@ -79,3 +79,14 @@ def test_prepare_bad_crop_option_is_one_line(tmp_path, capsys):
     line = one_error_line(capsys, code)
     assert "crop policy 'landmark'" in line and "alpha='abc'" in line
     assert not [p for p in cache.rglob("*") if ".tmp-" in p.name]  # nothing left behind
+
+
+# -- D7: fertk synth onto a file -----------------------------------------------------------
+def test_synth_onto_existing_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me")
+    line = one_error_line(capsys, main(["synth", str(target), "--identities", "1"]))
+    assert str(target) in line and "is a file" in line
+    assert target.read_text() == "keep me"
+    below = one_error_line(capsys, main(["synth", str(target / "sub"), "--identities", "1"]))
+    assert str(target / "sub") in below and "cannot create the output folder" in below

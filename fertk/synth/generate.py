@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fertk.errors import FertkError, one_line
 from fertk.synth.render import CLASS_APEX, MOTION_POSES, Identity, param_vector, render_face
 
 #: CK+ emotion codes of the seven classes (0 is neutral).
@@ -96,7 +97,13 @@ def synthesize(
 
     cfg = cfg or SynthConfig()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise FertkError(f"{out}: is a file, but synth writes a folder there (OUT/cohn-kanade-images/, "
+                         "OUT/folder/ ...); give a new or existing folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FertkError(f"{out}: cannot create the output folder ({one_line(exc)})") from None
     names = cfg.class_names()
     rng = np.random.default_rng(cfg.seed)
     h, w = cfg.size
