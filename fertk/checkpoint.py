@@ -281,6 +281,8 @@ def _resolve(source: str | os.PathLike[str]) -> tuple[Path, str | None, dict[str
     base = split_base(text)
     if weights_path(base).is_file() or meta_path(base).is_file():
         return base, None, {}
+    if Path(text).expanduser().is_file():
+        raise _not_a_checkpoint(Path(text).expanduser())
     looks_like_path = os.sep in text or text.endswith((WEIGHTS_SUFFIX, META_SUFFIX))
     from fertk.plugins import get_registry
 
@@ -294,6 +296,30 @@ def _resolve(source: str | os.PathLike[str]) -> tuple[Path, str | None, dict[str
                          f"and {meta_path(base).name})")
     registry.get(text)  # raises UnknownComponentError with suggestions
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Suffixes of PyTorch pickle files (``torch.save``); zip archives and raw pickles are also
+#: recognised by their first bytes.
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".tar")
+
+
+def _not_a_checkpoint(path: Path) -> FertkError:
+    """The error for an existing file that is not ``NAME.safetensors`` + ``NAME.json``."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    if path.suffix.lower() in PICKLE_SUFFIXES or head[:2] == b"PK" or head[:1] == b"\x80":
+        return FertkError(
+            f"{path}: a PyTorch pickle checkpoint (torch.save); fertk refuses pickles because "
+            "loading one can run code. Convert it once: state = torch.load(PATH, "
+            "weights_only=True), then fertk.checkpoint.save_checkpoint(NAME, {'backbone': state}, "
+            "metadata) and pass NAME.safetensors (see 'Converting a PyTorch checkpoint' in "
+            "docs/weights.md)"
+        )
+    return FertkError(f"{path}: not a fertk checkpoint (expected NAME{WEIGHTS_SUFFIX} with "
+                      f"NAME{META_SUFFIX} beside it, a registered weight name or an .onnx model)")
 
 
 def check_compatible(

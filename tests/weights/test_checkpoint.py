@@ -206,3 +206,38 @@ def test_read_metadata_without_torch_tensors(tiny_plugins, tmp_path, make_meta):
     save_checkpoint(tmp_path / "r", {"backbone": net.state_dict()}, make_meta())
     meta = read_metadata(tmp_path / "r.safetensors")
     assert meta["crop"] == {"name": "box", "options": {"margin": 0.2}}
+
+
+def test_pickle_checkpoint_is_refused_by_name_with_the_conversion(tmp_path, monkeypatch, capsys):
+    """``--weights model.pt`` names the file as a refused pickle (it exists), and the recipe of
+    docs/weights.md turns it into a checkpoint fertk runs."""
+    import re
+    from pathlib import Path
+
+    import fertk
+    from fertk.cli import main
+
+    classes = ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]
+    net = fertk.create("backbones", "compact", num_classes=len(classes))
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    monkeypatch.chdir(tmp_path)
+    photo = Path(__file__).resolve().parents[1] / "data" / "astronaut.png"
+    for given in ("model.pt", str(tmp_path / "model.pt")):
+        code = main(["run", str(photo), "--weights", given, "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err, err
+        (line,) = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+        assert "model.pt: a PyTorch pickle checkpoint" in line and "not found" not in line
+        assert "save_checkpoint" in line and "docs/weights.md" in line
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(FertkError, match="notes.txt: not a fertk checkpoint"):
+        load_checkpoint("notes.txt")
+    # the conversion, exactly as documented
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "weights.md").read_text()
+    recipe = re.search(r"### Converting a PyTorch checkpoint.*?```python\n(.*?)```", doc, re.S).group(1)
+    exec(recipe, {})
+    ckpt = load_checkpoint(tmp_path / "model.safetensors")
+    backbone, _ = build_from_checkpoint(ckpt)
+    assert ckpt.metadata["classes"] == classes
+    assert all(torch.equal(a, b) for a, b in zip(backbone.state_dict().values(),
+                                                 net.state_dict().values(), strict=True))
