@@ -120,6 +120,10 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_d
         print_table(f"{stage}: n={m['n']}  accuracy {100 * m['accuracy']:.2f}%  UAR "
                     f"{100 * m['uar']:.2f}%  macro-F1 {100 * m['macro_f1']:.2f}%",
                     ["class", "support", "recall %", "precision %", "F1 %"], rows)
+    dropped = report.get("dropped_rows_by_class") or {}
+    if dropped:
+        click.echo(f"not scored: {', '.join(f'{c} ({n} frames)' for c, n in dropped.items())}: "
+                   f"not among the checkpoint's classes ({', '.join(report['classes'])})")
     console().print(f"reports in {out} (selection of the checkpoint: {report['selection']})")
 
 

@@ -222,3 +222,25 @@ def test_damaged_resume_state_is_one_line(synth_ck, tmp_path, make_config, capsy
         assert "delete this file to restart the frame stage of fold01" in line, (name, line)
     state.write_bytes(good)  # the intact state resumes
     assert main(["train", cfg, "--out", str(out), "--resume"]) == 0
+
+
+def test_eval_says_which_classes_it_dropped(synth_ck, tmp_path, capsys, make_config):
+    """A 6-class model evaluated on 7-class CK+: the contempt rows are named on screen."""
+    root, cache, _ = synth_ck
+    six = "anger,disgust,fear,happy,sadness,surprise"
+    cfg = _write(tmp_path / "six.yaml", make_config(
+        root, cache, name="six", data={"options": {"mode": "sequence", "classes": six}},
+        model={"temporal": "average"}, frame={"epochs": 1}))
+    run = tmp_path / "run"
+    assert main(["train", cfg, "--out", str(run)]) == 0
+    capsys.readouterr()
+    ev = tmp_path / "eval"
+    assert main(["eval", str(run / "folds" / "fold01" / "frame"), "ckplus", "--root", str(root),
+                 "--out", str(ev), "--cache-dir", str(cache), "--detector", "dataset",
+                 "--workers", "1", "--option", "mode=sequence"]) == 0
+    out = capsys.readouterr().out
+    dropped = json.loads((ev / "report.json").read_text())["dropped_rows_by_class"]
+    assert list(dropped) == ["contempt"]
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("not scored:")]
+    assert f"contempt ({dropped['contempt']} frames)" in line
+    assert "not among the checkpoint's classes (anger, disgust" in line
