@@ -636,10 +636,11 @@ def run_job(pipe: Pipeline | dict[str, Any], item: MediaItem, out_dir: str | os.
             pipe = Pipeline(**pipe)
         still = item.kind == "images" and not item.sequence
         fps = None
-        if item.kind == "video":
+        if item.kind in ("video", "webcam"):  # one that cannot be opened fails before any file
             from fertk.io.video import probe_video
 
-            fps = probe_video(item.source).fps
+            probed = probe_video(item.source).fps
+            fps = probed if item.kind == "video" else None
         fps = (fps or pipe.fps or 30.0) / pipe.stride
         outputs = RunOutputs(out_dir, item.name, pipe.classes, csv_file=options.csv,
                              jsonl=options.jsonl, video=options.annotate and not still,
@@ -651,6 +652,7 @@ def run_job(pipe: Pipeline | dict[str, Any], item: MediaItem, out_dir: str | os.
             annotated_dir = outputs.out_dir / f"{item.name}.annotated"
             annotated_dir.mkdir(parents=True, exist_ok=True)
             outputs.paths["annotated"] = annotated_dir
+        interrupted = False
         try:
             frames = pipe.run_item(item, stats)
             n = 0
@@ -668,8 +670,11 @@ def run_job(pipe: Pipeline | dict[str, Any], item: MediaItem, out_dir: str | os.
                     progress(1)
                 if options.max_frames is not None and n >= options.max_frames:
                     break
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
-            result = outputs.close(_stats_dict(stats))
+            result = outputs.close({**_stats_dict(stats), "interrupted": interrupted})
     except FertkError as exc:
         return {**base, "error": str(exc), "frames": stats.decoded, "tracks": [],
                 **_stats_dict(stats)}
@@ -677,8 +682,11 @@ def run_job(pipe: Pipeline | dict[str, Any], item: MediaItem, out_dir: str | os.
 
 
 def _stats_dict(stats: DecodeStats) -> dict[str, Any]:
-    return {"decoded": stats.decoded, "skipped_frames": stats.skipped,
-            "unreadable": stats.unreadable[:20], "fps": stats.fps}
+    out = {"decoded": stats.decoded, "skipped_frames": stats.skipped,
+           "unreadable": stats.unreadable[:20], "fps": stats.fps}
+    if stats.missing:  # a truncated video: fewer frames than its header declares
+        out.update(declared_frames=stats.frame_count, missing_frames=stats.missing)
+    return out
 
 
 def _job_in_worker(config: dict[str, Any], item: MediaItem, out_dir: str,

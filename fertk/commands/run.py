@@ -125,11 +125,12 @@ def run_command(sources, detector, detector_opts, crop, backbone, weights, tempo
     if workers > 1 and len(items) > 1:
         results = _run_parallel(config, items, out_dir, options, workers, err)
     else:
-        results = [_run_one(pipe, it, out_dir, options, err) for it in items]
+        results = [_run_one(pipe, it, out_dir, options, err, say_error=len(items) > 1)
+                   for it in items]
     _report(results, as_json, out_dir)
 
 
-def _run_one(pipe, item, out_dir, options, err):
+def _run_one(pipe, item, out_dir, options, err, say_error=True):
     from fertk.pipeline import run_job
 
     total = None
@@ -159,7 +160,8 @@ def _run_one(pipe, item, out_dir, options, err):
 
             result = run_job(pipe, item, out_dir, options, progress=tick)
     if result.get("error"):
-        err.print(f"[red]error[/red] {result['error']}")
+        if say_error:  # a lone source's error is the run's one error line (_report)
+            err.print(f"[red]error[/red] {result['error']}")
     elif result.get("video_codec"):
         err.print(f"{item.name}: annotated video {result['files'].get('video')} "
                   f"({result['video_codec']})", markup=False, highlight=False)
@@ -214,6 +216,8 @@ def _report(results, as_json, out_dir):
     from fertk.io.outputs import summary_rows
 
     failed = [r for r in results if r.get("error")]
+    if len(failed) == len(results) == 1 and not as_json:
+        raise FertkError(failed[0]["error"])  # nothing ran: no table, just why
     if as_json:
         print_json(results)
     else:
@@ -225,10 +229,17 @@ def _report(results, as_json, out_dir):
         console().print(f"{len(results) - len(failed)}/{len(results)} source(s) done, {frames} "
                         f"frame(s), {nofaces} without a face, {skipped} unreadable frame(s) "
                         "skipped")
+    for r in results:
+        if r.get("missing_frames"):
+            read = r["declared_frames"] - r["missing_frames"]
+            console(stderr=True).print(
+                f"warning: {r['name']}: the video ends after {read} of the {r['declared_frames']} "
+                "frames its header declares (truncated file?); the results cover those frames",
+                markup=False, highlight=False, soft_wrap=True)
     if failed:
         names = ", ".join(r["name"] for r in failed[:5])
-        raise FertkError(f"{len(failed)} of {len(results)} source(s) failed ({names}); the "
-                         "others completed")
+        rest = "the others completed" if len(failed) < len(results) else "none completed"
+        raise FertkError(f"{len(failed)} of {len(results)} source(s) failed ({names}); {rest}")
 
 
 @click.command("export")

@@ -61,6 +61,7 @@ class DecodeStats:
     fps: float | None = None
     frame_count: int | None = None
     size: tuple[int, int] | None = None  # (width, height)
+    missing: int = 0  # frames the header declares that could not be read: a truncated file
 
 
 @dataclass
@@ -175,7 +176,8 @@ def open_capture(source: str | int):
     import cv2
 
     if is_webcam(source):
-        cap = cv2.VideoCapture(int(source))
+        with _quiet_stderr():  # OpenCV's backends print their own warnings when none opens
+            cap = cv2.VideoCapture(int(source))
         if not cap.isOpened():
             raise FertkError(f"webcam {source}: cannot be opened (no camera with that index?)")
         return cap
@@ -264,6 +266,7 @@ def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Q
         index = -1
         failures = 0
         emitted = 0
+        last_read = -1
         clock = _Timestamps(item.kind == "webcam")
         while not stop.is_set():
             index += 1
@@ -285,6 +288,7 @@ def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Q
                     stats.unreadable.append(f"{item.source}#{index}")
                 continue
             failures = 0
+            last_read = index
             if not wanted:
                 continue
             if stats.size is None:
@@ -297,6 +301,10 @@ def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Q
         # failures just before the end of the stream are its end, not corrupt frames
         stats.skipped -= min(max(failures - 1, 0), stats.skipped)
         del stats.unreadable[stats.skipped:]
+        if failures >= MAX_CONSECUTIVE_FAILURES and stats.frame_count is not None:
+            # the stream ended before the frames its header declares (a few may be miscounted)
+            lost = stats.frame_count - (last_read + 1)
+            stats.missing = lost if lost > max(2, stats.frame_count // 100) else 0
         if stats.decoded == 0 and not stop.is_set():
             raise FertkError(
                 f"{item.source}: no decodable frame (zero-length video, corrupt file or "

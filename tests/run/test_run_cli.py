@@ -135,3 +135,47 @@ def test_interrupted_run_leaves_valid_files(tmp_path, media, checkpoint):
 
     cap = cv2.VideoCapture(str(tmp_path / "one.annotated.mp4"))
     assert cap.read()[0]
+    summary = json.loads((tmp_path / "one.summary.json").read_text())
+    assert summary["interrupted"] is True and summary["frames"] == 7
+
+
+def test_completed_run_summary_is_not_interrupted(tmp_path, media, checkpoint):
+    from fertk.io.video import expand_sources
+    from fertk.pipeline import OutputOptions, Pipeline, run_job
+
+    (item,) = expand_sources([str(media["two"])])
+    res = run_job(Pipeline(weights=checkpoint, batch_size=8), item, tmp_path,
+                  OutputOptions(annotate=False, timeline=False))
+    assert res["interrupted"] is False
+    assert json.loads((tmp_path / "two.summary.json").read_text())["interrupted"] is False
+    assert "missing_frames" not in res  # a complete file
+
+
+def test_truncated_video_is_reported(tmp_path, checkpoint, capsys):
+    """The first 400 kB of the demo video: 108 of the 472 frames its header declares."""
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "examples" / "media" / "pexels_wolfgang_langer.mp4"
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(demo.read_bytes()[:400_000])
+    code = main(["run", str(cut), "--weights", str(checkpoint), "--out", str(tmp_path / "out"),
+                 "--no-annotate", "--no-timeline", "--detector-option", "max_side=320"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads((tmp_path / "out" / "cut.summary.json").read_text())
+    assert summary["declared_frames"] == 472 and summary["decoded"] == 108
+    assert summary["missing_frames"] == 472 - 108
+    assert ("warning: cut: the video ends after 108 of the 472 frames its header declares "
+            "(truncated file?)") in captured.err
+
+
+def test_webcam_that_cannot_be_opened_is_one_line(tmp_path, checkpoint, capfd):
+    out = tmp_path / "out"
+    code = main(["run", "7", "--weights", str(checkpoint), "--out", str(out)])
+    err = capfd.readouterr().err
+    assert code == 1
+    (line,) = [ln for ln in err.splitlines() if "webcam" in ln.lower() and "7" in ln]
+    assert line.startswith("Error: webcam 7: cannot be opened")
+    for noise in ("WARN", "Traceback", "others completed", "Warning", "error "):
+        assert noise not in err, err
+    assert not out.exists() or not list(out.iterdir())  # no empty CSV, JSONL or timeline
