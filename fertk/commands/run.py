@@ -204,6 +204,9 @@ def _run_parallel(config, items, out_dir, options, workers, err):
 
         def done(res):
             prog.advance(task)
+            if not err.is_terminal:  # a log: one plain line per finished source
+                click.echo(f"{res['name']}: done ({int(prog.tasks[task].completed)}/{len(items)} "
+                           f"sources, {res.get('frames', 0)} frames)", err=True)
             if res.get("error"):
                 err.print(f"[red]error[/red] {res['name']}: {res['error']}")
                 if res.get("traceback"):

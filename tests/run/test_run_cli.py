@@ -90,6 +90,7 @@ def test_corrupt_video_among_several_is_reported_others_complete(tmp_path, media
     last = captured.err.strip().splitlines()[-1]
     assert last.startswith("Error: 1 of 3 source(s) failed (broken)")
     assert "broken.mp4" in captured.err
+    assert "one: done (" in captured.err and "3/3 sources" in captured.err  # plain log lines
     assert len(_rows(out / "one.csv")) == 24 and len(_rows(out / "two.csv")) == 32
     assert "2/3 source(s) done" in captured.out
 
