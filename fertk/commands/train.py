@@ -19,8 +19,11 @@ from fertk.hookspecs import hookimpl
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--preset", type=click.Choice(["default", "paper"]), default=None,
               help="Recipe preset (same as --set preset=...).")
+@click.option("--init", "init_from", default=None, metavar="NAME|CHECKPOINT",
+              help="Fine-tune from these weights: a registered name (fertk weights list) or a "
+                   "checkpoint (same as --set model.init_from=...).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
-def train_command(config, overrides, out, resume, preset, print_config) -> None:
+def train_command(config, overrides, out, resume, preset, init_from, print_config) -> None:
     """Train the frame model, then the temporal head, on every fold of CONFIG's protocol.
 
     CONFIG is a YAML or TOML file (see examples/configs/). Model selection uses validation
@@ -32,6 +35,7 @@ def train_command(config, overrides, out, resume, preset, print_config) -> None:
     Examples:
       fertk train examples/configs/ckplus_compact_gru.yaml --set data.root=/data/CK+
       fertk train cfg.yaml --set frame.epochs=5 --out runs/try --resume
+      fertk train examples/configs/ckplus_finetune.yaml --set data.root=/data/CK+ --init compact-fer2013
     """
     from fertk.clitools import console
     from fertk.engine.config import config_to_yaml, load_config
@@ -40,6 +44,10 @@ def train_command(config, overrides, out, resume, preset, print_config) -> None:
     overrides = list(overrides)
     if preset:
         overrides.insert(0, f"preset={preset}")
+    if init_from:
+        import json
+
+        overrides.append(f"model.init_from={json.dumps(init_from)}")  # a YAML string, quoted
     cfg = load_config(config, overrides)
     if print_config:
         click.echo(config_to_yaml(cfg))
@@ -133,16 +141,23 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_d
               help="Override applied to every config (e.g. --set data.root=/data/CK+).")
 @click.option("--out", type=click.Path(file_okay=False), default="compare", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the CPU latency measurement.")
-def compare_command(configs, overrides, out, no_timing) -> None:
-    """Compare CONFIGS on the same folds: mean ± std per metric, paired tests, cost.
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="Train every config with this many seeds on the same split [default: 1, or "
+                   "the manifest's].")
+def compare_command(configs, overrides, out, no_timing, seeds) -> None:
+    """Compare CONFIGS on the same folds: mean ± std per metric, bootstrap intervals, tests, cost.
 
     The first config is the baseline. Pass OUT/manifest.json of an earlier comparison to
-    re-run it.
+    re-run it. On a fixed split (FER2013's standard protocol, one fold) use --seeds N:
+    the spread is then over seeds, intervals come from a bootstrap over test images, and
+    every config is tested against the first with a paired bootstrap and McNemar's test.
 
     \b
-    Example:
-      fertk compare examples/configs/ckplus_compact.yaml examples/configs/ckplus_tiny.yaml \\
+    Examples:
+      fertk compare examples/configs/ckplus_compact_gru.yaml examples/configs/ckplus_tiny.yaml \\
           --set data.root=/data/CK+ --out compare-ck
+      fertk compare examples/configs/fer2013_compact.yaml examples/configs/fer2013_compact_paper.yaml \\
+          --set data.root=/data/fer2013 --seeds 3 --out compare-fer
     """
     from pathlib import Path
 
@@ -150,7 +165,7 @@ def compare_command(configs, overrides, out, no_timing) -> None:
     from fertk.engine.compare import compare
 
     compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
-            timing=not no_timing)
+            timing=not no_timing, seeds=seeds)
     console().print(Path(out, "compare.md").read_text(encoding="utf-8"))
 
 

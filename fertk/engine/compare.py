@@ -1,9 +1,11 @@
 """``fertk compare``: several configurations under one protocol, on the same folds.
 
-Every configuration is trained (or its finished run reused) on the *same* split file, then
-a table gives mean ± std over folds of accuracy, UAR and macro-F1 with parameters, MACs and
-CPU batch-1 latency; each configuration is tested against the first (the baseline) with a
-paired t-test and a Wilcoxon signed-rank test over the per-fold values. Outputs:
+Every configuration is trained (or its finished run reused) on the *same* split file, with
+``seeds`` seeds each, then a table gives mean ± std (over folds, or over seeds on a fixed
+split such as FER2013's) of accuracy, UAR and macro-F1, their 95 % bootstrap intervals over
+test items, parameters, MACs and CPU batch-1 latency; each configuration is tested against
+the first (the baseline): paired t-test and Wilcoxon signed-rank test over folds, paired
+bootstrap over the same test items, and McNemar's test on per-item correctness. Outputs:
 ``compare.md``, ``compare.csv``, ``compare.json``, ``compare.png`` and ``manifest.json``;
 ``fertk compare OUT/manifest.json`` re-runs the comparison from the manifest.
 """
@@ -85,8 +87,13 @@ def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True) -> dict
 
 
 def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str, ...] = (),
-            data: Any = None, argv: list[str] | None = None, timing: bool = True) -> dict[str, Any]:
-    """Train/reuse every configuration on one split file and write the comparison."""
+            data: Any = None, argv: list[str] | None = None, timing: bool = True,
+            seeds: int | None = None) -> dict[str, Any]:
+    """Train/reuse every configuration on one split file and write the comparison.
+
+    ``seeds`` trains each configuration with seeds ``run.seed, run.seed + 1, ...`` on the same
+    split (default 1, or what a re-run manifest recorded).
+    """
     from fertk.engine.data import as_array_set, load_data
     from fertk.engine.folds import make_folds, save_splits
     from fertk.engine.manifest import build_manifest
@@ -94,6 +101,10 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
 
     out = Path(out)
     cfgs = load_configs(list(paths), overrides)
+    if seeds is None:
+        seeds = int(manifest_seeds(paths) or 1)
+    if seeds < 1:
+        raise FertkError(f"--seeds must be at least 1 (got {seeds})")
     _check_same_protocol(cfgs)
     base = cfgs[0]
     ds = as_array_set(data if data is not None else load_data(base.data, base.run.progress))
@@ -101,94 +112,174 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
     if not split_file.exists():
         save_splits(split_file, make_folds(ds, base.protocol, base.run.seed),
                     {"protocol": base.protocol.kind, "data_hash": ds.key})
-    runs: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
     resolved: dict[str, Any] = {}
     for cfg in cfgs:
         cfg = copy.deepcopy(cfg)
         cfg.protocol.kind, cfg.protocol.splits = "splits", str(split_file.resolve())
-        run_dir = out / "runs" / cfg.name
         resolved[cfg.name] = cfg.to_dict()
-        summary_file = run_dir / "summary.json"
-        if summary_file.exists() and read_json(summary_file).get("config_digest") == cfg.digest():
-            runs[cfg.name] = read_json(summary_file)
-        else:
-            runs[cfg.name] = Trainer(cfg, out=run_dir, resume=run_dir.exists(), data=ds,
-                                     argv=argv).run()
-        runs[cfg.name]["_cfg"] = cfg
+        runs[cfg.name] = []
+        for i in range(seeds):
+            c = copy.deepcopy(cfg)
+            c.run.seed = cfg.run.seed + i
+            run_dir = out / "runs" / cfg.name / (f"seed{c.run.seed}" if seeds > 1 else "")
+            summary_file = run_dir / "summary.json"
+            if summary_file.exists() and read_json(summary_file).get("config_digest") == c.digest():
+                summary = read_json(summary_file)
+            else:
+                summary = Trainer(c, out=run_dir, resume=run_dir.exists(), data=ds, argv=argv).run()
+            summary["_cfg"], summary["_dir"] = c, run_dir
+            runs[cfg.name].append(summary)
     result = _tabulate(cfgs, runs, len(ds.classes), timing)
     result["selection"] = base.selection_label
     result["splits"] = str(split_file)
+    result["seeds"] = seeds
     _write(out, result)
+    rerun = f"fertk compare {out / 'manifest.json'}" + (f" --seeds {seeds}" if seeds > 1 else "")
     write_json(out / "manifest.json", build_manifest(
         configs=resolved, data_hash=ds.key, split_files=[split_file],
         argv=argv if argv is not None else list(sys.argv),
-        extra={"format": MANIFEST_FORMAT, "rerun": f"fertk compare {out / 'manifest.json'}",
+        extra={"format": MANIFEST_FORMAT, "rerun": rerun, "seeds": seeds,
                "selection": base.selection_label},
     ))
     return result
 
 
-def _tabulate(cfgs: list[TrainConfig], runs: dict[str, dict[str, Any]], k: int,
+def manifest_seeds(paths: list[str]) -> int | None:
+    """The number of seeds a compare manifest recorded (None for config files)."""
+    if len(paths) == 1 and str(paths[0]).endswith(".json"):
+        return read_json(paths[0]).get("seeds")
+    return None
+
+
+def _predictions(run: dict[str, Any], stage: str) -> tuple[list[int], list[int]] | None:
+    """A run's test labels and predictions, pooled over its folds in fold order."""
+    labels: list[int] = []
+    predicted: list[int] = []
+    for fold in run["folds"]:
+        res = read_json(Path(run["_dir"]) / "folds" / fold / "result.json")
+        pred = (res.get(stage) or {}).get("predictions")
+        if not pred:
+            return None
+        labels += pred["labels"]
+        predicted += pred["predicted"]
+    return labels, predicted
+
+
+def _tabulate(cfgs: list[TrainConfig], runs: dict[str, list[dict[str, Any]]], k: int,
               timing: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from fertk.engine.stats import bootstrap, mcnemar, paired_bootstrap
+
     rows: list[dict[str, Any]] = []
+    boots: dict[tuple[str, str], dict[str, Any]] = {}
+    preds: dict[tuple[str, str], list] = {}
     for cfg in cfgs:
-        run = runs[cfg.name]
-        cost = model_costs(run["_cfg"], k, timing)
-        for stage, st in run["stages"].items():
+        seed_runs = runs[cfg.name]
+        cost = model_costs(seed_runs[0]["_cfg"], k, timing)
+        for stage in seed_runs[0]["stages"]:
+            per_seed = [r["stages"][stage]["per_fold"] for r in seed_runs if stage in r["stages"]]
+            per_fold = {m: np.mean([ps[m] for ps in per_seed], axis=0).tolist() for m in METRICS}
             row = {"config": cfg.name, "stage": stage, "backbone": cfg.model.backbone,
                    "temporal": cfg.model.temporal if stage == "sequence" else None,
-                   "folds": len(run["folds"]), "per_fold": st["per_fold"],
+                   "folds": len(seed_runs[0]["folds"]), "seeds": len(per_seed), "per_fold": per_fold,
+                   "per_seed": {m: [float(np.mean(ps[m])) for ps in per_seed] for m in METRICS},
                    "params": cost["params"] + (cost.get("head_params", 0) if stage == "sequence" else 0),
                    "macs": cost["macs"] + (cost.get("head_macs", 0) if stage == "sequence" else 0),
                    "latency_ms": cost.get("latency_ms")}
             for m in METRICS:
-                row[m] = dict(zip(("mean", "std"), mean_std(st["per_fold"][m]), strict=True))
+                row[m] = dict(zip(("mean", "std"), mean_std(per_fold[m]), strict=True))
+                row[m]["seed_std"] = mean_std(row["per_seed"][m])[1]
+            pr = [_predictions(r, stage) for r in seed_runs]
+            if all(p is not None for p in pr):
+                preds[(cfg.name, stage)] = pr
+                boots[(cfg.name, stage)] = bootstrap(pr, k, seed=0)
+                row["ci95"] = {m: {"lo": boots[(cfg.name, stage)][m]["lo"],
+                                   "hi": boots[(cfg.name, stage)][m]["hi"]} for m in METRICS}
+                row["test_items"] = len(pr[0][0])
             rows.append(row)
     base = cfgs[0].name
     tests = []
     for row in rows:
         if row["config"] == base:
             continue
+        key, ref_key = (row["config"], row["stage"]), (base, row["stage"])
         ref = next((r for r in rows if r["config"] == base and r["stage"] == row["stage"]), None)
-        if ref is None or len(ref["per_fold"]["accuracy"]) != len(row["per_fold"]["accuracy"]):
+        if ref is None:
             continue
+        same_items = key in boots and ref_key in boots and \
+            preds[key][0][0] == preds[ref_key][0][0]
         for m in METRICS:
-            t = paired_tests(ref["per_fold"][m], row["per_fold"][m])
-            tests.append({"baseline": base, "config": row["config"], "stage": row["stage"],
-                          "metric": m, **t})
+            t: dict[str, Any] = {"baseline": base, "config": row["config"], "stage": row["stage"],
+                                 "metric": m}
+            if len(ref["per_fold"][m]) == len(row["per_fold"][m]):
+                t.update(paired_tests(ref["per_fold"][m], row["per_fold"][m]))
+            if same_items:
+                t["bootstrap"] = paired_bootstrap(boots[ref_key], boots[key], m)
+                if m == "accuracy":
+                    (ya, pa), (yb, pb) = preds[ref_key][0], preds[key][0]
+                    t["mcnemar"] = mcnemar(np.equal(ya, pa), np.equal(yb, pb))
+            tests.append(t)
     return {"baseline": base, "rows": rows, "paired_tests": tests}
 
 
+def _ci(r: dict[str, Any], m: str) -> str:
+    ci = (r.get("ci95") or {}).get(m)
+    return f"[{100 * ci['lo']:.2f}, {100 * ci['hi']:.2f}]" if ci else ""
+
+
 def _write(out: Path, result: dict[str, Any]) -> None:
-    cols = ["config", "stage", "backbone", "temporal", "folds", "accuracy %", "UAR %",
-            "macro-F1 %", "params", "MMACs/frame", "CPU latency ms"]
+    seeds = int(result.get("seeds", 1))
+    spread = "std over seeds" if all(r["folds"] == 1 for r in result["rows"]) else "std over folds"
+    cols = ["config", "stage", "backbone", "temporal", "folds", "seeds", "accuracy %",
+            "accuracy 95% CI", "UAR %", "UAR 95% CI", "macro-F1 %", "macro-F1 95% CI", "params",
+            "MMACs/frame", "CPU latency ms"]
+
+    def cell(r: dict[str, Any], m: str) -> str:
+        if r["folds"] > 1:
+            return format_mean_std(r["per_fold"][m])
+        return format_mean_std(r["per_seed"][m])
+
     md_rows, csv_rows = [], []
     for r in result["rows"]:
-        cells = [format_mean_std(r["per_fold"][m]) for m in METRICS]
         lat = f"{r['latency_ms']:.2f}" if r.get("latency_ms") is not None else ""
+        cells = [x for m in METRICS for x in (cell(r, m), _ci(r, m))]
         md_rows.append([r["config"], r["stage"], r["backbone"], r["temporal"] or "", r["folds"],
-                        *cells, f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}", lat])
+                        r["seeds"], *cells, f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}", lat])
         csv_rows.append([r["config"], r["stage"], r["backbone"], r["temporal"] or "", r["folds"],
-                         *[f"{100 * r[m]['mean']:.4f}±{100 * r[m]['std']:.4f}" for m in METRICS],
-                         r["params"], r["macs"], r.get("latency_ms")])
-    t_cols = ["config vs baseline", "stage", "metric", "mean diff (pp)", "paired t p", "Wilcoxon p"]
-    t_rows = [[f"{t['config']} vs {t['baseline']}", t["stage"], t["metric"],
-               f"{100 * t['mean_difference']:+.2f}", _p(t["t_pvalue"]), _p(t["wilcoxon_pvalue"])]
-              for t in result["paired_tests"]]
+                         r["seeds"], *cells, r["params"], r["macs"], r.get("latency_ms")])
+    t_cols = ["config vs baseline", "stage", "metric", "mean diff (pp)", "paired t p", "Wilcoxon p",
+              "bootstrap diff 95% CI (pp)", "bootstrap p", "McNemar p"]
+    t_rows = []
+    for t in result["paired_tests"]:
+        bs = t.get("bootstrap") or {}
+        diff = t.get("mean_difference", bs.get("mean_difference"))
+        t_rows.append([f"{t['config']} vs {t['baseline']}", t["stage"], t["metric"],
+                       f"{100 * diff:+.2f}" if diff is not None else "",
+                       _p(t.get("t_pvalue")), _p(t.get("wilcoxon_pvalue")),
+                       f"[{100 * bs['lo']:+.2f}, {100 * bs['hi']:+.2f}]" if bs else "",
+                       _p(bs.get("pvalue")), _p((t.get("mcnemar") or {}).get("pvalue"))])
     md = ["# Comparison", "", f"- model selection: **{result['selection']}**",
           f"- split file: `{result['splits']}` (every configuration uses the same folds)",
-          "- values: mean ± std over folds (sample std)", "", table_markdown(cols, md_rows), ""]
+          f"- seeds per configuration: {seeds}; values: mean ± {spread} (sample std)",
+          "- 95% CI: percentile bootstrap over test items (2,000 resamples; metric averaged over "
+          "seeds), pooled over folds", "", table_markdown(cols, md_rows), ""]
     if t_rows:
-        md += ["## Paired tests against the baseline (same folds)", "",
+        md += ["## Tests against the baseline", "",
+               "Paired t / Wilcoxon over folds (need two or more folds); paired bootstrap over the "
+               "same test items; McNemar on per-item correctness (first seed).", "",
                table_markdown(t_cols, t_rows), ""]
     md += ["![comparison](compare.png)", ""]
     (out / "compare.md").write_text("\n".join(md), encoding="utf-8")
     write_table_csv(out / "compare.csv", cols, csv_rows)
     write_json(out / "compare.json", result)
     names = [f"{r['config']}/{r['stage']}" for r in result["rows"]]
-    plot_comparison(out / "compare.png", names,
-                    {m: [r["per_fold"][m] for r in result["rows"]] for m in METRICS},
-                    title=f"selection: {result['selection']}")
+    points = {m: [r["per_fold"][m] if r["folds"] > 1 else r["per_seed"][m] for r in result["rows"]]
+              for m in METRICS}
+    plot_comparison(out / "compare.png", names, points,
+                    title=f"selection: {result['selection']}; points: "
+                          + ("folds" if spread.endswith("folds") else "seeds"))
 
 
 def _p(v: Any) -> str:

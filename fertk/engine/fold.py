@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 import torch
 
 from fertk.engine.batching import BatchPipeline
+from fertk.engine.config import fine_tune_plan
 from fertk.engine.data import ArraySet, frame_rows, sequence_groups
 from fertk.engine.folds import FoldSplit
 from fertk.engine.metrics import compute_metrics
@@ -48,30 +50,151 @@ def build_backbone(cfg: Any, num_classes: int) -> torch.nn.Module:
     opts["num_classes"] = num_classes
     model = get_registry("backbones").create(cfg.model.backbone, **opts)
     if cfg.frame.init == "xavier":
-        from fertk.backbones.base import xavier_init
+        from fertk.backbones.base import classifier_of, xavier_init
 
-        xavier_init(model)
+        head = classifier_of(model) if getattr(model, "pretrained_source", None) else None
+        xavier_init(head[1] if head else model)  # pretrained (timm): only the new classifier
     return model
 
 
-def init_backbone(cfg: Any, backbone: torch.nn.Module, classes: list[str]) -> dict[str, Any] | None:
+def predictions(labels: np.ndarray, predicted: np.ndarray) -> dict[str, list[int]]:
+    """Test labels and predictions in test-row order (``fertk compare``'s bootstrap and McNemar)."""
+    return {"labels": [int(v) for v in labels], "predicted": [int(v) for v in predicted]}
+
+
+def init_backbone(cfg: Any, backbone: torch.nn.Module, classes: list[str],
+                  expected: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Load ``model.init_from`` (a registered weight name or a checkpoint) into ``backbone``.
 
-    The source must hold the same backbone with the same class list; tensors that do not fit
-    are a one-line error naming them. Returns the provenance recorded in the checkpoint
-    metadata (source name or path and the sha256 of its tensors), or None without a source.
+    The source must hold the same backbone; every tensor outside the classifier
+    (:func:`fertk.backbones.base.classifier_of`) must fit, else a one-line error names them.
+    The classifier is loaded when the class lists are equal, its rows are mapped by class
+    name where the class sets overlap (new classes keep their fresh rows), and it stays
+    freshly initialised when they share no class. ``expected`` (``input_spec``, ``crop``,
+    ``illumination`` of this run) is compared with the source's metadata.
+
+    Returns the provenance recorded in the checkpoint metadata under ``train.init_from``
+    (source, registered name, path, sha256, the classifier's fate, input differences, the
+    source's own ``init_from``), or None without a source.
     """
     src = cfg.model.init_from
     if not src:
         return None
-    from fertk.checkpoint import _load_part, check_compatible, load_checkpoint, sha256_file
+    from fertk.backbones.base import classifier_of
+    from fertk.checkpoint import check_compatible, load_checkpoint, sha256_file, state_mismatch
 
     ckpt = load_checkpoint(src)
     where = f"model.init_from {src}"
     check_compatible(ckpt, backbone=cfg.model.backbone, where=where)
-    check_compatible(ckpt, classes=classes, where=where)
-    _load_part(backbone, ckpt.state_dicts["backbone"], "backbone", ckpt)
-    return {"source": str(src), "path": str(ckpt.path), "sha256": sha256_file(ckpt.path)}
+    sd, own = ckpt.state_dicts["backbone"], backbone.state_dict()
+    head = classifier_of(backbone)
+    prefix = head[0] + "." if head else None
+    in_head = [k for k in own if prefix and k.startswith(prefix)]
+    body = {k: v for k, v in sd.items() if k not in in_head}
+    bad = state_mismatch(body, {k: v for k, v in own.items() if k not in in_head})
+    if bad:
+        raise FertkError(f"{where}: its {ckpt.metadata['backbone']['name']} backbone does not fit the "
+                         f"configured one ({bad}); source options {ckpt.metadata['backbone']['options']}, "
+                         f"model.backbone_options {dict(cfg.model.backbone_options)}")
+    src_classes = ckpt.classes
+    if head is None and src_classes != list(classes):
+        raise FertkError(f"{where}: class lists differ (source {src_classes}, data {list(classes)}) "
+                         f"and the backbone names no classifier whose rows could be mapped")
+    shared = [c for c in classes if c in src_classes]
+    for key in in_head:
+        have, new = sd.get(key), own[key]
+        if have is None:
+            raise FertkError(f"{where}: the source has no classifier tensor '{key}'")
+        if have.shape[0] == len(src_classes) and new.shape[0] == len(classes) and have.shape[1:] == new.shape[1:]:
+            rows = new.clone()
+            for j, c in enumerate(classes):
+                if c in src_classes:
+                    rows[j] = have[src_classes.index(c)]
+            body[key] = rows
+        elif have.shape == new.shape:  # a classifier tensor without per-class rows
+            body[key] = have
+        else:
+            raise FertkError(f"{where}: classifier tensor '{key}' {tuple(have.shape)} does not fit "
+                             f"{tuple(new.shape)} (rows are classes: {len(src_classes)} vs {len(classes)})")
+    backbone.load_state_dict(body, strict=True)
+    mode = "loaded" if src_classes == list(classes) else "mapped" if shared else "reinitialised"
+    record: dict[str, Any] = {
+        "source": str(src), "name": ckpt.name, "path": str(ckpt.path), "sha256": sha256_file(ckpt.path),
+        "backbone": ckpt.metadata["backbone"]["name"], "classes": src_classes,
+        "dataset": (ckpt.metadata.get("train") or {}).get("dataset"),
+        "classifier": {"mode": mode, "mapped": shared, "new": [c for c in classes if c not in shared]},
+    }
+    differences = source_differences(ckpt.metadata, expected or {})
+    if differences:
+        record["differences"] = differences
+    lineage = (ckpt.metadata.get("train") or {}).get("init_from")
+    if lineage:
+        record["lineage"] = lineage
+    return record
+
+
+def source_differences(meta: dict[str, Any], expected: dict[str, Any]) -> dict[str, str]:
+    """How a source checkpoint's input spec, crop policy and illumination differ from this run's."""
+    out: dict[str, str] = {}
+    theirs, ours = meta.get("input_spec") or {}, expected.get("input_spec") or {}
+    spec = [f"{k} {theirs[k]} vs {ours[k]}" for k in ("input_size", "in_chans", "crop_size", "mean", "std")
+            if k in theirs and k in ours and _norm(theirs[k]) != _norm(ours[k])]
+    if spec:
+        out["input_spec"] = "; ".join(spec)
+    crop, want = meta.get("crop"), expected.get("crop")
+    if crop and want and (crop["name"], crop.get("options") or {}) != (want["name"], want.get("options") or {}):
+        out["crop"] = f"{crop['name']} {crop.get('options') or {}} vs {want['name']} {want.get('options') or {}}"
+    if "illumination" in expected and (meta.get("illumination") or "none") != (expected["illumination"] or "none"):
+        out["illumination"] = f"{meta.get('illumination') or 'none'} vs {expected['illumination'] or 'none'}"
+    return out
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [round(float(v), 6) if isinstance(v, float) else v for v in value]
+    return value
+
+
+def describe_init(record: dict[str, Any]) -> list[str]:
+    """The log lines of an ``init_from`` record: the classifier's fate and input differences."""
+    label = record["name"] or record["source"]
+    cls = record["classifier"]
+    if cls["mode"] == "loaded":
+        what = "classifier loaded (same classes)"
+    elif cls["mode"] == "mapped":
+        what = (f"classifier rows mapped by class name for {len(cls['mapped'])} of "
+                f"{len(cls['mapped']) + len(cls['new'])} classes"
+                + (f" (new, freshly initialised: {', '.join(cls['new'])})" if cls["new"] else ""))
+    else:
+        what = f"classifier re-initialised (no class shared with the source's {', '.join(record['classes'])})"
+    lines = [f"model.init_from {label} (sha256 {record['sha256'][:12]}): backbone tensors loaded; {what}"]
+    for key, diff in (record.get("differences") or {}).items():
+        lines.append(f"model.init_from {label}: {key} differs from the source's (source vs this run: {diff})")
+    return lines
+
+
+def pretrained_record(backbone: torch.nn.Module) -> dict[str, Any] | None:
+    """Where a backbone's own pretrained weights came from (timm's ``pretrained``), with the
+    sha256 of the file that was read."""
+    src = getattr(backbone, "pretrained_source", None)
+    if not src:
+        return None
+    from fertk.checkpoint import sha256_file
+
+    return {**src, **({"sha256": sha256_file(src["file"])} if src.get("file") else {})}
+
+
+def checkpoint_options(cfg: Any, spec: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """The backbone options a checkpoint records: the config's, without the pretrained-weight
+    options (the checkpoint holds the tensors; rebuilding must not read or fetch them again),
+    with the input normalisation they implied pinned."""
+    opts = {**cfg.model.backbone_options, "num_classes": num_classes}
+    if {"pretrained", "pretrained_file"} & set(opts):
+        opts.pop("pretrained", None)
+        opts.pop("pretrained_file", None)
+        opts.setdefault("mean", list(spec["mean"]))
+        opts.setdefault("std", list(spec["std"]))
+    return opts
 
 
 def build_head(cfg: Any, num_classes: int, input_dim: int) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -114,8 +237,18 @@ class FoldRunner:
         torch.manual_seed(seed_for(cfg.run.seed, self.index, 0))
         np.random.seed(seed_for(cfg.run.seed, self.index, 0))
         backbone = build_backbone(cfg, self.k)
-        self.init_source = init_backbone(cfg, backbone, list(ds.classes))
         spec = input_spec_of(backbone)
+        t_ill = test_illumination(cfg.frame.augment)
+        self.init_source = init_backbone(cfg, backbone, list(ds.classes), {
+            "input_spec": spec, "crop": self.crop_meta(), "illumination": t_ill})
+        self.pretrained = pretrained_record(backbone)
+        if self.init_source and self.dist.is_main and not getattr(self.t, "init_reported", False):
+            self.t.init_reported = True  # once per run, not once per fold
+            for line in describe_init(self.init_source):
+                if self.progress.enabled:
+                    self.progress.log(line)
+                else:
+                    print(f"fertk: {line}", file=sys.stderr)
         pipe = BatchPipeline(spec, cfg.frame.augment, self.dist.device, self.channels_last)
         frames = cfg.frame.frames
         tr = frame_rows(ds, fold.train, frames)
@@ -127,7 +260,6 @@ class FoldRunner:
             raise FertkError(f"fold {fold.name}: the validation subjects have no labelled frames; "
                              "raise protocol.val_fraction")
         aug = cfg.frame.augment
-        t_ill = test_illumination(aug)
         test_crops = self.t.illuminated(ds, t_ill)
         if aug.illumination == "aug":
             train_x = np.concatenate([self.t.illuminated(ds, n)[tr] for n in ("he", "lm", "ws")])
@@ -140,6 +272,7 @@ class FoldRunner:
             "subjects": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
             "frames": {"train": int(tr.size), "val": int(va.size), "test": int(te.size)},
             "illumination": {"train": aug.illumination, "test": t_ill},
+            **({"init_from": self.init_source} if self.init_source else {}),
         }
         if cfg.frame.enabled:
             st = run_frame_stage(self.ctx("frame"), backbone, pipe, train_x, train_y,
@@ -153,7 +286,8 @@ class FoldRunner:
         backbone.load_state_dict(st.best_state)
         backbone.to(self.dist.device).eval()
         logits = predict(backbone, pipe.test, np.asarray(test_crops[te]), amp_dtype=self.amp)
-        test_m = compute_metrics(ds.labels[te], logits.argmax(1).numpy(), ds.classes)
+        frame_pred = logits.argmax(1).numpy()
+        test_m = compute_metrics(ds.labels[te], frame_pred, ds.classes)
         frame_ckpt = self.dir / "frame"
         meta = self.metadata(spec, None, t_ill, "frame", st, test_m)
         if self.dist.is_main:
@@ -162,7 +296,8 @@ class FoldRunner:
             save_checkpoint(frame_ckpt, {"backbone": backbone.state_dict()}, meta)
         result["frame"] = {"test": test_m, "val": st.best_val, "best_epoch": st.best_step,
                            "epochs_run": st.steps_run, "history": st.history,
-                           "checkpoint": str(frame_ckpt)}
+                           "checkpoint": str(frame_ckpt),
+                           "predictions": predictions(ds.labels[te], frame_pred)}
         result["sequence"] = None
         if cfg.model.temporal and cfg.sequence.enabled:
             result["sequence"] = self.sequence_stage(backbone, pipe, spec, test_crops, t_ill)
@@ -252,7 +387,8 @@ class FoldRunner:
         head.to(self.dist.device).eval()
         with torch.no_grad():
             logits = head(x_te[0].to(self.dist.device)).float().cpu()
-        test_m = compute_metrics(y_te, logits.argmax(1).numpy(), self.ds.classes)
+        seq_pred = logits.argmax(1).numpy()
+        test_m = compute_metrics(y_te, seq_pred, self.ds.classes)
         ckpt = self.dir / "sequence"
         meta = self.metadata(spec, {"name": cfg.model.temporal, "options": head_opts}, t_ill,
                              "sequence", st, test_m)
@@ -266,6 +402,7 @@ class FoldRunner:
                 "iterations": st.steps_run, "history": st.history, "checkpoint": str(ckpt),
                 "sequences": data["counts"], "source": cfg.sequence.source,
                 "baselines": self._baselines(x_te[0], y_te),
+                "predictions": predictions(y_te, seq_pred),
                 "longest_train_sequence": data["longest_train_sequence"]}
 
     def _baselines(self, x: torch.Tensor, y: np.ndarray) -> dict[str, Any]:
@@ -306,8 +443,7 @@ class FoldRunner:
         return {
             "fertk_version": __version__,
             "classes": list(self.ds.classes),
-            "backbone": {"name": cfg.model.backbone,
-                         "options": {**cfg.model.backbone_options, "num_classes": self.k}},
+            "backbone": {"name": cfg.model.backbone, "options": checkpoint_options(cfg, spec, self.k)},
             "temporal": temporal,
             "crop": self.crop_meta(),
             "detector": self.t.detector_name(),
@@ -321,6 +457,9 @@ class FoldRunner:
                 "dataset": cfg.data.dataset, **self.test_part(),
                 "preprocessing": {"detector": self.t.detector_name(), "crop": self.crop_meta()},
                 **({"init_from": self.init_source} if self.init_source else {}),
+                **({"pretrained": self.pretrained} if self.pretrained else {}),
+                "fine_tune": dict(zip(("freeze_epochs", "lr_backbone"), fine_tune_plan(cfg),
+                                      strict=True)) if stage == "frame" and cfg.frame.enabled else None,
             },
             "licence": "trained by the user; same terms as the training data",
             "source": "fertk train",

@@ -64,3 +64,84 @@ def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
         out["t_pvalue"] = 1.0
         out["wilcoxon_pvalue"] = 1.0
     return out
+
+
+# -- fixed splits: bootstrap over test items, McNemar ------------------------------------------
+def _metric_rows(labels: np.ndarray, predicted: np.ndarray, idx: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Accuracy, UAR and macro-F1 of each resample ``idx`` (B, N) of one prediction set."""
+    b = idx.shape[0]
+    codes = (labels[idx] * k + predicted[idx]) + (np.arange(b)[:, None] * k * k)
+    cm = np.bincount(codes.ravel(), minlength=b * k * k).reshape(b, k, k).astype(float)
+    diag = np.einsum("bii->bi", cm)
+    rows, cols = cm.sum(2), cm.sum(1)
+    present = rows > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(present, diag / rows, 0.0)
+        f1 = np.where(present, 2 * diag / (rows + cols), 0.0)
+    n_present = np.maximum(present.sum(1), 1)
+    return {"accuracy": diag.sum(1) / idx.shape[1], "uar": recall.sum(1) / n_present,
+            "macro_f1": f1.sum(1) / n_present}
+
+
+def bootstrap(runs: Sequence[tuple[Sequence[int], Sequence[int]]], k: int, resamples: int = 2000,
+              seed: int = 0, alpha: float = 0.05, idx: np.ndarray | None = None) -> dict[str, Any]:
+    """Percentile bootstrap over test items of metrics averaged over ``runs`` (seeds).
+
+    ``runs`` are ``(labels, predicted)`` of the same test items in the same order (one per
+    seed); each resample draws items with replacement and averages the metric over the runs,
+    so the interval reflects the test set's sampling, the spread over seeds is reported
+    separately. Returns ``{metric: {"mean", "lo", "hi"}, "samples": {metric: (B,) array}}``.
+    """
+    labels0 = np.asarray(runs[0][0], dtype=np.int64)
+    n = labels0.size
+    if idx is None:
+        idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    per_run = []
+    for labels, predicted in runs:
+        y = np.asarray(labels, dtype=np.int64)
+        if y.size != n or not np.array_equal(y, labels0):
+            raise ValueError("bootstrap: every run must score the same test items in the same order")
+        per_run.append(_metric_rows(y, np.asarray(predicted, dtype=np.int64), idx, k))
+    out: dict[str, Any] = {"samples": {}}
+    full = np.arange(n)[None, :]
+    for m in ("accuracy", "uar", "macro_f1"):
+        samples = np.mean([r[m] for r in per_run], axis=0)
+        point = float(np.mean([_metric_rows(np.asarray(y, dtype=np.int64), np.asarray(p, dtype=np.int64),
+                                            full, k)[m][0] for y, p in runs]))
+        lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
+        out[m] = {"mean": point, "lo": float(lo), "hi": float(hi)}
+        out["samples"][m] = samples
+    return out
+
+
+def paired_bootstrap(a: dict[str, Any], b: dict[str, Any], metric: str = "accuracy") -> dict[str, float]:
+    """Difference ``b - a`` of two :func:`bootstrap` results drawn with the *same* resamples:
+    mean difference, its percentile interval and a two-sided p-value (how often the resampled
+    difference falls on the other side of zero, doubled)."""
+    d = np.asarray(b["samples"][metric]) - np.asarray(a["samples"][metric])
+    lo, hi = np.quantile(d, [0.025, 0.975])
+    p = 2.0 * min(float((d <= 0).mean()), float((d >= 0).mean()))
+    return {"mean_difference": float(b[metric]["mean"] - a[metric]["mean"]), "lo": float(lo),
+            "hi": float(hi), "pvalue": min(1.0, p)}
+
+
+def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict[str, Any]:
+    """McNemar's test on paired per-item correctness: ``b01`` items only A got right,
+    ``b10`` only B; exact binomial p-value below 25 discordant items, else chi² with
+    continuity correction."""
+    from scipy import stats
+
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"McNemar needs the same items: {a.size} vs {b.size}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = only_a + only_b
+    if n == 0:
+        p = 1.0
+    elif n < 25:
+        p = float(stats.binomtest(only_a, n, 0.5).pvalue)
+    else:
+        chi2 = (abs(only_a - only_b) - 1) ** 2 / n
+        p = float(stats.chi2.sf(chi2, 1))
+    return {"only_baseline_correct": only_a, "only_config_correct": only_b, "pvalue": p}

@@ -210,3 +210,45 @@ def test_init_from_refuses_another_backbone(tmp_path):
         Trainer(cfg, out=tmp_path / "r").run()
     with pytest.raises(FertkError, match="frame.enabled"):
         build_config({"frame": {"enabled": False}})
+
+
+def test_compare_seeds_on_the_fixed_split(tmp_path):
+    """``fertk compare A B --seeds 2`` on FER2013's fixed split: spread over seeds, bootstrap
+    intervals, paired bootstrap and McNemar against the first config, and a manifest re-run."""
+    import yaml
+    from click.testing import CliRunner
+
+    from fertk.cli import cli
+
+    root = make_export(tmp_path / "fer", per_class=(20, 6, 10))
+    common = {"preset": "default",
+              "data": {"dataset": "fer2013", "root": str(root), "cache_dir": str(tmp_path / "c"),
+                       "workers": 1, "crop": "box", "crop_options": {"margin": 0.25}},
+              "protocol": {"kind": "standard"},
+              "frame": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0,
+                        "augment": {"illumination": "none", "test_illumination": "none"}},
+              "run": {"progress": False}}
+    for name, backbone in (("a", "compact_tiny"), ("b", "example_convnet")):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(
+            {**common, "name": name, "model": {"backbone": backbone, "temporal": None}}))
+    out = tmp_path / "cmp"
+    res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+                                   "--seeds", "2", "--out", str(out), "--no-timing"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "compare.json").read_text())
+    assert doc["seeds"] == 2 and sorted((out / "runs" / "a").iterdir())[0].name == "seed0"
+    for row in doc["rows"]:
+        assert row["seeds"] == 2 and row["folds"] == 1 and row["test_items"] == 20
+        assert len(row["per_seed"]["accuracy"]) == 2
+        ci = row["ci95"]["accuracy"]
+        assert ci["lo"] <= row["accuracy"]["mean"] <= ci["hi"]
+    (acc,) = [t for t in doc["paired_tests"] if t["metric"] == "accuracy"]
+    assert 0 <= acc["mcnemar"]["pvalue"] <= 1 and 0 <= acc["bootstrap"]["pvalue"] <= 1
+    md = (out / "compare.md").read_text()
+    assert "std over seeds" in md and "McNemar" in md and "95% CI" in md
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seeds"] == 2 and manifest["rerun"].endswith("--seeds 2")
+    again = CliRunner().invoke(cli, ["compare", str(out / "manifest.json"), "--out", str(out),
+                                     "--no-timing"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "compare.json").read_text())["rows"][0]["per_seed"] == doc["rows"][0]["per_seed"]

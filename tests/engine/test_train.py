@@ -57,7 +57,9 @@ def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config):
                  "--cache-dir", str(cache), "--detector", "dataset", "--workers", "1",
                  "--option", "mode=sequence"]) == 0
     rep = json.loads((ev / "report.json").read_text())
-    assert {"frame", "sequence"} <= set(rep) and rep["frame"]["n"] == 70
+    # by default only the fold's test subjects (7 peak frames each) are scored
+    assert {"frame", "sequence"} <= set(rep) and rep["frame"]["n"] == 7 * len(splits["test"]) < 70
+    assert rep["dataset"]["rows"].startswith(f"its {len(splits['test'])} test subjects")
     assert len(rep["frame"]["per_class"]) == 7 and 0 <= rep["frame"]["uar"] <= 1
     assert (ev / "frame_confusion.png").read_bytes()[:8] == PNG
     assert (ev / "sequence_confusion.csv").exists()
