@@ -27,8 +27,8 @@ class FertkGroup(click.Group):
     _plugin_commands: frozenset[str] = frozenset()
 
     def __init__(self, *args, **kwargs):
+        self._owners: dict[str, str] = {}  # command name -> plugin that added it
         super().__init__(*args, **kwargs)
-        self._owners: dict[str, str] = {}
 
     def add_command(self, cmd, name=None):
         from fertk import plugins
