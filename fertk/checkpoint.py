@@ -413,8 +413,9 @@ def load_checkpoint(
 
 
 # -- build ---------------------------------------------------------------------------------
-def _load_part(module: Any, sd: dict[str, Any], part: str, ckpt: Checkpoint) -> None:
-    own = module.state_dict()
+def state_mismatch(sd: dict[str, Any], own: dict[str, Any]) -> str:
+    """What keeps the tensors ``sd`` from loading into a module whose state dict is ``own``,
+    naming the tensors (missing, unexpected, shape mismatch); ``""`` when they fit."""
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     shapes = [
@@ -422,17 +423,22 @@ def _load_part(module: Any, sd: dict[str, Any], part: str, ckpt: Checkpoint) -> 
         for k in sorted(set(own) & set(sd))
         if tuple(sd[k].shape) != tuple(own[k].shape)
     ]
-    if missing or unexpected or shapes:
+    bits = []
+    if missing:
+        bits.append(f"missing {len(missing)} tensor(s) e.g. {missing[:3]}")
+    if unexpected:
+        bits.append(f"unexpected {len(unexpected)} e.g. {unexpected[:3]}")
+    if shapes:
+        bits.append(f"shape mismatch {shapes[:3]}")
+    return "; ".join(bits)
+
+
+def _load_part(module: Any, sd: dict[str, Any], part: str, ckpt: Checkpoint) -> None:
+    bad = state_mismatch(sd, module.state_dict())
+    if bad:
         name = ckpt.metadata[part]["name"]
-        bits = []
-        if missing:
-            bits.append(f"missing {len(missing)} tensor(s) e.g. {missing[:3]}")
-        if unexpected:
-            bits.append(f"unexpected {len(unexpected)} e.g. {unexpected[:3]}")
-        if shapes:
-            bits.append(f"shape mismatch {shapes[:3]}")
         raise FertkError(f"{ckpt.label}: {part} mismatch: weights do not fit '{name}' "
-                         f"built with its recorded options ({'; '.join(bits)})")
+                         f"built with its recorded options ({bad})")
     module.load_state_dict(sd, strict=True)
 
 
@@ -478,5 +484,6 @@ __all__ = [
     "read_metadata",
     "save_checkpoint",
     "sha256_file",
+    "state_mismatch",
     "validate_metadata",
 ]

@@ -58,6 +58,27 @@ def input_spec_of(model: Any) -> dict[str, Any]:
     return make_input_spec(size, int(getattr(model, "in_chans", 1)), crop_size=96)
 
 
+def classifier_of(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """``(qualified name, module)`` of the backbone's classifier, the layer that maps
+    ``forward_features`` to the logits, or ``None`` when the backbone names none.
+
+    ``model.get_classifier()`` (timm's convention) when the backbone has it, else its
+    ``classifier`` or ``head`` attribute (the built-ins, the example plugin). The classifier's
+    tensors hold one row per class along dimension 0; fine-tuning maps them by class name and
+    ``frame.freeze``/``frame.lr_backbone`` treat everything else as the features.
+    """
+    module = None
+    getter = getattr(model, "get_classifier", None)
+    if callable(getter):
+        module = getter()
+    for attr in ("classifier", "head"):
+        if module is None and isinstance(getattr(model, attr, None), nn.Module):
+            module = getattr(model, attr)
+    if not isinstance(module, nn.Module):
+        return None
+    return next(((name, m) for name, m in model.named_modules() if m is module and name), None)
+
+
 def xavier_init(module: nn.Module) -> None:
     """Xavier-uniform weights and zero biases for every conv and linear layer (paper §3.4)."""
     for m in module.modules():

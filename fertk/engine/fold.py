@@ -82,9 +82,16 @@ def init_backbone(cfg: Any, backbone: torch.nn.Module, classes: list[str],
         return None
     from fertk.backbones.base import classifier_of
     from fertk.checkpoint import check_compatible, load_checkpoint, sha256_file, state_mismatch
+    from fertk.registry import UnknownComponentError
 
-    ckpt = load_checkpoint(src)
     where = f"model.init_from {src}"
+    try:
+        ckpt = load_checkpoint(src)
+    except UnknownComponentError as exc:
+        raise FertkError(f"{where}: {str(exc).rstrip('.')}; register trained weights first (e.g. "
+                         "fertk train examples/configs/fer2013_compact.yaml, then fertk weights "
+                         "import RUN/folds/standard/frame.safetensors --name NAME) or pass "
+                         "--init NAME|CHECKPOINT") from exc
     check_compatible(ckpt, backbone=cfg.model.backbone, where=where)
     sd, own = ckpt.state_dicts["backbone"], backbone.state_dict()
     head = classifier_of(backbone)
