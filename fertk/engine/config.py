@@ -121,6 +121,9 @@ class FrameStageConfig:
     patience: int = 100
     eval_every: int = 1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # fine-tuning (see fine_tune_plan): features frozen for N epochs | features | none | auto
+    freeze: str | int = "auto"
+    lr_backbone: str | float = "auto"  # learning rate of everything but the classifier
 
 
 @dataclass
@@ -375,6 +378,12 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         bad("frame.augment.illumination", f"must be one of {', '.join(ill)}")
     if cfg.frame.augment.test_illumination not in ill[:4]:
         bad("frame.augment.test_illumination", "must be none, he, lm or ws")
+    fz = cfg.frame.freeze
+    if not (fz in ("auto", "features", "none") or (isinstance(fz, int) and not isinstance(fz, bool) and fz >= 0)):
+        bad("frame.freeze", f"must be auto, features, none or a number of epochs >= 0 (got {fz!r})")
+    lrb = cfg.frame.lr_backbone
+    if not (lrb == "auto" or (isinstance(lrb, (int, float)) and not isinstance(lrb, bool) and lrb >= 0)):
+        bad("frame.lr_backbone", f"must be auto or a learning rate >= 0 (got {lrb!r})")
     if not cfg.frame.enabled and not cfg.model.init_from:
         bad("frame.enabled", "false needs model.init_from (the frame model to use as it is)")
     if cfg.sequence.source not in ("sequences", "stills"):
@@ -395,6 +404,43 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                      ("sequence.seq_len", cfg.sequence.seq_len)):
         if not isinstance(val, int) or val < 1:
             bad(key, f"must be a positive integer (got {val!r})")
+
+
+def starts_trained(cfg: TrainConfig) -> bool:
+    """Whether the frame model starts from trained weights (``model.init_from``, or a
+    backbone option ``pretrained``/``pretrained_file`` such as timm's)."""
+    opts = cfg.model.backbone_options or {}
+    return bool(cfg.model.init_from) or opts.get("pretrained") not in (None, False, "", "false") \
+        or bool(opts.get("pretrained_file"))
+
+
+#: ``auto`` fine-tuning: features frozen for this many epochs, backbone at this share of frame.lr.
+AUTO_FREEZE_EPOCHS = 1
+AUTO_LR_BACKBONE = 0.1
+
+
+def fine_tune_plan(cfg: TrainConfig) -> tuple[int, float]:
+    """``(epochs with frozen features, learning rate of the features)`` of the frame stage.
+
+    ``frame.freeze``: ``none`` (0), ``features`` (every epoch: only the classifier learns), a
+    number of epochs before unfreezing, or ``auto``: :data:`AUTO_FREEZE_EPOCHS` when the model
+    starts from trained weights (:func:`starts_trained`), else 0. ``frame.lr_backbone``: a rate,
+    or ``auto``: :data:`AUTO_LR_BACKBONE` × ``frame.lr`` from trained weights, else ``frame.lr``.
+    Why: a classifier with new rows sends large, random gradients into the features in the
+    first steps; training it alone first, then the features at a tenth of the rate, keeps what
+    the source learnt on its large data set (docs/training.md).
+    """
+    st, trained = cfg.frame, starts_trained(cfg)
+    if st.freeze == "auto":
+        freeze = AUTO_FREEZE_EPOCHS if trained else 0
+    elif st.freeze == "features":
+        freeze = st.epochs
+    elif st.freeze == "none":
+        freeze = 0
+    else:
+        freeze = int(st.freeze)
+    lr = st.lr * (AUTO_LR_BACKBONE if trained else 1.0) if st.lr_backbone == "auto" else float(st.lr_backbone)
+    return min(freeze, st.epochs), lr
 
 
 def config_to_yaml(cfg: TrainConfig) -> str:

@@ -204,19 +204,33 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     """Stage 1: train the frame CNN, select the epoch with the best validation accuracy."""
     from torch.utils.data import DistributedSampler
 
+    from fertk.engine.config import fine_tune_plan
+
     cfg, st, dist = ctx.cfg, ctx.cfg.frame, ctx.dist
     device = dist.device
     model.to(device)
     if ctx.channels_last:
         model.to(memory_format=torch.channels_last)
-    train_model: torch.nn.Module = model
-    if dist.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    freeze_epochs, lr_backbone = fine_tune_plan(cfg)
+    features, head_params, head_modules = split_classifier(
+        model, explicit=st.freeze not in ("auto", "none") or st.lr_backbone != "auto")
+    if not features:  # no classifier named: the whole model at frame.lr, nothing frozen
+        freeze_epochs = 0
+    groups = [{"params": g, "lr": lr, "base_lr": lr}
+              for g, lr in ((features, lr_backbone), (head_params, st.lr)) if g]
+    opt = make_optimizer(groups, st)
 
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.run.compile:
-        train_model = torch.compile(train_model)
-    opt = make_optimizer(model.parameters(), st)
+    def wrap(frozen: bool) -> torch.nn.Module:
+        """The module to train, with the features frozen or not (DDP registers only the
+        parameters that need gradients when it is built, so it is rebuilt on unfreezing)."""
+        for p in features:
+            p.requires_grad_(not frozen)
+        out: torch.nn.Module = model
+        if dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            out = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return torch.compile(out) if cfg.run.compile else out
     scaler = torch.amp.GradScaler("cuda") if ctx.amp_dtype == torch.float16 else None
     n = len(train_x)
     per_rank = max(1, st.batch_size // dist.world)
@@ -248,14 +262,21 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
         if bad >= st.patience:
             start = st.epochs  # early-stopped before the interruption
     ctx.progress.stage(f"{ctx.fold_name} frame", st.epochs, completed=start)
-    epoch = start
+    epoch, frozen, train_model = start, None, model
     for epoch in range(start, st.epochs):
+        if frozen is not (epoch < freeze_epochs):
+            frozen = epoch < freeze_epochs
+            train_model = wrap(frozen)
         sampler.set_epoch(epoch)
         torch.manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 1, epoch))
         gen = torch.Generator().manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 2, epoch))
         order = np.fromiter(iter(sampler), dtype=np.int64)
         t_start = time.perf_counter()
         train_model.train()
+        if frozen:  # frozen features keep their batch-norm statistics too
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and id(m) not in head_modules:
+                    m.eval()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
@@ -267,7 +288,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
             x = pipe.train(src_t[idx_t], gen)
             y = train_y_t[idx_t.to(device)]
             for g in opt.param_groups:
-                g["lr"] = st.lr * lr_factor(st.scheduler, epoch * steps_per_epoch + b, total, warm)
+                g["lr"] = g["base_lr"] * lr_factor(st.scheduler, epoch * steps_per_epoch + b, total, warm)
             with amp_context(device, ctx.amp_dtype):
                 logits = train_model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=st.label_smoothing)
@@ -284,7 +305,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
             seen += len(idx)
         rec: dict[str, Any] = {"epoch": epoch + 1, "loss": float(loss_sum) / max(1, seen),
                                "train_acc": float(correct) / max(1, seen),
-                               "lr": opt.param_groups[0]["lr"], "images": seen,
+                               "lr": opt.param_groups[-1]["lr"], "images": seen,
                                "train_s": time.perf_counter() - t_start}
         last = epoch + 1 == st.epochs
         if (epoch + 1) % st.eval_every == 0 or last:
@@ -316,7 +337,29 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
                 "continue with --resume")
         if stop_early:
             break
+    for p in features:
+        p.requires_grad_(True)
     return StageResult(best_state, history, best_step, epoch + 1 if st.epochs else 0, best_val)
+
+
+def split_classifier(model: torch.nn.Module, explicit: bool = False
+                     ) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter], set[int]]:
+    """``(feature parameters, classifier parameters, ids of the classifier's modules)``
+    (:func:`fertk.backbones.base.classifier_of`). A backbone that names no classifier is all
+    classifier (nothing to freeze), or an error when ``explicit`` fine-tuning settings need one."""
+    from fertk.backbones.base import classifier_of
+
+    found = classifier_of(model)
+    if found is None:
+        if explicit:
+            raise FertkError(f"frame.freeze / frame.lr_backbone: the backbone {type(model).__name__} "
+                             "names no classifier (a get_classifier() method or a 'classifier' "
+                             "attribute); use frame.freeze: auto or none and frame.lr_backbone: auto")
+        return [], list(model.parameters()), set()
+    head = found[1]
+    in_head = {id(p) for p in head.parameters()}
+    return ([p for p in model.parameters() if id(p) not in in_head], list(head.parameters()),
+            {id(m) for m in head.modules()})
 
 
 @contextlib.contextmanager
