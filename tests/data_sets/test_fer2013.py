@@ -252,3 +252,24 @@ def test_compare_seeds_on_the_fixed_split(tmp_path):
                                      "--no-timing"])
     assert again.exit_code == 0, again.output
     assert json.loads((out / "compare.json").read_text())["rows"][0]["per_seed"] == doc["rows"][0]["per_seed"]
+
+
+def test_pack_and_unpack_keep_images_labels_and_splits(tmp_path):
+    """tools/pack_fer2013.py: the unpacked CSV reads back as the same faces, labels and splits."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "pack_fer2013.py"
+    root = make_export(tmp_path / "fer", per_class=(3, 2, 2), split_dirs=False)
+    pack = tmp_path / "fer.u8.xz"
+    for args in (["pack", str(root), str(pack)], ["unpack", str(pack), str(tmp_path / "out")]):
+        subprocess.run([sys.executable, str(tool), *args], check=True, capture_output=True)
+    a = fertk.create("datasets", "fer2013", root=root)
+    b = fertk.create("datasets", "fer2013", root=tmp_path / "out")
+    assert b.layout == "csv" and len(a) == len(b) == 14 and a.classes == b.classes
+    for x, y in zip(a.samples(), b.samples(), strict=True):
+        assert (x.label, x.meta["usage"]) == (y.label, y.meta["usage"])
+        assert np.array_equal(cv2.imread(x.paths[0], cv2.IMREAD_GRAYSCALE), b.read_frame(y.paths[0]))
