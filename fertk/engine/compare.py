@@ -20,7 +20,9 @@ from typing import Any
 from fertk.engine.config import TrainConfig, build_config, load_config
 from fertk.engine.metrics import METRICS
 from fertk.engine.reports import (
+    pareto_front,
     plot_comparison,
+    plot_pareto,
     read_json,
     table_markdown,
     write_json,
@@ -271,6 +273,8 @@ def _write(out: Path, result: dict[str, Any]) -> None:
                "same test items; McNemar on per-item correctness (first seed).", "",
                table_markdown(t_cols, t_rows), ""]
     md += ["![comparison](compare.png)", ""]
+    if sum(1 for r in result["rows"] if r.get("latency_ms")) >= 2:
+        md += ["![accuracy against CPU latency](pareto.png)", ""]
     (out / "compare.md").write_text("\n".join(md), encoding="utf-8")
     write_table_csv(out / "compare.csv", cols, csv_rows)
     write_json(out / "compare.json", result)
@@ -280,6 +284,17 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     plot_comparison(out / "compare.png", names, points,
                     title=f"selection: {result['selection']}; points: "
                           + ("folds" if spread.endswith("folds") else "seeds"))
+    timed = [r for r in result["rows"] if r.get("latency_ms")]
+    if len(timed) >= 2:
+        ci = [(r.get("ci95") or {}).get("accuracy") for r in timed]
+        have_ci = all(c is not None for c in ci)
+        plot_pareto(out / "pareto.png", [f"{r['config']}/{r['stage']}" for r in timed],
+                    [r["latency_ms"] for r in timed], [r["accuracy"]["mean"] for r in timed],
+                    [c["lo"] for c in ci] if have_ci else None, [c["hi"] for c in ci] if have_ci else None,
+                    title="accuracy (95% bootstrap interval) against CPU batch-1 latency")
+        result["pareto"] = [timed[i]["config"] + "/" + timed[i]["stage"] for i in pareto_front(
+            [r["latency_ms"] for r in timed], [r["accuracy"]["mean"] for r in timed])]
+        write_json(out / "compare.json", result)
 
 
 def _p(v: Any) -> str:

@@ -225,6 +225,47 @@ def plot_history(path: str | Path, history: Sequence[dict[str, Any]], title: str
     return p
 
 
+def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
+    """Indices of the points no other point beats on both axes (lower cost, higher score),
+    sorted by cost."""
+    order = sorted(range(len(cost)), key=lambda i: (cost[i], -score[i]))
+    front, best = [], -math.inf
+    for i in order:
+        if score[i] > best:
+            front.append(i)
+            best = score[i]
+    return front
+
+
+def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
+                score: Sequence[float], lo: Sequence[float] | None = None,
+                hi: Sequence[float] | None = None, xlabel: str = "CPU batch-1 latency (ms, log)",
+                ylabel: str = "accuracy (%)", title: str = "") -> Path:
+    """Score against cost (log x), with interval bars and the Pareto frontier drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    x, y = np.asarray(cost, float), 100 * np.asarray(score, float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    if lo is not None and hi is not None:
+        err = np.vstack([y - 100 * np.asarray(lo, float), 100 * np.asarray(hi, float) - y])
+        ax.errorbar(x, y, yerr=err, fmt="none", ecolor="gray", capsize=3, zorder=1)
+    front = pareto_front(list(x), list(y))
+    ax.scatter(x, y, s=28, zorder=2)
+    ax.plot(x[front], y[front], "-", color="tab:red", lw=1.2, zorder=1, label="Pareto frontier")
+    for name, xi, yi in zip(names, x, y, strict=True):
+        ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
 def _save(fig: Any, path: str | Path) -> Path:
     """Lay out, write (creating the folder) and close a matplotlib figure."""
     import matplotlib.pyplot as plt

@@ -248,10 +248,13 @@ def test_compare_seeds_on_the_fixed_split(tmp_path):
     assert "std over seeds" in md and "McNemar" in md and "95% CI" in md
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seeds"] == 2 and manifest["rerun"].endswith("--seeds 2")
-    again = CliRunner().invoke(cli, ["compare", str(out / "manifest.json"), "--out", str(out),
-                                     "--no-timing"])
+    assert not (out / "pareto.png").exists()  # no latency measured
+    again = CliRunner().invoke(cli, ["compare", str(out / "manifest.json"), "--out", str(out)])
     assert again.exit_code == 0, again.output
-    assert json.loads((out / "compare.json").read_text())["rows"][0]["per_seed"] == doc["rows"][0]["per_seed"]
+    redo = json.loads((out / "compare.json").read_text())
+    assert redo["rows"][0]["per_seed"] == doc["rows"][0]["per_seed"]  # the runs were reused
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG" and redo["pareto"]
+    assert set(redo["pareto"]) <= {f"{r['config']}/{r['stage']}" for r in redo["rows"]}
 
 
 def test_pack_and_unpack_keep_images_labels_and_splits(tmp_path):

@@ -55,3 +55,15 @@ def test_paired_bootstrap_and_mcnemar_tell_a_real_difference_from_none():
     a = np.array([True] * 1 + [False] * 9 + [True] * 5)
     b = np.array([False] * 1 + [True] * 9 + [True] * 5)
     assert mcnemar(a, b)["pvalue"] == pytest.approx(0.021484375)
+
+
+def test_pareto_front_and_plot(tmp_path):
+    from fertk.engine.reports import pareto_front, plot_pareto
+
+    cost = [1.0, 2.0, 3.0, 4.0, 0.5]
+    score = [0.60, 0.58, 0.70, 0.69, 0.40]
+    # 2.0 is beaten by 1.0 (cheaper and better); 4.0 by 3.0
+    assert pareto_front(cost, score) == [4, 0, 2]
+    png = plot_pareto(tmp_path / "p.png", list("abcde"), cost, score, [s - 0.02 for s in score],
+                      [s + 0.02 for s in score])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
