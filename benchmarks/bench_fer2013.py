@@ -1,6 +1,7 @@
 """Every bundled FER2013 model on FER2013's PublicTest and PrivateTest, measured in one run.
 
     python benchmarks/bench_fer2013.py --root /data/fer2013 [--write] [--out FILE.json]
+    python benchmarks/bench_fer2013.py --latency-only --out benchmarks/results/cpu_latency.json
 
 For each bundled weight trained on FER2013 (fertk's own and the imported mini-Xception):
 accuracy, UAR and macro-F1 on PublicTest (where fertk's models were selected) and PrivateTest
@@ -69,12 +70,46 @@ def measure(name: str, root: str) -> dict:
     return out
 
 
+LEADERBOARD = ("compact", "compact_tiny", "compact_bn", "dtan", "minixception",
+               "timm:mobilenetv3_small_100", "timm:efficientnet_b0", "timm:resnet18",
+               "timm:convnext_nano")
+
+
+def latency_table(out: Path | None) -> None:
+    """Parameters, MACs and CPU batch-1 latency (eager fp32, 2 threads, median of up to 50
+    calls) of the leaderboard's backbones, built untrained (latency does not depend on weights)."""
+    import platform
+
+    import fertk
+    from fertk.models.cost import model_cost
+
+    torch.set_num_threads(2)
+    rows = {}
+    for name in LEADERBOARD:
+        c = model_cost(fertk.create("backbones", name, num_classes=7), timing=True, iters=50,
+                       max_seconds=5.0)
+        rows[name] = {"params": c["params"], "macs": c["macs"], "input": c["input_shape"],
+                      "cpu_ms_batch1_2threads": c["latency_ms"]}
+        print(f"{name:28s} {c['params']:>12,} params {c['macs'] / 1e6:9.1f} MMACs "
+              f"{c['latency_ms']:8.2f} ms", flush=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"command": " ".join(sys.argv), "machine": platform.processor()
+                                   or platform.machine(), "torch": torch.__version__,
+                                   "threads": 2, "models": rows}, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=None, help="FER2013 (CSV or image-folder export)")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="only the leaderboard backbones' cost (no data needed)")
     ap.add_argument("--write", action="store_true", help="store metrics and cost in the asset JSONs")
     ap.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
     args = ap.parse_args()
+    if args.latency_only:
+        latency_table(args.out)
+        return
     if not args.root:
         print("bench_fer2013: no --root given (FER2013 is not shipped); nothing measured")
         return
