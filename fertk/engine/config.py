@@ -180,6 +180,9 @@ class TrainConfig:
         d = self.to_dict()
         for key in ("out", "progress", "stop_after_epochs", "checkpoint_every"):
             d["run"].pop(key, None)
+        for key in ("freeze", "lr_backbone"):  # added later: at their default, the digests of
+            if d["frame"].get(key) == "auto":  # earlier runs stay valid (--resume, compare reuse)
+                d["frame"].pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -258,3 +258,20 @@ def test_timm_pretrained_file_and_no_internet(tmp_path, monkeypatch):
     assert "\n" not in str(err.value) and "timm/resnet18" in str(err.value)
     with pytest.raises(FertkError, match="is not a file"):
         fertk.create("backbones", "timm:resnet18", pretrained=True, pretrained_file=str(tmp_path / "x.pth"))
+
+
+def test_digest_counts_fine_tuning_settings_only_when_set():
+    """Runs made before frame.freeze/lr_backbone existed keep their digest (--resume works)."""
+    import dataclasses
+    import hashlib
+
+    cfg = build_config({})
+    d = dataclasses.asdict(cfg)
+    for key in ("out", "progress", "stop_after_epochs", "checkpoint_every"):
+        d["run"].pop(key)
+    for key in ("freeze", "lr_backbone"):
+        d["frame"].pop(key)
+    old = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert cfg.digest() == old
+    assert build_config({"frame": {"freeze": 1}}).digest() != old
+    assert build_config({"frame": {"lr_backbone": 0.001}}).digest() != old
