@@ -250,6 +250,12 @@ def test_timm_pretrained_file_and_no_internet(tmp_path, monkeypatch):
         "pretrained": True, "pretrained_file": str(path)}}})
     built = build_backbone(cfg, 7)
     assert torch.equal(built.model.layer1[0].conv1.weight, src.layer1[0].conv1.weight)
+    # a checkpoint's options rebuild the same model without reading the pretrained file again
+    from fertk.engine.fold import checkpoint_options
+
+    opts = checkpoint_options(cfg, built.input_spec, 7)
+    assert not {"pretrained", "pretrained_file"} & set(opts)
+    assert fertk.create("backbones", "timm:resnet18", **opts).input_spec == built.input_spec
     # no file, no weights in the hub cache, no internet: one line
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
