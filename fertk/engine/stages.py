@@ -339,7 +339,9 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
             break
     for p in features:
         p.requires_grad_(True)
-    return StageResult(best_state, history, best_step, epoch + 1 if st.epochs else 0, best_val)
+    # epochs run = one history record per epoch, including those of an interrupted run (a
+    # resumed stage that had already finished or stopped early runs none here)
+    return StageResult(best_state, history, best_step, len(history), best_val)
 
 
 def split_classifier(model: torch.nn.Module, explicit: bool = False
@@ -460,6 +462,10 @@ def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tens
                 "best_step": best_step, "best_score": list(best_score) if best_score else None,
                 "best_val": best_val,
             })
+        if ctx.tick():  # run.stop_after_epochs counts evaluation chunks here (testing hook)
+            raise TrainingInterrupted(
+                f"stopped after {cfg.run.stop_after_epochs} epoch(s) and chunk(s) as asked "
+                "(run.stop_after_epochs); continue with --resume")
     return StageResult(best_state, history, best_step, st.iterations, best_val)
 
 
