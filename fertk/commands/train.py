@@ -94,10 +94,14 @@ def _print_summary(con, summary, out) -> None:
 @click.option("--rows", type=click.Choice(["test", "all"]), default="test", show_default=True,
               help="test: only the rows the checkpoint was tested on, when its metadata names "
                    "them for this data set (e.g. FER2013's PrivateTest); all: every row.")
+@click.option("--splits", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Split file of a training run (RUN/splits.json); with --fold, score only "
+                   "that fold's test subjects.")
+@click.option("--fold", default=None, help="Fold name (fold01) or number (1) in --splits.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Data set option (e.g. mode=sequence), repeatable.")
 def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_dir, workers,
-                 device, rows, options) -> None:
+                 device, rows, splits, fold, options) -> None:
     """Evaluate CHECKPOINT on DATASET: accuracy, UAR, macro-F1, per-class table, confusion matrix.
 
     \b
@@ -105,7 +109,6 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_d
       fertk eval runs/ck/folds/fold01/sequence ckplus --root /data/CK+ --out eval/
       fertk eval compact-fer2013 fer2013 --root /data/fer2013   # its PrivateTest accuracy
     """
-    from pathlib import Path
 
     from fertk.clitools import console, print_table
     from fertk.engine.config import parse_override
@@ -114,11 +117,15 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_d
     opts: dict = {}
     for o in options:
         opts.update(parse_override(o))
-    out = out or f"eval-{Path(checkpoint).name}"
+    from fertk.engine.evaluate import default_out_dir
+
+    out = out or str(default_out_dir(checkpoint, dataset))
     report = evaluate_dataset(checkpoint, dataset, root, out, detector=detector, crop=crop,
                               cache_dir=cache_dir, workers=workers, frames=frames, device=device,
-                              rows=rows, **opts)
+                              rows=rows, splits=splits, fold=fold, **opts)
     console().print(f"scored: {report['dataset']['rows']}")
+    if report.get("warning"):
+        click.echo(f"Warning: {report['warning']}", err=True)
     for stage in ("frame", "sequence"):
         if stage not in report:
             continue

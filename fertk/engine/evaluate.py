@@ -114,17 +114,50 @@ def test_rows(meta: dict[str, Any], ds: ArraySet, dataset: str) -> tuple[np.ndar
     return None
 
 
+def split_rows(ds: ArraySet, splits: str | Path, fold: str | int) -> tuple[np.ndarray, str]:
+    """Rows of the test subjects of fold ``fold`` (name, or 1-based number) of a split file."""
+    from fertk.protocols import load_splits
+
+    folds = load_splits(splits)
+    names = [f.name for f in folds]
+    key = str(fold)
+    pick = next((f for f in folds if f.name == key), None)
+    if pick is None and key.isdigit() and 1 <= int(key) <= len(folds):
+        pick = folds[int(key) - 1]
+    if pick is None:
+        raise FertkError(f"--fold {fold}: {splits} has no such fold (its folds: {', '.join(names)}; "
+                         f"or a number 1..{len(folds)})")
+    subjects = np.asarray(ds.subjects).astype(str)
+    return (np.flatnonzero(np.isin(subjects, np.asarray(list(pick.test), dtype=str))),
+            f"the test subjects of fold {pick.name} of {splits} ({len(pick.test)})")
+
+
+def default_out_dir(checkpoint: str | Path, dataset: str) -> Path:
+    """``eval-<dataset>-<fold>-<stage>`` for a run's checkpoint (``eval-<dataset>-<name>`` for
+    registered weights), numbered ``-2``, ``-3``… so that it never overwrites an earlier one."""
+    p = Path(str(checkpoint))
+    stem = p.stem if p.suffix in (".safetensors", ".json") else p.name
+    parts = [p.parent.name, stem] if p.parent != Path(".") else [stem]
+    base = "-".join(["eval", dataset, *parts])
+    out, n = Path(base), 2
+    while out.exists():
+        out, n = Path(f"{base}-{n}"), n + 1
+    return out
+
+
 def evaluate_dataset(
     checkpoint: str | Path, dataset: str, root: str | Path, out: str | Path | None = None, *,
     detector: str | None = None, crop: str | None = None, cache_dir: str | None = None,
     workers: int = 2, progress: bool = True, frames: str = "peak", device: str = "auto",
-    rows: str = "test", crop_options: dict[str, Any] | None = None, **dataset_options: Any,
+    rows: str = "test", crop_options: dict[str, Any] | None = None,
+    splits: str | Path | None = None, fold: str | int | None = None, **dataset_options: Any,
 ) -> dict[str, Any]:
     """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`.
 
     ``rows="test"`` (default) scores only the rows the checkpoint was tested on when its
     metadata says which (:func:`test_rows`), so the number is the one it reports;
-    ``rows="all"`` scores every row, including any it was trained on.
+    ``rows="all"`` scores every row, including any it was trained on (``report["warning"]``
+    counts them); ``splits`` + ``fold`` score the test subjects of that fold of a split file.
 
     Preprocessing: on the data set it was trained on, the checkpoint's training detector and
     crop (``train.preprocessing``; e.g. FER2013's whole image), elsewhere its run-time
@@ -148,7 +181,17 @@ def evaluate_dataset(
     )
     ds = as_array_set(prepared)
     scope = f"every row ({len(ds.labels)})"
-    part = test_rows(meta, ds, dataset) if rows == "test" else None
+    warning = None
+    if (splits is None) != (fold is None):
+        raise FertkError("--splits and --fold go together: the split file and the fold whose "
+                         "test subjects to score")
+    own = test_rows(meta, ds, dataset)
+    part = split_rows(ds, splits, fold) if splits is not None else own if rows == "test" else None
+    if own is not None:
+        outside = np.setdiff1d(part[0] if part is not None else np.arange(len(ds.labels)), own[0])
+        if outside.size:
+            warning = (f"{outside.size} of the scored rows are not in the checkpoint's test part "
+                       f"({own[1]}): it was trained or selected on them")
     if part is not None:
         picked, what = part
         if not picked.size:
@@ -161,6 +204,8 @@ def evaluate_dataset(
     report = evaluate(checkpoint, ds, out, frames=frames, device=device)
     report["dataset"] = {"name": dataset, "root": str(root), "rows": scope,
                          "frames_without_face": int((~np.asarray(prepared.found)).sum())}
+    if warning:
+        report["warning"] = warning
     if out is not None:
         write_json(Path(out) / "report.json", report)
     return report

@@ -91,7 +91,7 @@ def test_standard_split_from_subject_ids():
         standard_split(["Training/1", "PublicTest/2"])
 
 
-def test_standard_protocol_train_then_eval_reproduces(tmp_path):
+def test_standard_protocol_train_then_eval_reproduces(tmp_path, monkeypatch):
     """``protocol.kind: standard`` trains on Training, selects on PublicTest, reports
     PrivateTest; ``fertk eval`` of the checkpoint scores exactly its PrivateTest rows."""
     from click.testing import CliRunner
@@ -136,6 +136,23 @@ def test_standard_protocol_train_then_eval_reproduces(tmp_path):
                                      str(cache), "--out", str(tmp_path / "ev2"), "--rows", "all",
                                      "--workers", "1"])
     assert every.exit_code == 0 and json.loads((tmp_path / "ev2" / "report.json").read_text())["frame"]["n"] == 128
+    # 100 of the 128 rows are Training or PublicTest images: said on screen
+    assert "Warning: 100 of the scored rows are not in the checkpoint's test part" in every.output
+
+    # --splits/--fold: the test subjects of that fold of the run's split file; default output
+    # folders are numbered instead of overwritten
+    monkeypatch.chdir(tmp_path)
+    base = ["eval", ckpt, "fer2013", "--root", str(root), "--cache-dir", str(cache), "--workers", "1"]
+    for _ in range(2):
+        res = CliRunner().invoke(cli, [*base, "--splits", str(tmp_path / "run" / "splits.json"),
+                                       "--fold", "1"])
+        assert res.exit_code == 0, res.output
+        assert "fold standard" in res.output and "Warning" not in res.output
+    assert (tmp_path / "eval-fer2013-standard-frame" / "report.json").exists()
+    report2 = json.loads((tmp_path / "eval-fer2013-standard-frame-2" / "report.json").read_text())
+    assert report2["frame"]["n"] == 28
+    bad = CliRunner().invoke(cli, [*base, "--splits", str(tmp_path / "run" / "splits.json"), "--fold", "9"])
+    assert bad.exit_code != 0 and "has no such fold (its folds: standard" in bad.output
 
 
 def test_tracks_from_stills_are_seeded_and_start_from_neutral():
