@@ -58,8 +58,10 @@ def _registry(kind: str):
 
 
 def _train_hint(what: str) -> str:
-    return (f"{what}: train it with `fertk train` (it writes a checkpoint) or pass "
-            "--weights CHECKPOINT|NAME of a trained model")
+    return (f"{what}: train it with `fertk train` (on FER2013: fertk train "
+            "examples/configs/fer2013_compact.yaml --set data.root=DIR, then --weights "
+            "RUN/folds/standard/frame) or pass --weights CHECKPOINT|NAME of a trained model "
+            "(fertk weights list)")
 
 
 @dataclass
