@@ -92,8 +92,8 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FERTK_CACHE_DIR", str(tmp_path / "env-cache"))
     assert default_cache_dir() == tmp_path / "env-cache"
     monkeypatch.delenv("FERTK_CACHE_DIR")
-    assert default_cache_dir() == os.path.expanduser("~/.cache/fertk/prepared") or str(
-        default_cache_dir()).endswith(".cache/fertk/prepared")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "fertk" / "prepared"
 
 
 def test_detector_none_on_precropped_images(tmp_path):

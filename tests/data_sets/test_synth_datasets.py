@@ -100,7 +100,7 @@ def test_wrong_layout_is_one_clear_error(synth_root, tmp_path):
         fertk.create("datasets", "fer2013", root=tmp_path / "empty")
 
 
-def test_cli_wrong_layout_prints_one_line(synth_root):
+def test_cli_wrong_layout_prints_one_line(synth_root, capsys):
     import subprocess
     import sys
 
@@ -112,7 +112,9 @@ def test_cli_wrong_layout_prints_one_line(synth_root):
     assert r.returncode == 1
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ckplus:") and "cohn-kanade-images" in lines[0]
-    assert main is not None
+    # in process, the same one line
+    assert main(["prepare", "ckplus", "--root", str(root / "folder")]) == 1
+    assert capsys.readouterr().err.strip() == lines[0]
 
 
 def test_oulu_layout_and_missing_pieces_are_counted(tmp_path):

@@ -40,7 +40,7 @@ def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config):
     assert (run / "sequence_pooled_confusion.csv").exists()
     splits = json.loads((run / "splits.json").read_text())["folds"][0]
     assert not set(splits["test"]) & (set(splits["train"]) | set(splits["val"]))
-    assert splits["val"] and set(splits["val"]) <= set(splits["val"]) - set(splits["test"])
+    assert splits["val"] and not set(splits["val"]) & (set(splits["train"]) | set(splits["test"]))
     ckpt = run / "folds" / "fold01" / "sequence"
     meta = json.loads(ckpt.with_suffix(".json").read_text())
     assert meta["classes"] == summary["classes"] and meta["temporal"]["name"] == "gru"
@@ -60,7 +60,10 @@ def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config):
     # by default only the fold's test subjects (7 peak frames each) are scored
     assert {"frame", "sequence"} <= set(rep) and rep["frame"]["n"] == 7 * len(splits["test"]) < 70
     assert rep["dataset"]["rows"].startswith(f"its {len(splits['test'])} test subjects")
-    assert len(rep["frame"]["per_class"]) == 7 and 0 <= rep["frame"]["uar"] <= 1
+    assert len(rep["frame"]["per_class"]) == 7
+    cm = np.asarray(rep["frame"]["confusion"])  # UAR: the mean of the per-class recalls
+    assert cm.sum() == rep["frame"]["n"]
+    assert rep["frame"]["uar"] == pytest.approx(np.mean(np.diag(cm) / cm.sum(1)))
     assert (ev / "frame_confusion.png").read_bytes()[:8] == PNG
     assert (ev / "sequence_confusion.csv").exists()
 

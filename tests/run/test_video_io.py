@@ -44,10 +44,18 @@ def test_zero_length_and_corrupt_videos_name_the_file(tmp_path, media):
 
 
 def test_early_close_stops_the_decoder(media):
-    gen = iter_frames(str(media["one"]), queue_size=2)
+    import threading
+
+    before = set(threading.enumerate())
+    stats = DecodeStats()
+    gen = iter_frames(str(media["one"]), queue_size=2, stats=stats)
     first = next(gen)
+    decoders = [t for t in set(threading.enumerate()) - before if t.name.startswith("fertk-decode-")]
+    assert len(decoders) == 1 and decoders[0].is_alive()
     gen.close()
     assert first.index == 0
+    assert not decoders[0].is_alive()  # closed and joined, not left blocked on the full queue
+    assert stats.decoded < 24  # stopped early: the 24-frame video was not decoded to the end
 
 
 def test_folders_globs_and_stills(tmp_path, media):
