@@ -57,9 +57,16 @@ def test_ws_is_the_half_half_mix_and_aug_has_three_copies(dim_images):
     aug = fertk.create("augmentations", "aug")
     x, y = aug.expand(dim_images, np.arange(4))
     assert x.shape == (12, 120, 120) and y.tolist() == [0, 1, 2, 3] * 3
-    assert np.array_equal(x[8:], ws)
-    r = aug(dim_images, rng=np.random.default_rng(0))
-    assert all(any(np.array_equal(r[i], x[i + 4 * k]) for k in range(3)) for i in range(4))
+    assert np.array_equal(x[:4], he) and np.array_equal(x[4:8], lm) and np.array_equal(x[8:], ws)
+    assert np.array_equal(fertk.create("augmentations", "aug", mode="expand")(dim_images), x)
+    # random mode: each image becomes one of its three copies, and all three are drawn
+    many = np.tile(dim_images, (15, 1, 1))  # 60 images
+    r = aug(many, rng=np.random.default_rng(0))
+    picked = [[k for k in range(3) if np.array_equal(r[i], x[i % 4 + 4 * k])] for i in range(60)]
+    assert all(len(p) == 1 for p in picked)
+    counts = np.bincount([p[0] for p in picked], minlength=3)
+    assert counts.min() >= 10, counts  # 60 draws of 3 equally likely copies
+    assert np.array_equal(aug(many, rng=np.random.default_rng(0)), r)  # seeded
     with pytest.raises(FertkError, match="uint8"):
         fertk.create("augmentations", "he")(dim_images.astype(np.float32))
 
