@@ -83,7 +83,8 @@ def test_resume_continues_the_saved_frame_state(synth_ck, tmp_path, make_config)
     included) and runs only the rest. Fails if resume ignores ``state/fold01_frame.pt``
     and retrains from scratch (every epoch is reseeded, so the weights alone cannot tell)."""
     root, cache, ps = synth_ck
-    raw = make_config(root, cache, model=dict(TINY, temporal=None), frame={"epochs": 3})
+    raw = make_config(root, cache, model=dict(TINY, temporal=None),
+                      frame={"epochs": 3, "lr": 0.01, "scheduler": "cosine", "warmup_epochs": 1})
     with pytest.raises(TrainingInterrupted):
         Trainer(build_config(raw, ["run.stop_after_epochs=2"]), out=tmp_path / "r", data=ps).run()
     saved = _state(tmp_path / "r" / "state" / "fold01_frame.pt")
@@ -92,6 +93,15 @@ def test_resume_continues_the_saved_frame_state(synth_ck, tmp_path, make_config)
     res = _result(tmp_path / "r")["frame"]
     assert res["history"][:2] == saved["history"]  # train_s / epoch_s are the first run's
     assert [h["epoch"] for h in res["history"]] == [1, 2, 3] and res["epochs_run"] == 3
+    # the schedule continues too: linear warm-up over epoch 1, then cosine decay to 0 over
+    # epochs 2-3; "lr" is the rate of each epoch's last step
+    steps = -(-_result(tmp_path / "r")["frames"]["train"] // 32)  # batches per epoch
+    warm, total = steps, 3 * steps
+    last = [steps * e - 1 for e in (1, 2, 3)]
+    expect = [0.01 * (s + 1) / warm if s < warm else
+              0.01 * 0.5 * (1 + np.cos(np.pi * (s - warm) / (total - warm))) for s in last]
+    assert [h["lr"] for h in res["history"]] == pytest.approx(expect)
+    assert expect[0] == pytest.approx(0.01) and expect[2] < expect[1] < 0.01
 
 
 def test_resume_inside_the_sequence_stage(synth_ck, tmp_path, make_config):
@@ -180,6 +190,33 @@ def test_kfold_run_pools_folds_and_resume_skips_finished_ones(synth_ck, tmp_path
     assert pooled["accuracy"] == pytest.approx(np.trace(total) / total.sum())
     per_fold = summary["stages"]["frame"]["per_fold"]["accuracy"]
     assert per_fold == [np.trace(c) / c.sum() for c in cms]
+
+
+@pytest.mark.parametrize("override,key", [("protocol.folds=3", "protocol.folds"),
+                                          ("protocol.selection=test-fold", "protocol.selection"),
+                                          ("data.detector=opencv", "data.detector")])
+def test_compare_refuses_a_protocol_mismatch(synth_ck, tmp_path, capsys, make_config,
+                                             override, key):
+    """``fertk compare`` of configs on different data or protocol: one line naming the
+    differing setting, exit 1, nothing trained."""
+    import yaml
+
+    from fertk.cli import main
+
+    root, cache, _ = synth_ck
+    paths = []
+    for name in ("a", "b"):
+        raw = make_config(root, cache, name=name, model=dict(TINY, temporal=None))
+        if name == "b":
+            section, _, rest = override.partition(".")
+            field, _, value = rest.partition("=")
+            raw[section][field] = int(value) if value.isdigit() else value
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(yaml.safe_dump(raw))
+    assert main(["compare", *map(str, paths), "--out", str(tmp_path / "cmp"), "--no-timing"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and f"config 'b' differs from 'a' in {key}" in err[0]
+    assert not (tmp_path / "cmp" / "compare.json").exists()
 
 
 def test_protocol_defaults_are_the_honest_ones(synth_ck, make_config):
