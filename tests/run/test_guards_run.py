@@ -10,6 +10,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from fertk.cli import main
 
 MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
@@ -52,3 +54,89 @@ def test_default_run_is_the_bundled_model_with_its_crop(tmp_path, capsys):
     labels = {Path(r["source"]).name: r["label"] for r in _rows(out / "photos.csv")}
     assert labels == {"astronaut_eileen_collins.jpg": "happy", "grace_hopper.jpg": "neutral",
                       "obama_official_portrait_2012.jpg": "happy"}
+
+
+def _tracks_by_frame(recs):
+    return [{f.track: f for f in r.faces} for r in recs]
+
+
+def _sharpened(checkpoint, out):
+    """The random-weight checkpoint with its frame classifier and GRU input weights scaled
+    up, so frame outputs are far from uniform and the head's output depends on its window."""
+    from safetensors.torch import load_file
+
+    from fertk.checkpoint import save_checkpoint
+
+    tensors = load_file(str(checkpoint) + ".safetensors")
+    tensors["backbone.classifier.weight"] = tensors["backbone.classifier.weight"] * 300
+    tensors["temporal.gru.weight_ih_l0"] = tensors["temporal.gru.weight_ih_l0"] * 20
+    parts: dict[str, dict] = {"backbone": {}, "temporal": {}}
+    for key, value in tensors.items():
+        part, _, name = key.partition(".")
+        parts[part][name] = value
+    meta = json.loads(checkpoint.with_suffix(".json").read_text())
+    keep = ("classes", "backbone", "temporal", "crop", "detector", "input_spec")
+    save_checkpoint(out, parts, {k: meta[k] for k in keep})
+    return out
+
+
+def test_two_faces_keep_their_own_temporal_windows(media, checkpoint, tmp_path):
+    """Two faces in one video: each track's head output is the head over that track's own
+    last ``window`` frame outputs, from the frame the track began (never the other face's,
+    never a closed track's). Fails if windows are shared between faces."""
+    import fertk
+
+    checkpoint = _sharpened(checkpoint, tmp_path / "sharp")
+    pipe = fertk.Pipeline(weights=str(checkpoint), temporal="gru", smoothing=0, window=4,
+                          detect_every=1)
+    by_frame = _tracks_by_frame(pipe.run(str(media["two"])))
+    assert len(by_frame) == 16 and all(set(f) == {1, 2} for f in by_frame)
+    history: dict[int, list] = {1: [], 2: []}
+    for faces in by_frame:
+        for track, face in faces.items():
+            history[track].append(face.frame_probs)
+            expect = pipe.engine.head(np.stack(history[track][-4:])[None])[0]
+            np.testing.assert_allclose(face.probs, expect, rtol=1e-4, atol=1e-5)
+    # the two faces are mirror images: their frame outputs differ, so mixing would show
+    assert np.abs(history[1][0] - history[2][0]).max() > 0.05
+
+    # a face that leaves for longer than max_missed returns as a new track with a new window
+    short = fertk.Pipeline(weights=str(checkpoint), temporal="gru", smoothing=0, window=4,
+                           detect_every=1, max_missed=1)
+    seen: dict[int, list] = {}
+    for faces in _tracks_by_frame(short.run(str(media["one"]))):
+        for track, face in faces.items():
+            seen.setdefault(track, []).append(face.frame_probs)
+            expect = short.engine.head(np.stack(seen[track][-4:])[None])[0]
+            np.testing.assert_allclose(face.probs, expect, rtol=1e-4, atol=1e-5)
+    assert sorted(seen) == [1, 2]
+
+
+def test_checkpoint_illumination_is_applied_at_run_time(tmp_path, checkpoint):
+    """A checkpoint trained with HE (``illumination: he`` in its metadata) gets HE on every
+    crop at run time: its frame outputs are those of the model on the equalised crop, and
+    differ from the same weights without the setting. Fails if the pipeline skips it."""
+    import cv2
+
+    import fertk
+
+    from .conftest import astronaut_face
+
+    meta = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert "illumination" not in meta or not meta["illumination"]
+    he_ckpt = tmp_path / "he"
+    shutil.copy(str(checkpoint) + ".safetensors", str(he_ckpt) + ".safetensors")
+    he_ckpt.with_suffix(".json").write_text(json.dumps({**meta, "illumination": "he"}))
+    img = cv2.copyMakeBorder(astronaut_face(), 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=(60,) * 3)
+
+    he_pipe = fertk.Pipeline(weights=str(he_ckpt))
+    plain_pipe = fertk.Pipeline(weights=str(checkpoint))
+    got, plain = he_pipe.analyze(img).faces, plain_pipe.analyze(img).faces
+    assert len(got) == len(plain) == 1
+    face = he_pipe.detector.detect(img)[0]
+    crop = he_pipe.cropper.crop(img, face).image
+    equalised = fertk.create("augmentations", "he")(crop)
+    assert not np.array_equal(equalised, crop)
+    want, _ = he_pipe.engine.classify(equalised[None])
+    np.testing.assert_allclose(got[0].frame_probs, want[0], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(got[0].frame_probs, plain[0].frame_probs, atol=1e-4)
