@@ -140,3 +140,54 @@ def test_checkpoint_illumination_is_applied_at_run_time(tmp_path, checkpoint):
     want, _ = he_pipe.engine.classify(equalised[None])
     np.testing.assert_allclose(got[0].frame_probs, want[0], rtol=1e-4, atol=1e-5)
     assert not np.allclose(got[0].frame_probs, plain[0].frame_probs, atol=1e-4)
+
+
+CRASHY = '''
+from fertk import hookimpl
+
+
+class Crashy:
+    """dlib, until it has run ``after`` times in this process; then a crash (a bug)."""
+
+    calls = 0
+
+    def __init__(self, after=6):
+        import fertk
+
+        self.inner = fertk.create("detectors", "dlib")
+        self.after = after
+
+    def detect(self, image):
+        Crashy.calls += 1
+        if Crashy.calls > self.after:
+            raise RuntimeError("crashy detector crashed")
+        return self.inner.detect(image)
+
+
+@hookimpl
+def register_detectors(register):
+    register("crashy", Crashy, description="dlib that crashes", landmarks="dlib68")
+'''
+
+
+def test_a_crash_inside_a_worker_leaves_partial_outputs_and_an_error(
+        tmp_path, media, checkpoint, capsys, fresh_plugins, make_distribution):
+    """A bug in one job of a ``--workers 2`` run (a detector plugin raising mid-video): the
+    run ends with exit 1 and the error (type, message and traceback) on stderr, and the job
+    keeps the outputs of the frames before the crash: a CSV of those first frames and a
+    summary. Fails if the worker's exception escapes, hangs the pool or loses the files."""
+    make_distribution("fertk-crashy", "crashy", CRASHY)
+    out = tmp_path / "out"
+    code = main(["run", str(media["one"]), str(media["two"]), "--weights", str(checkpoint),
+                 "--detector", "crashy", "--detector-option", "after=6", "--detect-every", "1",
+                 "--batch-size", "1", "--workers", "2", "--out", str(out), "--no-annotate",
+                 "--no-timeline"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("Error: 2 of 2 source(s) failed")
+    assert "RuntimeError: crashy detector crashed" in err and "Traceback" in err
+    for name in ("one", "two"):
+        frames = sorted({int(r["frame"]) for r in _rows(out / f"{name}.csv")})
+        # the first frames, classified before the 7th detection call crashed
+        assert 0 < len(frames) <= 6 and frames == list(range(len(frames)))
+        assert (out / f"{name}.summary.json").exists()
