@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt $(wildcard plu
 	@touch $(STAMP)
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20 $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/fertk run examples/media/pexels_wolfgang_langer.mp4 --out demo-output
