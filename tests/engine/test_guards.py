@@ -248,22 +248,31 @@ def _ddp_worker(rank, world, port, cfg_dict, out):
 def test_ddp_two_processes_equal_one_process(synth_ck, tmp_path, make_config):
     """Two CPU processes with half the batch each train the same weights as one process on
     the whole batch (a model without batch norm or dropout, no random augmentation, an even
-    number of training frames so the sampler pads nothing). Fails without gradient sync."""
+    number of training frames so the sampler pads nothing); the temporal head, trained on
+    every rank alike, follows. Fails without gradient sync."""
     import torch.multiprocessing as mp
 
     root, cache, _ = synth_ck
     cfg = make_config(
         root, cache,
-        model={"backbone": "compact_tiny", "temporal": None,
+        model={"backbone": "compact_tiny", "temporal": "gru",
                "backbone_options": {"input_size": 48, "filters": [4, 4, 8, 8], "fc": [16, 16],
                                     "drop": 0.0}},
         frame={"epochs": 2, "batch_size": 32, "frames": "last:2", "lr": 0.05,
-               "augment": {"shift": False, "flip": False}})
+               "augment": {"shift": False, "flip": False}},
+        sequence={"iterations": 20, "eval_every": 10})
     Trainer(build_config(cfg), out=tmp_path / "one", data=synth_ck[2]).run()
     assert _result(tmp_path / "one")["frames"]["train"] % 2 == 0
     mp.spawn(_ddp_worker, args=(2, _free_port(), cfg, str(tmp_path / "two")), nprocs=2, join=True)
-    one = _tensors(tmp_path / "one" / "folds" / "fold01" / "frame")
-    two = _tensors(tmp_path / "two" / "folds" / "fold01" / "frame")
-    assert one.keys() == two.keys()
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert set(summary["stages"]) == {"frame", "sequence"}
+    one = _tensors(tmp_path / "one" / "folds" / "fold01" / "sequence")
+    two = _tensors(tmp_path / "two" / "folds" / "fold01" / "sequence")
+    assert one.keys() == two.keys() and any(k.startswith("temporal.") for k in one)
     for k in one:
-        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
+        tol = 1e-5 if k.startswith("backbone.") else 1e-4
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=tol, msg=k)
+    from fertk.checkpoint import build_from_checkpoint
+
+    backbone, head = build_from_checkpoint(tmp_path / "two" / "folds" / "fold01" / "sequence")
+    assert type(backbone).__name__ == "CompactCNN" and head is not None

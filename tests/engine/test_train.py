@@ -1,10 +1,9 @@
-"""End-to-end training on `fertk synth` data: train → eval → compare, resume, DDP, plugins."""
+"""End-to-end training on `fertk synth` data: train → eval → compare, resume, plugins
+(DDP: ``test_guards.py::test_ddp_two_processes_equal_one_process``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 
 import numpy as np
 import pytest
@@ -146,36 +145,6 @@ def test_test_fold_selection_is_labelled(synth_ck, tmp_path, make_config):
     assert meta["train"]["selection"] == label
     split = json.loads((tmp_path / "opt" / "splits.json").read_text())["folds"][0]
     assert split["val"] == []  # no validation subjects: the test fold selected the model
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank, world, port, cfg_dict, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))
-    import torch
-
-    torch.set_num_threads(1)
-    Trainer(build_config(cfg_dict), out=out).run()
-
-
-def test_ddp_two_cpu_processes(synth_ck, tmp_path, make_config):
-    import torch.multiprocessing as mp
-
-    root, cache, _ = synth_ck
-    cfg = make_config(root, cache, frame={"epochs": 1}, sequence={"iterations": 20})
-    out = tmp_path / "ddp"
-    mp.spawn(_ddp_worker, args=(2, _free_port(), cfg, str(out)), nprocs=2, join=True)
-    summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["stages"]) == {"frame", "sequence"}
-    from fertk.checkpoint import build_from_checkpoint
-
-    backbone, head = build_from_checkpoint(out / "folds" / "fold01" / "sequence")
-    assert type(backbone).__name__ == "ExampleConvNet" and head is not None
 
 
 def test_leave_one_set_out_with_illumination_aug(synth_ck, tmp_path, make_config):
