@@ -191,3 +191,35 @@ def test_a_crash_inside_a_worker_leaves_partial_outputs_and_an_error(
         # the first frames, classified before the 7th detection call crashed
         assert 0 < len(frames) <= 6 and frames == list(range(len(frames)))
         assert (out / f"{name}.summary.json").exists()
+
+
+def test_crossing_faces_keep_their_tracks(tmp_path, checkpoint):
+    """Two faces that pass each other (one row moving right, one moving left, so their left-
+    to-right order swaps halfway): each track stays on its own face from the first frame to
+    the last. Fails if tracks are matched by order or swap at the crossing."""
+    import fertk
+    from fertk.io.video import write_video
+
+    from .conftest import astronaut_face
+
+    face = astronaut_face()
+    fh, fw = face.shape[:2]
+    frames = []
+    for i in range(30):
+        canvas = np.full((420, 480, 3), 60, np.uint8)
+        xa, xb = 10 + 11 * i, 480 - fw - 10 - 11 * i
+        canvas[20:20 + fh, xa:xa + fw] = face
+        canvas[260:260 + fh, xb:xb + fw] = face[:, ::-1]
+        frames.append(canvas)
+    video = write_video(tmp_path / "cross.mp4", frames, fps=12)
+    pipe = fertk.Pipeline(weights=str(checkpoint), detect_every=3, smoothing=0)
+    paths: dict[int, list[tuple[float, float]]] = {}
+    for rec in pipe.run(str(video)):
+        assert len(rec.faces) == 2
+        for f in rec.faces:
+            x1, y1, x2, y2 = f.box
+            paths.setdefault(f.track, []).append(((x1 + x2) / 2, (y1 + y2) / 2))
+    assert sorted(paths) == [1, 2] and all(len(p) == 30 for p in paths.values())
+    top, bottom = sorted(paths.values(), key=lambda p: p[0][1])
+    assert all(y < 210 for _, y in top) and all(y > 210 for _, y in bottom)  # no swap
+    assert top[0][0] < bottom[0][0] and top[-1][0] > bottom[-1][0]  # they did cross
