@@ -127,7 +127,7 @@ def main() -> None:
               f"{r['cost']['macs'] / 1e6:.0f} M MACs  {r['cost']['cpu_ms_batch1_2cores']:.2f} ms", flush=True)
         if args.write:
             meta["metrics"], meta["cost"] = r["metrics"], r["cost"]
-            (ASSETS_DIR / f"{base}.json").write_text(json.dumps(meta, indent=1) + "\n")
+            (ASSETS_DIR / f"{base}.json").write_text(json.dumps(meta, indent=2) + "\n")
     from fertk.weights import choose_default
 
     entries = {r["name"]: r for r in results}
