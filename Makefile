@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.fertk-installed
 PLUGINS := plugins/fertk-example plugins/fertk-mediapipe plugins/fertk-insightface
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test test-all demo lint bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt $(wildcard plu
 	@touch $(STAMP)
 
 test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20 -m "not extended" $(PYTEST_ARGS)
+
+# everything, including the slower variants of claims that `make test` guards with faster tests
+test-all: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20 $(PYTEST_ARGS)
 
 demo: setup

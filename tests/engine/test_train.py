@@ -84,6 +84,7 @@ def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config):
                  "--no-timing"]) == 0
 
 
+@pytest.mark.extended  # make test-all: test_finetune's source run and test_learnable guard this faster
 def test_learns_held_out_identities(synth_ck30, tmp_path, make_config):
     """Real learning: accuracy on never-seen identities far above chance (1/7).
 

@@ -168,6 +168,12 @@ def test_truncated_video_is_reported(tmp_path, checkpoint, capsys):
     assert summary["missing_frames"] == 472 - 108
     assert ("warning: cut: the video ends after 108 of the 472 frames its header declares "
             "(truncated file?)") in captured.err
+    # the decode stopped mid-video: the outputs hold every frame decoded before it
+    import csv
+
+    with open(tmp_path / "out" / "cut.csv", newline="") as fh:
+        frames = {int(r["frame"]) for r in csv.DictReader(fh)}
+    assert frames == set(range(108))
 
 
 def test_webcam_that_cannot_be_opened_is_one_line(tmp_path, checkpoint, capfd):
