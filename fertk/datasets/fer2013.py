@@ -35,6 +35,7 @@ from fertk.errors import FertkError
 
 FER_LABELS = {0: "anger", 1: "disgust", 2: "fear", 3: "happy", 4: "sadness", 5: "surprise", 6: "neutral"}
 USAGES = ("Training", "PublicTest", "PrivateTest")
+_USAGE_OF = {u.lower(): u for u in USAGES}  # any spelling's case → FER2013's Usage
 #: Split folder names of image-folder exports → FER2013's Usage.
 SPLIT_DIRS = {"train": "Training", "training": "Training", "validation": "PublicTest",
               "val": "PublicTest", "valid": "PublicTest", "publictest": "PublicTest",
@@ -53,10 +54,9 @@ class FER2013(BaseDataset):
     def __init__(self, root, *, usage: str = "all", **options: Any) -> None:
         options.setdefault("mode", "peak")
         super().__init__(root, **options)
-        wanted = {u.lower(): u for u in USAGES}
-        if usage != "all" and usage.lower() not in wanted:
+        if usage != "all" and usage.lower() not in _USAGE_OF:
             raise FertkError(f"fer2013: usage must be all, {', '.join(USAGES)} (got {usage!r})")
-        self.usage = "all" if usage == "all" else wanted[usage.lower()]
+        self.usage = "all" if usage == "all" else _USAGE_OF[usage.lower()]
         self.csv: Path | None = None
         self._pixels: dict[int, str] | None = None
         path = self.root
@@ -65,9 +65,10 @@ class FER2013(BaseDataset):
         elif path.is_dir():
             cands = sorted(path.glob("*.csv"))
             named = [c for c in cands if c.name.lower() == "fer2013.csv"]
-            if named or (len(cands) == 1 and not self._folder_layout()):
+            folders = self._folder_layout()
+            if named or (len(cands) == 1 and not folders):
                 self.csv = (named or cands)[0]
-            elif not self._folder_layout():
+            elif not folders:
                 raise FertkError(f"fer2013: {self.root} is not in the FER2013 layout: expected {LAYOUT}; "
                                  f"found {describe_dir(self.root)}")
         else:
@@ -114,7 +115,7 @@ class FER2013(BaseDataset):
                         self.report.add("augmented_copy", str(f))
                         continue
                     m = _PREFIX.match(f.name)
-                    usage = {u.lower(): u for u in USAGES}[m.group(1).lower()] if m else split
+                    usage = _USAGE_OF[m.group(1).lower()] if m else split
                     if usage is None:
                         self.report.add("unknown_split", str(f))
                         continue
@@ -143,9 +144,8 @@ class FER2013(BaseDataset):
     def _csv_items(self):
         items = []
         self._pixels = {}
-        known = {u.lower(): u for u in USAGES}
         for i, emotion, pixels, usage in self._rows():
-            usage = known.get(usage.strip().lower(), usage.strip() or "all")
+            usage = _USAGE_OF.get(usage.strip().lower(), usage.strip() or "all")
             if not self._keep(usage):
                 continue
             try:

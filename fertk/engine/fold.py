@@ -324,8 +324,8 @@ class FoldRunner:
         labels = np.asarray([self.ds.labels[g[-1]] for g in groups.values()], dtype=np.int64)
         return x, labels
 
-    def _sequence_inputs(self, backbone: torch.nn.Module, pipe: BatchPipeline, crops: np.ndarray,
-                         t_ill: str) -> dict[str, Any] | None:
+    def _sequence_inputs(self, backbone: torch.nn.Module, pipe: BatchPipeline, crops: np.ndarray
+                         ) -> dict[str, Any] | None:
         """Head inputs ``(V, S, T, D)`` and labels of train, validation and test sequences."""
         cfg, fold = self.cfg, self.fold
         g_tr, g_te = self._groups(fold.train), self._groups(fold.test)
@@ -382,7 +382,7 @@ class FoldRunner:
         if cfg.sequence.source == "stills":
             data = self._still_inputs(backbone, pipe, t_ill)
         else:
-            data = self._sequence_inputs(backbone, pipe, crops, t_ill)
+            data = self._sequence_inputs(backbone, pipe, crops)
         if data is None:
             return {"skipped": "no labelled sequences for training, validation or test"}
         (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]

@@ -2,8 +2,8 @@
 
 The engine always works on *subject* ids: the paper's subject k-fold and leave-one-subject-out
 come straight from :mod:`fertk.protocols`; ``standard`` is a data set's own fixed split
-(FER2013: Training / PublicTest / PrivateTest), read from ``<split>/<id>`` subject ids; for leave-one-set-out the data set names of a fold
-are expanded to the subjects of those sets. Validation subjects are carved from the training
+(FER2013: Training / PublicTest / PrivateTest), read from ``<split>/<id>`` subject ids; for
+leave-one-set-out the data set names of a fold are expanded to the subjects of those sets. Validation subjects are carved from the training
 subjects of the same fold (:func:`fertk.protocols.with_validation`), never from the test fold.
 """
 
@@ -35,12 +35,12 @@ def make_folds(ds: Any, protocol: Any, seed: int) -> list[protocols.Fold]:
     subjects = ds.subjects[labelled]
     if protocol.kind == "subject_kfold":
         folds = protocols.subject_kfold(subjects, k=protocol.folds)
-    elif protocol.kind == "standard":
-        val = "" if protocol.selection == "test-fold" else protocol.standard_val
-        folds = protocols.standard_split(subjects, protocol.standard_train, val, protocol.standard_test)
-        if protocol.selection == "test-fold":
-            return folds
-        if not len(folds[0].val):
+    elif protocol.kind == "standard":  # its own validation split: no carving from training
+        optimistic = protocol.selection == "test-fold"
+        folds = protocols.standard_split(subjects, protocol.standard_train,
+                                         "" if optimistic else protocol.standard_val,
+                                         protocol.standard_test)
+        if not optimistic and not len(folds[0].val):
             raise FertkError(f"protocol standard: no '{protocol.standard_val}' subjects to select on")
         return folds
     elif protocol.kind == "loso":

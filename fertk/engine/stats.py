@@ -96,18 +96,19 @@ def bootstrap(runs: Sequence[tuple[Sequence[int], Sequence[int]]], k: int, resam
     n = labels0.size
     if idx is None:
         idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    per_run = []
+    per_run, points = [], []
+    full = np.arange(n)[None, :]
     for labels, predicted in runs:
         y = np.asarray(labels, dtype=np.int64)
         if y.size != n or not np.array_equal(y, labels0):
             raise ValueError("bootstrap: every run must score the same test items in the same order")
-        per_run.append(_metric_rows(y, np.asarray(predicted, dtype=np.int64), idx, k))
+        p = np.asarray(predicted, dtype=np.int64)
+        per_run.append(_metric_rows(y, p, idx, k))
+        points.append(_metric_rows(y, p, full, k))
     out: dict[str, Any] = {"samples": {}}
-    full = np.arange(n)[None, :]
     for m in ("accuracy", "uar", "macro_f1"):
         samples = np.mean([r[m] for r in per_run], axis=0)
-        point = float(np.mean([_metric_rows(np.asarray(y, dtype=np.int64), np.asarray(p, dtype=np.int64),
-                                            full, k)[m][0] for y, p in runs]))
+        point = float(np.mean([r[m][0] for r in points]))
         lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
         out[m] = {"mean": point, "lo": float(lo), "hi": float(hi)}
         out["samples"][m] = samples
