@@ -14,18 +14,13 @@ Stages are pipelined: a background thread decodes the video into a bounded queue
 classifies crops in batches across faces and frames and runs the temporal head of each
 track over its latest ``window`` (9) sampled frames. Memory is constant in the video length.
 
-The detection schedule of videos: the full-quality detector scans the whole frame about
-once a second (``scan_every``); every ``detect_every`` frames in between its fast variant
-(:meth:`fertk.detectors.base.BaseDetector.fast`, dlib without upsampling) detects again;
-in between, Lucas-Kanade optical flow moves the landmarks (:mod:`fertk.tracking`), and a face
-the flow loses or that no longer looks like itself (a cut, drift) is re-detected at once.
-Still images always get the full-quality detector. Without a temporal head, each track's
+Video faces follow a detection schedule (:func:`fertk.tracking.follow_faces`: a scan about
+once a second, fast re-detection every ``detect_every`` frames, optical flow in between);
+stills always get the full-quality detector. Without a temporal head, each track's
 probabilities are smoothed over time (:class:`fertk.temporal.smoothing.TrackSmoother`).
 
-A model is never used untrained: without ``weights`` the backbone must have registered
-weights (the default is the bundled :data:`fertk.weights.DEFAULT_WEIGHTS`), and a trainable
-temporal head needs a checkpoint that holds it. A checkpoint carries its crop policy,
-classes and heads; options that contradict it raise :class:`~fertk.errors.FertkError`.
+Faces are found and cropped by :class:`fertk.faces.FaceStage`; the model is resolved and run
+by :mod:`fertk.inference` (never untrained; options that contradict a checkpoint are refused).
 """
 
 from __future__ import annotations
@@ -34,12 +29,14 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fertk.errors import FertkError
+from fertk.inference import ModelSpec, build_engine, load_onnx_model, resolve_model
+from fertk.inference import weights_for_backbone as weights_for_backbone
 from fertk.io.outputs import FaceResult, FrameResult
 from fertk.io.video import DEFAULT_FPS, DecodeStats, Frame, MediaItem, expand_sources, iter_frames
 
@@ -51,180 +48,7 @@ DEFAULT_DETECT_EVERY = 5
 SCAN_SECONDS = 1.0
 
 
-def _registry(kind: str):
-    from fertk.plugins import get_registry
-
-    return get_registry(kind)
-
-
-def _train_hint(what: str) -> str:
-    return (f"{what}: train it with `fertk train` (on FER2013: fertk train "
-            "examples/configs/fer2013_compact.yaml --set data.root=DIR, then --weights "
-            "RUN/folds/standard/frame) or pass --weights CHECKPOINT|NAME of a trained model "
-            "(fertk weights list)")
-
-
-@dataclass
-class ModelSpec:
-    """What the pipeline classifies with, resolved from weights and options."""
-
-    backbone: Any
-    head: Any | None
-    classes: list[str]
-    input_spec: dict[str, Any]
-    crop: dict[str, Any] | None
-    detector: str | None
-    illumination: str | None
-    source: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    checkpoint: Any = None
-
-
-def weights_for_backbone(name: str, temporal: str | None = None) -> str | None:
-    """A registered weight name holding backbone ``name``: those with the trained head
-    ``temporal`` first, then the default weights, then bundled ones, then by name."""
-    from fertk.weights import DEFAULT_WEIGHTS
-
-    specs = [s for s in _registry("weights") if s.metadata.get("backbone") == name]
-    if not specs:
-        return None
-
-    def rank(s: Any) -> tuple:
-        return (temporal is not None and s.metadata.get("temporal") != temporal,
-                s.name != DEFAULT_WEIGHTS, s.metadata.get("origin") != "bundled", s.name)
-
-    return min(specs, key=rank).name
-
-
-def _head_is_trainable(name: str) -> bool:
-    spec = _registry("temporal").get(name)
-    return bool(spec.metadata.get("trainable", True))
-
-
-def resolve_model(
-    *,
-    weights: Any = None,
-    backbone: Any = None,
-    temporal: Any = None,
-    crop: str | None = None,
-    classes: list[str] | None = None,
-    seq_len: int | None = None,
-) -> ModelSpec:
-    """Load or check the model: checkpoint + options, refusing untrained or contradicting ones."""
-    import torch.nn as nn
-
-    from fertk.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
-
-    if isinstance(backbone, nn.Module) and weights is None:
-        # a caller-built module (notebook, tests): the caller vouches for its weights
-        from fertk.backbones.base import input_spec_of
-
-        k = int(backbone.num_classes)
-        names = list(classes) if classes else _default_class_names(k)
-        if len(names) != k:
-            raise FertkError(f"classes: {len(names)} names given for a backbone with {k} outputs")
-        head = _module_head(temporal, k, backbone, seq_len)
-        return ModelSpec(backbone.eval(), head, names, input_spec_of(backbone),
-                         {"name": crop, "options": {}} if crop else None, None, None, "module")
-    if weights is None:
-        if backbone is None:
-            from fertk.weights import DEFAULT_WEIGHTS
-
-            weights = DEFAULT_WEIGHTS
-        else:
-            weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None)
-            if weights is None:
-                raise FertkError(_train_hint(f"backbone '{backbone}' has no trained weights"))
-        if isinstance(temporal, str) and _head_is_trainable(temporal):
-            from fertk.checkpoint import read_metadata
-
-            meta = _registry("weights").get(weights).metadata if weights in _registry("weights") \
-                else read_metadata(weights)
-            if meta.get("temporal") != temporal:
-                raise FertkError(_train_hint(f"temporal head '{temporal}' has no trained weights "
-                                             f"(weights '{weights}' have none)"))
-    ckpt = weights if isinstance(weights, Checkpoint) else load_checkpoint(weights)
-    meta = ckpt.metadata
-    label = ckpt.label
-    bname = meta["backbone"]["name"]
-    if isinstance(backbone, str) and backbone != bname:
-        raise FertkError(f"--backbone {backbone} contradicts {label}, which holds '{bname}' weights "
-                         "(leave --backbone out to use the checkpoint's)")
-    ccrop = meta.get("crop")
-    if crop is not None and ccrop is not None and crop != ccrop["name"]:
-        raise FertkError(f"--crop {crop} contradicts {label}, trained with crop '{ccrop['name']}' "
-                         "(leave --crop out to use the checkpoint's)")
-    if classes is not None and list(classes) != list(meta["classes"]):
-        raise FertkError(f"classes {list(classes)} contradict {label}, which predicts "
-                         f"{list(meta['classes'])}")
-    chead = (meta.get("temporal") or {}).get("name")
-    if isinstance(temporal, str) and chead is not None and temporal != chead:
-        raise FertkError(f"--temporal {temporal} contradicts {label}, which holds a trained "
-                         f"'{chead}' head (leave --temporal out to use it)")
-    if isinstance(temporal, str) and chead is None and _head_is_trainable(temporal):
-        raise FertkError(_train_hint(f"temporal head '{temporal}' has no trained weights in {label}"))
-    net, head = build_from_checkpoint(ckpt)
-    k = len(meta["classes"])
-    if head is None and temporal is not None:
-        head = _module_head(temporal, k, net, seq_len)
-    if crop is None and ccrop is not None:
-        crop_spec = ccrop
-    else:
-        crop_spec = {"name": crop, "options": {}} if crop else ccrop
-    return ModelSpec(net, head, list(meta["classes"]), dict(meta["input_spec"]), crop_spec,
-                     meta.get("detector"), meta.get("illumination"), label, meta, ckpt)
-
-
-def _default_class_names(k: int) -> list[str]:
-    from fertk.types import CANONICAL_CLASSES
-
-    return list(CANONICAL_CLASSES[:k]) if k <= len(CANONICAL_CLASSES) else [f"c{i}" for i in range(k)]
-
-
-def _module_head(temporal: Any, k: int, backbone: Any, seq_len: int | None) -> Any:
-    if temporal is None:
-        return None
-    if not isinstance(temporal, str):
-        return temporal.eval()
-    if _head_is_trainable(temporal):
-        raise FertkError(_train_hint(f"temporal head '{temporal}' has no trained weights"))
-    opts: dict[str, Any] = {"num_classes": k, "input_dim": k}
-    if seq_len is not None:
-        opts["seq_len"] = seq_len
-    return _registry("temporal").create(temporal, **opts).eval()
-
-
 # -- the pipeline ---------------------------------------------------------------------------------
-class _Schedule:
-    """Which detection a video frame gets: a full-quality ``scan`` every ``scan_every``
-    processed frames, a fast ``detect`` every ``detect_every``, else ``flow``."""
-
-    def __init__(self, detect_every: int, scan_every: int):
-        self.detect_every = detect_every
-        self.scan_every = scan_every
-        self._since_detect = 0
-        self._since_scan: int | None = None  # None: nothing processed yet
-
-    @property
-    def uses_flow(self) -> bool:
-        return self.detect_every > 1
-
-    def next(self) -> str:
-        if self._since_scan is None or self._since_scan + 1 >= self.scan_every:
-            self._since_scan = self._since_detect = 0
-            return "scan"
-        self._since_scan += 1
-        if self._since_detect + 1 >= self.detect_every:
-            self._since_detect = 0
-            return "detect"
-        self._since_detect += 1
-        return "flow"
-
-    def rescanned(self) -> None:
-        """The full-quality detector ran out of turn (flow lost a face): count from here."""
-        self._since_scan = self._since_detect = 0
-
-
 @dataclass
 class _Pending:
     frame: Frame
@@ -310,8 +134,6 @@ class Pipeline:
         self.fps = fps
         weights_path = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None
         if weights_path and weights_path.endswith(".onnx"):
-            from fertk.export import load_onnx_model
-
             self.model = load_onnx_model(weights_path, backbone=backbone, temporal=temporal,
                                          crop=crop if isinstance(crop, str) else None)
             engine = "onnxruntime"
@@ -324,7 +146,6 @@ class Pipeline:
             )
         self.classes = self.model.classes
         from fertk.engine.distributed import resolve_device
-        from fertk.export import build_engine
 
         if str(device).startswith("cuda"):
             import torch
@@ -333,61 +154,28 @@ class Pipeline:
                 raise FertkError(f"--device {device}: CUDA is not available on this machine "
                                  "(use --device auto or cpu)")
         self.device = resolve_device(device)
-        self.engine = build_engine(engine, self.model, threads or default_threads(),
+        self.engine = build_engine(self.model, engine, threads=threads or default_threads(),
                                    device=self.device)
         from fertk.temporal.smoothing import DEFAULT_SMOOTHING
 
         if smoothing is None:
             smoothing = DEFAULT_SMOOTHING if self.model.head is None else 0.0
         self.smoothing = float(smoothing)
-        self.detector = self._build_detector(detector, detector_options)
-        fast = getattr(self.detector, "fast", None)
-        self.fast_detector = fast() if callable(fast) else self.detector
-        self.cropper = self._build_crop(crop, crop_options)
+        from fertk.faces import FaceStage
+
+        # a crop name is in self.model.crop already (checked against the checkpoint there)
+        stage = FaceStage(detector, None if isinstance(crop, str) else crop,
+                          detector_options=detector_options, crop_options=crop_options,
+                          default_detector=self.model.detector, model_crop=self.model.crop)
+        self.face_stage = stage
+        self.detector_name, self.crop_name = stage.detector_name, stage.crop_name
+        self.detector, self.fast_detector, self.cropper = stage.detector, stage.fast_detector, stage.cropper
         self.illumination = None
         if self.model.illumination:
-            self.illumination = _registry("augmentations").create(self.model.illumination)
+            from fertk.plugins import get_registry
+
+            self.illumination = get_registry("augmentations").create(self.model.illumination)
         self.last_stats: DecodeStats | None = None
-
-    # -- components ---------------------------------------------------------------------------
-    def _build_detector(self, detector: Any, options: dict[str, Any] | None) -> Any:
-        if detector is not None and not isinstance(detector, str):
-            self.detector_name = type(detector).__name__
-            return detector
-        from fertk.detectors import DEFAULT_DETECTOR
-
-        name = detector or self.model.detector or DEFAULT_DETECTOR
-        self.detector_name = name
-        return _registry("detectors").create(name, **(options or {}))
-
-    def _build_crop(self, crop: Any, options: dict[str, Any] | None) -> Any:
-        if crop is not None and not isinstance(crop, str):
-            self.crop_name = type(crop).__name__
-            return crop
-        spec = self.model.crop
-        if spec and spec.get("name"):
-            name, opts = spec["name"], dict(spec.get("options") or {})
-        else:
-            name, opts = self._default_crop(), {}
-        opts.update(options or {})
-        reg = _registry("crops")
-        if reg.get(name).metadata.get("needs_landmarks") and not self._detector_has_landmarks():
-            raise FertkError(f"crop policy '{name}' needs landmarks, but detector "
-                             f"'{self.detector_name}' gives boxes only (use --crop box or "
-                             "another detector)")
-        self.crop_name = name
-        return reg.create(name, **opts)
-
-    def _detector_has_landmarks(self) -> bool:
-        if not isinstance(self.config["detector"], (str, type(None))):
-            return True  # a caller-built detector: trust the caller
-        spec = _registry("detectors").get(self.detector_name)
-        return "landmarks" not in spec.metadata or bool(spec.metadata["landmarks"])
-
-    def _default_crop(self) -> str:
-        from fertk.crops import DEFAULT_CROP
-
-        return DEFAULT_CROP if self._detector_has_landmarks() else "box"
 
     def describe(self) -> dict[str, Any]:
         """Names of the parts in use (for logs and summaries)."""
@@ -439,7 +227,7 @@ class Pipeline:
     def _process(self, frames: Iterable[Frame], still: bool, stats: DecodeStats | None = None
                  ) -> Iterator[tuple[FrameResult, np.ndarray]]:
         from fertk.temporal.smoothing import TrackSmoother
-        from fertk.tracking import FaceTracker, LandmarkFlow
+        from fertk.tracking import FaceTracker, LandmarkFlow, Schedule, follow_faces
 
         max_missed = self.max_missed if self.max_missed is not None else max(2, 2 * self.detect_every)
         tracker = FaceTracker(max_missed=max_missed)
@@ -449,7 +237,7 @@ class Pipeline:
         smoother = None
         pending: list[_Pending] = []
         n_crops = 0
-        schedule = _Schedule(self.detect_every, self.scan_every or 1)
+        schedule = Schedule(self.detect_every, self.scan_every or 1)
         last_time: float | None = None
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fertk-classify")
         future: Future | None = None
@@ -464,25 +252,20 @@ class Pipeline:
                     smoother = TrackSmoother(self.smoothing, rate / self.stride)
                 if still:  # unrelated stills: fresh tracks, always detect
                     tracker = FaceTracker(max_missed=0)
-                    faces, detected = tracker.update(self.detector.detect(frame.image), 0), True
+                    faces, detected = tracker.update(self.face_stage.faces(frame.image), 0), True
                     duration = None
                 else:
-                    faces, detected = self._faces(frame, tracker, flow, schedule)
+                    faces, detected = follow_faces(self.face_stage, frame, tracker, flow, schedule)
                     nominal = self.stride / rate
                     duration = nominal if frame.time is None or last_time is None \
                         else max(0.0, frame.time - last_time)
                     last_time = frame.time
                 closed = [t.id for t in tracker.pop_closed()]
                 crops, kept = [], []
-                for face in faces:
-                    try:
-                        c = self.cropper.crop(frame.image, face)
-                    except FertkError:
+                for face, c in zip(faces, self.face_stage.crops(frame.image, faces), strict=True):
+                    if c is None:
                         continue  # a degenerate face (e.g. landmarks outside the frame)
-                    img = c.image
-                    if self.illumination is not None:
-                        img = self.illumination(img)
-                    crops.append(img)
+                    crops.append(c.image if self.illumination is None else self.illumination(c.image))
                     kept.append(face)
                 pending.append(_Pending(frame, kept, crops, closed, detected, duration))
                 n_crops += len(crops)
@@ -500,48 +283,6 @@ class Pipeline:
             if future is not None:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def _faces(self, frame: Frame, tracker: Any, flow: Any, schedule: _Schedule
-               ) -> tuple[list[Any], bool]:
-        """Faces of a video frame by the detection schedule; ``(faces, detector ran)``."""
-        from fertk.tracking import detect_in_region
-
-        step = schedule.next()
-        gray = None
-        if schedule.uses_flow:
-            import cv2
-
-            img = frame.image
-            gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        if step != "scan" and gray is not None and flow.faces:
-            moved, lost = flow.step(gray)
-            if lost:  # lost, or no longer the face it followed (a cut, drift): scan now
-                step = "scan"
-                schedule.rescanned()
-            elif step == "detect":  # refresh each face in a region around it, fast detector
-                faces, found = [], set()
-                for face in moved:
-                    hit = detect_in_region(self.fast_detector, frame.image, face)
-                    faces.append(hit or face)
-                    if hit is not None:
-                        found.add(face.track_id)
-                faces = tracker.update(faces, frame.index)
-                flow.reset(gray, faces, detected=found)
-                return faces, True
-            else:
-                faces = tracker.update(moved, frame.index)
-                flow.reset(gray, faces, detected=False)
-                return faces, False
-        elif step == "flow":  # nobody to follow: wait for the next detection frame
-            tracker.update([], frame.index)
-            if gray is not None:
-                flow.reset(gray, [])
-            return [], False
-        # a scan, or a detection frame with nobody tracked: full quality on the whole frame
-        faces = tracker.update(self.detector.detect(frame.image), frame.index)
-        if gray is not None:
-            flow.reset(gray, faces)
-        return faces, True
 
     def _classify(self, batch: list[_Pending], windows: dict[int, deque], smoother: Any,
                   still: bool) -> list[tuple[FrameResult, np.ndarray]]:
@@ -569,7 +310,7 @@ class Pipeline:
                         win = windows[key] = deque(maxlen=self.window)
                     win.append(vec)
                     stacks.append(np.stack(win))
-                final = self._head_probs(stacks)
+                final = self.engine.head_windows(stacks)
             if smooth and n:
                 final = np.stack([smoother.update(face.track_id, final[i], p.frame.time)
                                   for i, face in enumerate(p.faces)])
@@ -595,16 +336,6 @@ class Pipeline:
             h, w = fr.image.shape[:2]
             out.append((FrameResult(fr.source, fr.index, fr.time, results, self.classes, (w, h),
                                     p.detected, p.duration), fr.image))
-        return out
-
-    def _head_probs(self, stacks: list[np.ndarray]) -> np.ndarray:
-        """Temporal head over each window, batched by window length."""
-        out = np.zeros((len(stacks), len(self.classes)), np.float32)
-        by_len: dict[int, list[int]] = {}
-        for i, s in enumerate(stacks):
-            by_len.setdefault(len(s), []).append(i)
-        for _, idx in by_len.items():
-            out[idx] = self.engine.head(np.stack([stacks[i] for i in idx]))
         return out
 
 

@@ -11,12 +11,20 @@ every N frames only. Points that fail a forward-backward consistency check do no
 whose points mostly fail is reported lost, which tells the caller to detect again. So is a face
 whose moved box no longer looks like the face at its last detection (normalised correlation of
 small gray patches below ``min_similarity``): a cut, or flow that slid onto the background.
+
+The detection schedule of ``fertk run`` (:class:`Schedule`, :func:`follow_faces`): the
+full-quality detector scans the whole frame about once a second (``scan_every``); every
+``detect_every`` frames in between its fast variant
+(:meth:`fertk.detectors.base.BaseDetector.fast`, dlib without upsampling) detects again
+around each tracked face; in between, the flow moves the landmarks, and a face the flow
+loses or that no longer looks like itself (a cut, drift) is re-detected at once.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -306,4 +314,80 @@ class LandmarkFlow:
         return moved, lost
 
 
-__all__ = ["FaceTracker", "LandmarkFlow", "Track", "detect_in_region", "iou"]
+# -- the detection schedule of fertk run -------------------------------------------------------
+class Schedule:
+    """Which detection a video frame gets (``fertk run``): a full-quality ``scan`` every ``scan_every``
+    processed frames, a fast ``detect`` every ``detect_every``, else ``flow``."""
+
+    def __init__(self, detect_every: int, scan_every: int):
+        self.detect_every = detect_every
+        self.scan_every = scan_every
+        self._since_detect = 0
+        self._since_scan: int | None = None  # None: nothing processed yet
+
+    @property
+    def uses_flow(self) -> bool:
+        return self.detect_every > 1
+
+    def next(self) -> str:
+        if self._since_scan is None or self._since_scan + 1 >= self.scan_every:
+            self._since_scan = self._since_detect = 0
+            return "scan"
+        self._since_scan += 1
+        if self._since_detect + 1 >= self.detect_every:
+            self._since_detect = 0
+            return "detect"
+        self._since_detect += 1
+        return "flow"
+
+    def rescanned(self) -> None:
+        """The full-quality detector ran out of turn (flow lost a face): count from here."""
+        self._since_scan = self._since_detect = 0
+
+
+def follow_faces(stage: Any, frame: Any, tracker: FaceTracker, flow: LandmarkFlow,
+                 schedule: Schedule) -> tuple[list[Face], bool]:
+    """Faces of a video ``frame`` by the detection ``schedule``; ``(faces, detector ran)``.
+
+    ``stage`` is a :class:`fertk.faces.FaceStage` (``faces(image)``, ``fast_detector``).
+    """
+    step = schedule.next()
+    gray = None
+    if schedule.uses_flow:
+        import cv2
+
+        img = frame.image
+        gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if step != "scan" and gray is not None and flow.faces:
+        moved, lost = flow.step(gray)
+        if lost:  # lost, or no longer the face it followed (a cut, drift): scan now
+            step = "scan"
+            schedule.rescanned()
+        elif step == "detect":  # refresh each face in a region around it, fast detector
+            faces, found = [], set()
+            for face in moved:
+                hit = detect_in_region(stage.fast_detector, frame.image, face)
+                faces.append(hit or face)
+                if hit is not None:
+                    found.add(face.track_id)
+            faces = tracker.update(faces, frame.index)
+            flow.reset(gray, faces, detected=found)
+            return faces, True
+        else:
+            faces = tracker.update(moved, frame.index)
+            flow.reset(gray, faces, detected=False)
+            return faces, False
+    elif step == "flow":  # nobody to follow: wait for the next detection frame
+        tracker.update([], frame.index)
+        if gray is not None:
+            flow.reset(gray, [])
+        return [], False
+    # a scan, or a detection frame with nobody tracked: full quality on the whole frame
+    faces = tracker.update(stage.faces(frame.image), frame.index)
+    if gray is not None:
+        flow.reset(gray, faces)
+    return faces, True
+
+
+__all__ = ["FaceTracker", "LandmarkFlow", "Schedule", "Track", "detect_in_region", "follow_faces",
+           "iou"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,66 +36,28 @@ class SourceStats:
     notes: list[str] = field(default_factory=list)
 
 
-def _media_files(source: str, recursive: bool) -> list[Path]:
-    from fertk.io.images import is_image_path, is_video_path, iter_images
+def _media_files(source: str, recursive: bool) -> dict[Path, str]:
+    """Image and video files of ``source`` (sorted) and their kind (:mod:`fertk.io.video`'s
+    discovery; ``recursive``: every sub-folder of a folder too)."""
+    from fertk.io.video import expand_sources, is_webcam
 
     p = Path(source)
-    if p.is_dir():
-        pattern = "**/*" if recursive else "*"
-        files = sorted(f for f in p.glob(pattern) if f.is_file() and (is_image_path(f) or is_video_path(f)))
-        if not files:
-            raise FertkError(f"{source}: folder contains no image or video files")
-        return files
-    if p.is_file():
-        return [p]
-    if any(ch in source for ch in "*?["):
-        import glob
-
-        files = sorted(
-            Path(m) for m in glob.glob(source, recursive=True)
-            if Path(m).is_file() and (is_image_path(m) or is_video_path(m))
-        )
-        if not files:
-            raise FertkError(f"{source}: no image or video files match this pattern")
-        return files
-    return list(iter_images(source))  # raises the "no such file or folder" error
-
-
-def _video_frames(path: Path, every: int, max_frames: int | None) -> Iterator[tuple[int, float, Any]]:
-    """(frame index, time in s, BGR frame) of a video, every ``every``-th frame."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise FertkError(f"{path}: cannot open video (unsupported codec or corrupt file)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    try:
-        index = -1
-        yielded = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                break
-            index += 1
-            if index % every:
-                continue
-            yield index, (index / fps if fps > 0 else float(index)), frame
-            yielded += 1
-            if max_frames is not None and yielded >= max_frames:
-                break
-        if index < 0:
-            raise FertkError(f"{path}: video has no decodable frames")
-    finally:
-        cap.release()
-
-
-def _video_fps(path: Path) -> float:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
-    cap.release()
-    return float(fps) if fps and fps > 0 else 25.0
+    if is_webcam(source) and not p.exists():
+        raise FertkError(f"{source}: no such file or folder (webcams: fertk run {source})")
+    folders = [p, *sorted(d for d in p.rglob("*") if d.is_dir())] if p.is_dir() and recursive else [p]
+    items = []
+    for folder in folders:
+        try:
+            items.extend(expand_sources([str(folder) if folder is not p else source]))
+        except FertkError:
+            if folder is p and len(folders) == 1:
+                raise
+            continue  # a sub-folder without media: the others may hold some
+    if not items:
+        raise FertkError(f"{source}: folder contains no image or video files")
+    files = {Path(f): ("video" if it.kind == "video" else "image")
+             for it in items for f in (it.paths if it.kind == "images" else [it.source])}
+    return dict(sorted(files.items()))
 
 
 def _output_stem(path: Path, root: Path | None) -> str:
@@ -111,12 +72,10 @@ def _output_stem(path: Path, root: Path | None) -> str:
 
 
 class _Job:
-    """Runs detector (+ crop) on frames and writes crops, annotations and JSON records."""
+    """Runs the face stage on frames and writes crops, annotations and JSON records."""
 
-    def __init__(self, detector, cropper, crop_name, annotate, save_crops, records, warn):
-        self.detector = detector
-        self.cropper = cropper
-        self.crop_name = crop_name
+    def __init__(self, stage, annotate, save_crops, records, warn):
+        self.stage = stage
         self.annotate = annotate
         self.save_crops = save_crops
         self.records = records
@@ -125,7 +84,7 @@ class _Job:
     def frame(self, image, stats: SourceStats, stem: str, source: str, frame: int | None, t: float | None):
         from fertk.io.images import write_image
 
-        faces = self.detector.detect(image)
+        faces = self.stage.faces(image)
         stats.frames += 1
         stats.faces += len(faces)
         if not faces:
@@ -135,22 +94,21 @@ class _Job:
             record["frame"] = frame
             record["time"] = round(float(t or 0.0), 4)
         record["width"], record["height"] = int(image.shape[1]), int(image.shape[0])
-        face_dicts = []
-        for i, face in enumerate(faces):
-            d = face.to_dict()
-            if self.save_crops is not None and self.cropper is not None:
-                try:
-                    crop = self.cropper.crop(image, face)
-                except FertkError as exc:
-                    self.warn(f"{source}: face {i}: {exc}")
-                else:
-                    tag = f"_f{frame:06d}" if frame is not None else ""
-                    out = self.save_crops / f"{stem}{tag}_face{i}.png"
-                    write_image(out, crop.image)
-                    stats.crops += 1
-                    d["crop"] = str(out)
-                    d["crop_matrix"] = [[round(float(v), 6) for v in row] for row in crop.matrix]
-            face_dicts.append(d)
+        face_dicts = [face.to_dict() for face in faces]
+        if self.save_crops is not None:
+            def failed(i: int, exc: Exception) -> None:
+                self.warn(f"{source}: face {i}: {exc}")
+
+            for i, (d, crop) in enumerate(zip(face_dicts, self.stage.crops(image, faces, failed),
+                                              strict=True)):
+                if crop is None:
+                    continue
+                tag = f"_f{frame:06d}" if frame is not None else ""
+                out = self.save_crops / f"{stem}{tag}_face{i}.png"
+                write_image(out, crop.image)
+                stats.crops += 1
+                d["crop"] = str(out)
+                d["crop_matrix"] = [[round(float(v), 6) for v in row] for row in crop.matrix]
         record["faces"] = face_dicts
         self.records.append(record)
         if self.annotate is not None:
@@ -202,8 +160,8 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     An unreadable file is reported on one line and the others are processed; images without
     faces are listed. A summary table ends the run.
     """
-    from fertk.io.images import is_video_path, read_image, write_image
-    from fertk.plugins import get_registry
+    from fertk.faces import FaceStage
+    from fertk.io.images import read_image, write_image
 
     err = console(stderr=True)
     files = _media_files(source, recursive)
@@ -212,18 +170,8 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     dopts.setdefault("largest", largest)
     if min_size:
         dopts.setdefault("min_size", min_size)
-    det = get_registry("detectors").create(detector, **dopts)
-    cropper, crop_name = None, crop
-    if crops_dir is not None:
-        has_landmarks = getattr(det, "scheme", "unknown") is not None
-        crop_name = crop or ("landmark" if has_landmarks else "box")
-        spec = get_registry("crops").get(crop_name)
-        if spec.metadata.get("needs_landmarks") and not has_landmarks:
-            raise FertkError(
-                f"crop policy '{crop_name}' needs landmarks, but detector '{detector}' gives "
-                "boxes only: use --crop box or a detector with landmarks"
-            )
-        cropper = get_registry("crops").create(crop_name, **parse_options(crop_opts, "--crop-option"))
+    stage = FaceStage(detector, crop, detector_options=dopts, with_crops=crops_dir is not None,
+                      crop_options=parse_options(crop_opts, "--crop-option"))
     annotate = Path(annotate_dir) if annotate_dir else None
     crops_out = Path(crops_dir) if crops_dir else None
     for d in (annotate, crops_out):
@@ -245,13 +193,13 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
 
     progress = None
 
-    job = _Job(det, cropper, crop_name, annotate, crops_out, records, warn)
+    job = _Job(stage, annotate, crops_out, records, warn)
     progress = progress_bar(console_=err, disable=not is_tty() or len(files) < 2, transient=True)
     with progress:
         task = progress.add_task("detect", total=len(files))
-        for path in files:
+        for path, kind in files.items():
             stem = _output_stem(path, root)
-            stats = SourceStats(source=str(path), kind="video" if is_video_path(path) else "image")
+            stats = SourceStats(source=str(path), kind=kind)
             stats_list.append(stats)
             start = time.perf_counter()
             try:
@@ -272,7 +220,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
             progress.advance(task)
 
     if json_path:
-        _write_json(json_path, records, detector, det, crop_name, cropper)
+        _write_json(json_path, records)
     _summary(stats_list, to_stderr=json_path == "-")
     failed = [s for s in stats_list if s.error]
     if failed and (strict or len(failed) == len(stats_list)):
@@ -281,30 +229,24 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
 
 def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
                max_frames: int | None, annotate: Path | None) -> None:
+    from fertk.io.video import DecodeStats, MediaItem, VideoWriter, iter_frames
+
+    decoded = DecodeStats()
     writer = None
-    out_path = None
     try:
-        for index, t, frame in _video_frames(path, every, max_frames):
-            drawn = job.frame(frame, stats, stem, str(path), index, t)
+        for frame in iter_frames(MediaItem("video", str(path), stem), stride=every, stats=decoded,
+                                 max_frames=max_frames):
+            drawn = job.frame(frame.image, stats, stem, str(path), frame.index, frame.time)
             if drawn is not None:
                 if writer is None:
-                    import cv2
-
-                    out_path = annotate / f"{stem}.mp4"
-                    fps = _video_fps(path) / every
-                    writer = cv2.VideoWriter(
-                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                        (drawn.shape[1], drawn.shape[0]),
-                    )
-                    if not writer.isOpened():
-                        raise FertkError(f"{out_path}: cannot open a video writer (mp4v)")
+                    writer = VideoWriter(annotate / f"{stem}.mp4", fps=(decoded.fps or 0) / every)
                 writer.write(drawn)
     finally:
         if writer is not None:
-            writer.release()
+            writer.close()
 
 
-def _write_json(json_path: str, records, detector_name, det, crop_name, cropper) -> None:
+def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
     if json_path == "-":
         click.echo(json.dumps(records, indent=1))
         return

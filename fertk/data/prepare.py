@@ -26,8 +26,9 @@ import numpy as np
 
 from fertk.data.prepared import CACHE_FORMAT, PreparedSet
 from fertk.errors import FertkError
+from fertk.faces import PSEUDO_DETECTORS
 
-SPECIAL_DETECTORS = ("dataset", "none")
+SPECIAL_DETECTORS = tuple(PSEUDO_DETECTORS)  # no detection: the data set's landmarks, the whole image
 CHUNK = 8
 
 
@@ -73,13 +74,10 @@ _W: dict[str, Any] = {}
 
 
 def _init_worker(ds: Any, detector: str, detector_options: dict, crop: str, crop_options: dict) -> None:
-    import fertk
+    from fertk.faces import FaceStage
 
     _W["ds"] = ds
-    _W["detector_name"] = detector
-    _W["det"] = None if detector in SPECIAL_DETECTORS else fertk.create("detectors", detector,
-                                                                         **detector_options)
-    _W["crop"] = fertk.create("crops", crop, **crop_options)
+    _W["stage"] = FaceStage(detector, crop, detector_options=detector_options, crop_options=crop_options)
     _W["scheme"] = getattr(ds, "landmark_scheme", None) or "dlib68"
 
 
@@ -88,30 +86,30 @@ def _process(job: tuple[int, Any]) -> tuple:
     from fertk.types import Face
 
     row, sample = job
-    ds, name = _W["ds"], _W["detector_name"]
+    ds, stage = _W["ds"], _W["stage"]
     path = sample.paths[0]
     try:
         image = ds.read_frame(path)
     except Exception as exc:  # corrupt file: skipped and reported, never aborts the rest
         return row, None, None, None, 0.0, "unreadable", str(exc).splitlines()[0][:200], 0
-    if name == "none":
-        h, w = image.shape[:2]
-        faces = [Face(box=(0.0, 0.0, float(w), float(h)), score=1.0)]
-    elif name == "dataset":
+    if stage.detector_name == "dataset":
         pts = ds.landmarks(sample)
         if pts is None:
             return row, None, None, None, 0.0, "no_landmarks", path, 0
         lo, hi = pts.min(0), pts.max(0)
         faces = [Face(box=(*lo, *hi), score=1.0, landmarks=pts, scheme=_W["scheme"])]
     else:
-        faces = _W["det"].detect(image)
+        faces = stage.faces(image)
     if not faces:
         return row, None, None, None, 0.0, "no_face", path, 0
     face = faces[0]
+    errors: list[Exception] = []
     try:
-        fc = _W["crop"].crop(image, face)
-    except Exception as exc:
-        return row, None, None, None, 0.0, "crop_failed", f"{path}: {exc}"[:200], len(faces)
+        (fc,) = stage.crops(image, [face], lambda _, exc: errors.append(exc))
+    except Exception as exc:  # a crop policy's own failure (a plugin's): this row only
+        errors.append(exc)
+    if errors:
+        return row, None, None, None, 0.0, "crop_failed", f"{path}: {errors[0]}"[:200], len(faces)
     lm = None if face.landmarks is None else np.asarray(face.landmarks, np.float32)
     return row, fc.image, lm, np.asarray(fc.matrix, np.float32), float(face.score), "ok", "", len(faces)
 
@@ -133,23 +131,15 @@ def _progress_bar(enabled: bool, total: int, label: str):
 
 def _resolve_components(ds: Any, detector: str | None, crop: str | None,
                         detector_options: dict | None, crop_options: dict | None):
-    from fertk.plugins import get_registry
+    """Names and options of the face stage (:func:`fertk.faces.settle_crop` picks the crop)."""
+    from fertk.faces import settle_crop
 
     detector = detector or getattr(ds, "default_detector", "dlib")
     detector_options = dict(detector_options or {})
-    crop_options = dict(crop_options or {})
-    if detector not in SPECIAL_DETECTORS:
-        get_registry("detectors").get(detector)  # unknown name → one clear error
     if detector == "dataset" and not hasattr(type(ds), "landmark_path"):
         raise FertkError(f"detector 'dataset': the {ds.name} data set ships no landmarks "
                          "(use a detector such as dlib)")
-    crops = get_registry("crops")
-    if detector == "none" and crop is None:
-        crop, crop_options = "box", {"margin": 0.0, **crop_options}
-    crop = crop or "landmark"
-    spec = crops.get(crop)
-    if detector == "none" and spec.metadata.get("needs_landmarks"):
-        raise FertkError(f"crop '{crop}' needs landmarks, but detector 'none' gives none (use crop 'box')")
+    crop, crop_options = settle_crop(detector, crop, crop_options)  # unknown names: one error
     return detector, crop, detector_options, crop_options
 
 

@@ -39,6 +39,7 @@ def evaluate(
     from fertk.engine.batching import BatchPipeline
     from fertk.engine.distributed import resolve_device
     from fertk.engine.stages import predict, sequence_outputs
+    from fertk.models.sequence import input_kind
 
     ckpt = load_checkpoint(checkpoint)
     backbone, head = build_from_checkpoint(ckpt)
@@ -73,7 +74,7 @@ def evaluate(
         groups = sequence_groups(ds_l)
         if groups:
             t = int(getattr(head, "seq_len", None) or 9)
-            feats = getattr(head, "input_kind", "probs") == "features"
+            feats = input_kind(head) == "features"
             x = sequence_outputs(backbone, [pipe.test], crops, groups, t, features=feats,
                                  batch=batch)[0]
             head.to(dev).eval()

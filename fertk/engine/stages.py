@@ -178,11 +178,12 @@ def sequence_outputs(model: torch.nn.Module, views: Sequence[Callable[[np.ndarra
     uniformly to ``T = seq_len`` frames (onset → apex), once per input transform in ``views``.
 
     Each distinct frame runs through the model once per view. Used by training (stage 2) and
-    by ``fertk eval``, so both feed a head exactly the same way.
+    by ``fertk eval``, so both feed a head exactly the same way, by the composition rules of
+    :mod:`fertk.models.sequence` (the frame selection and per-frame outputs of SequenceModel).
     """
-    from fertk.temporal.resample import uniform_indices
+    from fertk.models.sequence import frame_outputs, window_indices
 
-    picked = [g[uniform_indices(len(g), seq_len)] for g in groups.values()]
+    picked = [g[window_indices(len(g), seq_len)] for g in groups.values()]
     if not picked:
         return torch.zeros(len(views), 0, seq_len, 0)
     rows = np.unique(np.concatenate(picked))
@@ -190,7 +191,7 @@ def sequence_outputs(model: torch.nn.Module, views: Sequence[Callable[[np.ndarra
     out = []
     for make_input in views:
         y = predict(model, make_input, np.asarray(crops[rows]), batch, amp_dtype, features)
-        out.append((y if features else torch.softmax(y, dim=1))[idx])
+        out.append((y if features else frame_outputs(model, None, logits=y))[idx])
     return torch.stack(out)
 
 

@@ -1,5 +1,12 @@
 """SequenceModel: a frame backbone composed with a temporal head (paper §3.3).
 
+This module is the one place of the composition rules, used by :class:`SequenceModel`, by
+training's stage 2 and ``fertk eval`` (:func:`fertk.engine.stages.sequence_outputs`) and by
+both run engines (:mod:`fertk.inference.runtime`): what a head reads per frame
+(:func:`input_kind`, :func:`frame_outputs`: softmax probabilities or ``forward_features``)
+and which frames of a sequence it sees (:func:`window_indices`: uniformly resampled to the
+head's ``seq_len``, onset → apex).
+
 Two modes:
 
 - ``"two_stage"`` (the paper's): the frame model is frozen (no gradients, always in eval mode,
@@ -27,6 +34,28 @@ from fertk.temporal.resample import uniform_indices
 MODES = ("two_stage", "joint")
 
 
+def input_kind(head: Any) -> str:
+    """What ``head`` reads per frame: ``"probs"`` (softmax of the frame model) or ``"features"``."""
+    return "probs" if head is None else getattr(head, "input_kind", "probs")
+
+
+def frame_outputs(backbone: nn.Module, frames: torch.Tensor, kind: str = "probs",
+                  logits: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, C, H, W) frames → (N, D) head inputs: softmax probabilities (of ``logits`` when
+    they are computed already) or ``forward_features``."""
+    if kind == "features":
+        return backbone.forward_features(frames)
+    return torch.softmax(backbone(frames) if logits is None else logits, dim=-1)
+
+
+def window_indices(length: int, seq_len: int | None, resample: bool = True) -> np.ndarray:
+    """Indices of the frames of a ``length``-frame sequence that a head of ``seq_len`` steps
+    sees: uniformly resampled (first and last kept), or all of them without ``seq_len``."""
+    if not seq_len or not resample:
+        return np.arange(length)
+    return uniform_indices(length, seq_len)
+
+
 class SequenceModel(nn.Module):
     """``backbone`` (frame model) + ``head`` (temporal head) → sequence logits (B, K)."""
 
@@ -34,7 +63,7 @@ class SequenceModel(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise FertkError(f"SequenceModel: mode must be one of {', '.join(MODES)}, got {mode!r}")
-        kind = getattr(head, "input_kind", "probs")
+        kind = input_kind(head)
         want = backbone.num_classes if kind == "probs" else backbone.feature_dim
         if int(getattr(head, "input_dim", want)) != int(want):
             raise FertkError(
@@ -85,15 +114,10 @@ class SequenceModel(nn.Module):
 
     def frame_outputs(self, frames: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) frames → (N, D): softmax probabilities or features per frame."""
-        def run() -> torch.Tensor:
-            if self.input_kind == "features":
-                return self.backbone.forward_features(frames)
-            return torch.softmax(self.backbone(frames), dim=-1)
-
         if self.mode == "two_stage":
             with torch.no_grad():
-                return run()
-        return run()
+                return frame_outputs(self.backbone, frames, self.input_kind)
+        return frame_outputs(self.backbone, frames, self.input_kind)
 
     def _select(self, frames: torch.Tensor, lengths: Any) -> tuple[torch.Tensor, Any]:
         seq_len = getattr(self.head, "seq_len", None)
@@ -103,10 +127,10 @@ class SequenceModel(nn.Module):
         if lengths is None:
             if t == seq_len:
                 return frames, None
-            idx = torch.as_tensor(uniform_indices(t, seq_len), device=frames.device)
+            idx = torch.as_tensor(window_indices(t, seq_len), device=frames.device)
             return frames.index_select(1, idx), None
         lens = torch.as_tensor(lengths).tolist()
-        idx = torch.as_tensor(np.stack([uniform_indices(int(n), seq_len) for n in lens]), device=frames.device)
+        idx = torch.as_tensor(np.stack([window_indices(int(n), seq_len) for n in lens]), device=frames.device)
         rows = torch.arange(b, device=frames.device)[:, None]
         return frames[rows, idx], None
 

@@ -1,0 +1,217 @@
+"""Model resolution: weights + options → :class:`ModelSpec`, with the one compatibility check.
+
+A model is never used untrained: without ``weights`` the backbone must have registered
+weights (the default is the bundled :data:`fertk.weights.DEFAULT_WEIGHTS`), and a trainable
+temporal head needs a checkpoint that holds it. A checkpoint (or an exported ``.onnx`` with
+its ``.json``) carries its crop policy, classes and heads; options that contradict it raise
+one :class:`~fertk.errors.FertkError` from :func:`check_compatible`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fertk.errors import FertkError
+
+
+def _registry(kind: str):
+    from fertk.plugins import get_registry
+
+    return get_registry(kind)
+
+
+def train_hint(what: str) -> str:
+    return (f"{what}: train it with `fertk train` (on FER2013: fertk train "
+            "examples/configs/fer2013_compact.yaml --set data.root=DIR, then --weights "
+            "RUN/folds/standard/frame) or pass --weights CHECKPOINT|NAME of a trained model "
+            "(fertk weights list)")
+
+
+@dataclass
+class ModelSpec:
+    """What the pipeline classifies with, resolved from weights and options."""
+
+    backbone: Any
+    head: Any | None
+    classes: list[str]
+    input_spec: dict[str, Any]
+    crop: dict[str, Any] | None
+    detector: str | None
+    illumination: str | None
+    source: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    checkpoint: Any = None
+
+
+def weights_for_backbone(name: str, temporal: str | None = None) -> str | None:
+    """A registered weight name holding backbone ``name``: those with the trained head
+    ``temporal`` first, then the default weights, then bundled ones, then by name."""
+    from fertk.weights import DEFAULT_WEIGHTS
+
+    specs = [s for s in _registry("weights") if s.metadata.get("backbone") == name]
+    if not specs:
+        return None
+
+    def rank(s: Any) -> tuple:
+        return (temporal is not None and s.metadata.get("temporal") != temporal,
+                s.name != DEFAULT_WEIGHTS, s.metadata.get("origin") != "bundled", s.name)
+
+    return min(specs, key=rank).name
+
+
+def head_is_trainable(name: str) -> bool:
+    spec = _registry("temporal").get(name)
+    return bool(spec.metadata.get("trainable", True))
+
+
+def check_compatible(meta: dict[str, Any], label: str, *, backbone: Any = None,
+                     crop: str | None = None, classes: list[str] | None = None,
+                     temporal: Any = None, head_exported: bool = True) -> None:
+    """Refuse options that contradict the model's metadata (checkpoint or ONNX export)."""
+    bname = (meta.get("backbone") or {}).get("name")
+    if isinstance(backbone, str) and backbone != bname:
+        raise FertkError(f"--backbone {backbone} contradicts {label}, which holds '{bname}' weights "
+                         "(leave --backbone out to use the checkpoint's)")
+    ccrop = meta.get("crop")
+    if crop is not None and ccrop and crop != ccrop.get("name"):
+        raise FertkError(f"--crop {crop} contradicts {label}, trained with crop '{ccrop['name']}' "
+                         "(leave --crop out to use the checkpoint's)")
+    if classes is not None and list(classes) != list(meta["classes"]):
+        raise FertkError(f"classes {list(classes)} contradict {label}, which predicts "
+                         f"{list(meta['classes'])}")
+    if not isinstance(temporal, str):
+        return
+    chead = (meta.get("temporal") or {}).get("name")
+    if chead is not None and temporal != chead:
+        raise FertkError(f"--temporal {temporal} contradicts {label}, which holds a trained "
+                         f"'{chead}' head (leave --temporal out to use it)")
+    if chead is not None and not head_exported:
+        raise FertkError(f"{label}: exported without its '{chead}' head: export again with "
+                         "--with-head")
+    if chead is None and head_is_trainable(temporal):
+        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights in {label}"))
+
+
+def default_class_names(k: int) -> list[str]:
+    from fertk.types import CANONICAL_CLASSES
+
+    return list(CANONICAL_CLASSES[:k]) if k <= len(CANONICAL_CLASSES) else [f"c{i}" for i in range(k)]
+
+
+def make_head(temporal: Any, k: int, seq_len: int | None = None) -> Any:
+    """A temporal head that needs no training (``temporal``: a name or a caller's module)."""
+    if temporal is None:
+        return None
+    if not isinstance(temporal, str):
+        return temporal.eval()
+    if head_is_trainable(temporal):
+        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights"))
+    opts: dict[str, Any] = {"num_classes": k, "input_dim": k}
+    if seq_len is not None:
+        opts["seq_len"] = seq_len
+    return _registry("temporal").create(temporal, **opts).eval()
+
+
+def _default_weights(backbone: Any, temporal: Any) -> str:
+    """The registered weights to use when none are given; refuses untrained choices."""
+    if backbone is None:
+        from fertk.weights import DEFAULT_WEIGHTS
+
+        weights = DEFAULT_WEIGHTS
+    else:
+        weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None)
+        if weights is None:
+            raise FertkError(train_hint(f"backbone '{backbone}' has no trained weights"))
+    if isinstance(temporal, str) and head_is_trainable(temporal):
+        from fertk.checkpoint import read_metadata
+
+        meta = _registry("weights").get(weights).metadata if weights in _registry("weights") \
+            else read_metadata(weights)
+        if meta.get("temporal") != temporal:
+            raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights "
+                                        f"(weights '{weights}' have none)"))
+    return weights
+
+
+def resolve_model(
+    *,
+    weights: Any = None,
+    backbone: Any = None,
+    temporal: Any = None,
+    crop: str | None = None,
+    classes: list[str] | None = None,
+    seq_len: int | None = None,
+) -> ModelSpec:
+    """Load or check the model: checkpoint + options, refusing untrained or contradicting ones.
+
+    ``weights``: a checkpoint path, a :class:`~fertk.checkpoint.Checkpoint` or a registered
+    weight name (an exported ``.onnx``: :func:`load_onnx_model`)."""
+    import torch.nn as nn
+
+    from fertk.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
+
+    if isinstance(backbone, nn.Module) and weights is None:
+        # a caller-built module (notebook, tests): the caller vouches for its weights
+        from fertk.backbones.base import input_spec_of
+
+        k = int(backbone.num_classes)
+        names = list(classes) if classes else default_class_names(k)
+        if len(names) != k:
+            raise FertkError(f"classes: {len(names)} names given for a backbone with {k} outputs")
+        head = make_head(temporal, k, seq_len)
+        return ModelSpec(backbone.eval(), head, names, input_spec_of(backbone),
+                         {"name": crop, "options": {}} if crop else None, None, None, "module")
+    if weights is None:
+        weights = _default_weights(backbone, temporal)
+    ckpt = weights if isinstance(weights, Checkpoint) else load_checkpoint(weights)
+    meta = ckpt.metadata
+    check_compatible(meta, ckpt.label, backbone=backbone, crop=crop, classes=classes,
+                     temporal=temporal)
+    net, head = build_from_checkpoint(ckpt)
+    if head is None and temporal is not None:
+        head = make_head(temporal, len(meta["classes"]), seq_len)
+    crop_spec = {"name": crop, "options": {}} if crop else meta.get("crop")
+    return ModelSpec(net, head, list(meta["classes"]), dict(meta["input_spec"]), crop_spec,
+                     meta.get("detector"), meta.get("illumination"), ckpt.label, meta, ckpt)
+
+
+def onnx_metadata(path: Path) -> dict[str, Any]:
+    """The ``.json`` that ``fertk export`` writes beside an ``.onnx``."""
+    mpath = path.with_suffix(".json")
+    if not mpath.is_file():
+        raise FertkError(f"{path}: no {mpath.name} beside it (export with `fertk export`, which "
+                         "writes the metadata the model needs)")
+    try:
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FertkError(f"{mpath}: unreadable export metadata ({exc})") from None
+    if "onnx" not in meta or "classes" not in meta or "input_spec" not in meta:
+        raise FertkError(f"{mpath}: not fertk export metadata (no 'onnx'/'classes'/'input_spec')")
+    return meta
+
+
+def load_onnx_model(path: str | os.PathLike, *, backbone: str | None = None,
+                    temporal: str | None = None, crop: str | None = None) -> ModelSpec:
+    """A :class:`ModelSpec` for an exported ``.onnx`` (head from the export)."""
+    from fertk.inference.onnx import OnnxHead
+
+    path = Path(path)
+    if not path.is_file():
+        raise FertkError(f"{path}: ONNX model not found")
+    meta = onnx_metadata(path)
+    exported = bool(meta["onnx"].get("head"))
+    check_compatible(meta, str(path), backbone=backbone, crop=crop, temporal=temporal,
+                     head_exported=exported)
+    if exported:
+        head = OnnxHead(path.with_name(meta["onnx"]["head"]),
+                        (meta.get("temporal") or {}).get("options") or {}, len(meta["classes"]))
+    else:
+        head = make_head(temporal, len(meta["classes"]))
+    return ModelSpec(backbone=path, head=head, classes=list(meta["classes"]),
+                     input_spec=dict(meta["input_spec"]), crop=meta.get("crop"),
+                     detector=meta.get("detector"), illumination=meta.get("illumination"),
+                     source=str(path), metadata=meta)

@@ -1,0 +1,106 @@
+"""The face stage (fertk.faces): detector/crop defaults and compatibility decided once, and
+the same crops from ``fertk detect`` and ``fertk run``."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fertk.errors import FertkError
+from fertk.faces import FaceStage, WholeImage, detector_landmarks, settle_crop
+from fertk.types import Face
+
+
+class BoxOnly:
+    scheme = None
+
+    def detect(self, image):
+        return [Face(box=(10.0, 10.0, 60.0, 60.0), score=0.9)]
+
+
+def test_landmarks_of_names_and_objects():
+    assert detector_landmarks("dlib") and not detector_landmarks("opencv")
+    assert detector_landmarks("dataset") and not detector_landmarks("none")
+    assert not detector_landmarks(BoxOnly())
+    assert detector_landmarks(object())  # says nothing: the caller is trusted
+
+
+def test_crop_defaults_follow_the_detector():
+    assert settle_crop("dlib") == ("landmark", {})
+    assert settle_crop("opencv") == ("box", {})
+    assert settle_crop(BoxOnly()) == ("box", {})
+    assert settle_crop("none") == ("box", {"margin": 0.0})
+    assert settle_crop("opencv", "box", {"size": 64}) == ("box", {"size": 64})
+    model_crop = {"name": "landmark", "options": {"size": 48}}
+    assert settle_crop("dlib", model_crop=model_crop) == ("landmark", {"size": 48})
+    assert settle_crop("dlib", "box", model_crop=model_crop) == ("box", {})
+
+
+@pytest.mark.parametrize("detector", ["opencv", "none", BoxOnly()])
+def test_landmark_crop_with_box_only_detector_is_one_line_error(detector):
+    with pytest.raises(FertkError, match="needs landmarks") as info:
+        settle_crop(detector, "landmark")
+    assert "\n" not in str(info.value) and "--crop box" in str(info.value)
+
+
+def test_unknown_names_fail_early():
+    with pytest.raises(FertkError):
+        settle_crop("no-such-detector")
+    with pytest.raises(FertkError):
+        settle_crop("dlib", "no-such-crop")
+
+
+def test_stage_with_objects_and_degenerate_faces(astronaut):
+    stage = FaceStage(BoxOnly(), None)
+    assert stage.detector_name == "BoxOnly" and stage.crop_name == "box"
+    faces = stage.faces(astronaut)
+    bad = Face(box=(5.0, 5.0, 5.0, 5.0), score=0.1, landmarks=np.zeros((68, 2)), scheme="dlib68")
+    errors = []
+    lm_stage = FaceStage(object(), "landmark")  # a detector that says nothing: trusted
+    out = lm_stage.crops(astronaut, [faces[0], bad], lambda i, exc: errors.append(i))
+    assert out == [None, None] and errors == [0, 1]  # no landmarks / a degenerate face
+    (crop,) = stage.crops(astronaut, faces)
+    assert crop.image.shape == (120, 120)
+    assert FaceStage("none").faces(astronaut)[0].box == (0.0, 0.0, 512.0, 512.0)
+    assert isinstance(FaceStage("none").detector, WholeImage)
+    only = FaceStage("opencv", "landmark", with_crops=False)  # faces only: no crop to check
+    assert only.cropper is None
+
+
+@pytest.fixture
+def torch_threads():
+    """A Pipeline sets torch's thread count: give the later tests theirs back."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_detect_and_run_give_the_same_crops(tmp_path, astronaut_path, astronaut, torch_threads):
+    import fertk
+    from fertk.cli import cli
+    from fertk.pipeline import Pipeline
+
+    out = tmp_path / "crops"
+    res = CliRunner().invoke(cli, ["detect", str(astronaut_path), "--save-crops", str(out)])
+    assert res.exit_code == 0, res.output
+    (png,) = out.glob("*.png")
+    from_detect = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+
+    backbone = fertk.create("backbones", "compact_tiny", num_classes=7)
+    pipe = Pipeline(backbone=backbone, crop="landmark", engine="torch", device="cpu", threads=1)
+    seen = []
+    classify = pipe.engine.classify
+
+    def spy(crops):
+        seen.append(np.array(crops))
+        return classify(crops)
+
+    pipe.engine.classify = spy
+    pipe.analyze(astronaut)
+    assert pipe.detector_name == "dlib" and pipe.crop_name == "landmark"
+    (from_run,) = np.concatenate(seen)
+    assert from_run.shape == from_detect.shape and np.array_equal(from_run, from_detect)
