@@ -199,6 +199,39 @@ def _score(metrics: dict[str, Any], loss: float) -> tuple[float, float]:
     return (metrics["accuracy"], -loss)
 
 
+#: Trainer-state keys of the selection (best model so far), shared by both stages.
+_BEST = ("history", "best_model", "best_step", "best_score", "best_val")
+
+
+def _resume(ctx: StageContext, module: torch.nn.Module, opt: torch.optim.Optimizer
+            ) -> dict[str, Any] | None:
+    """This stage's saved state loaded into ``module`` and ``opt`` (``None``: a fresh start);
+    its :data:`_BEST` entries normalised (list, int, tuple or None, dict)."""
+    state = load_state(ctx.state_path)
+    if state is None:
+        return None
+    if state.get("digest") != ctx.digest:
+        raise FertkError(f"{ctx.state_path}: trainer state belongs to a different config")
+    module.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    state["history"], state["best_step"] = list(state["history"]), int(state["best_step"])
+    state["best_score"] = tuple(state["best_score"]) if state["best_score"] is not None else None
+    state["best_val"] = dict(state["best_val"])
+    return state
+
+
+def _save(ctx: StageContext, module: torch.nn.Module, opt: torch.optim.Optimizer,
+          best: tuple, **counters: Any) -> None:
+    """Save the trainer state: weights, optimizer, the selection ``best`` (in :data:`_BEST`
+    order) and the stage's ``counters`` (epoch or chunk, ...)."""
+    history, best_state, best_step, best_score, best_val = best
+    save_state(ctx.state_path, {
+        "digest": ctx.digest, "model": cpu_state(module), "optimizer": opt.state_dict(),
+        "history": history, "best_model": best_state, "best_step": best_step,
+        "best_score": list(best_score) if best_score else None, "best_val": best_val, **counters,
+    })
+
+
 def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
                     train_x: np.ndarray, train_y: np.ndarray,
                     val_x: np.ndarray, val_y: np.ndarray, classes: list[str]) -> StageResult:
@@ -250,16 +283,10 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
 
     start, history, best_state, best_step, best_score, bad = 0, [], cpu_state(model), -1, None, 0
     best_val: dict[str, float] = {}
-    state = load_state(ctx.state_path)
+    state = _resume(ctx, model, opt)
     if state is not None:
-        if state.get("digest") != ctx.digest:
-            raise FertkError(f"{ctx.state_path}: trainer state belongs to a different config")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, history, bad = int(state["epoch"]), list(state["history"]), int(state["bad"])
-        best_state, best_step = state["best_model"], int(state["best_step"])
-        best_score = tuple(state["best_score"]) if state["best_score"] is not None else None
-        best_val = dict(state["best_val"])
+        start, bad = int(state["epoch"]), int(state["bad"])
+        history, best_state, best_step, best_score, best_val = (state[k] for k in _BEST)
         if bad >= st.patience:
             start = st.epochs  # early-stopped before the interruption
     ctx.progress.stage(f"{ctx.fold_name} frame", st.epochs, completed=start)
@@ -326,12 +353,8 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
         stop_early = bad >= st.patience
         if dist.is_main and ((epoch + 1) % cfg.run.checkpoint_every == 0 or stop_early or last
                              or ctx.budget[0] == 1):
-            save_state(ctx.state_path, {
-                "digest": ctx.digest, "model": cpu_state(model), "optimizer": opt.state_dict(),
-                "epoch": epoch + 1, "history": history, "bad": bad, "best_model": best_state,
-                "best_step": best_step, "best_score": list(best_score) if best_score else None,
-                "best_val": best_val, "torch_rng": torch.get_rng_state(),
-            })
+            _save(ctx, model, opt, (history, best_state, best_step, best_score, best_val),
+                  epoch=epoch + 1, bad=bad, torch_rng=torch.get_rng_state())
         if ctx.tick():
             raise TrainingInterrupted(
                 f"stopped after {cfg.run.stop_after_epochs} epoch(s) as asked (run.stop_after_epochs); "
@@ -410,16 +433,10 @@ def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tens
     n_chunks = math.ceil(st.iterations / chunk)
     start, history, best_state, best_step, best_score = 0, [], cpu_state(head), 0, None
     best_val: dict[str, float] = {}
-    state = load_state(ctx.state_path)
+    state = _resume(ctx, head, opt)
     if state is not None:
-        if state.get("digest") != ctx.digest:
-            raise FertkError(f"{ctx.state_path}: trainer state belongs to a different config")
-        head.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, history, best_step = int(state["chunk"]), list(state["history"]), int(state["best_step"])
-        best_state = state["best_model"]
-        best_score = tuple(state["best_score"]) if state["best_score"] is not None else None
-        best_val = dict(state["best_val"])
+        start = int(state["chunk"])
+        history, best_state, best_step, best_score, best_val = (state[k] for k in _BEST)
     ctx.progress.stage(f"{ctx.fold_name} {cfg.model.temporal}", st.iterations,
                        completed=min(st.iterations, start * chunk))
     v_count, s_count = xs.shape[0], xs.shape[1]
@@ -457,12 +474,8 @@ def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tens
             best_val = {"accuracy": vm["accuracy"], "uar": vm["uar"], "loss": vloss}
         ctx.progress.update(it1 - it0, loss=rec["loss"], acc=rec["train_acc"], val=vm["accuracy"])
         if ctx.dist.is_main:
-            save_state(ctx.state_path, {
-                "digest": ctx.digest, "model": cpu_state(head), "optimizer": opt.state_dict(),
-                "chunk": c + 1, "history": history, "best_model": best_state,
-                "best_step": best_step, "best_score": list(best_score) if best_score else None,
-                "best_val": best_val,
-            })
+            _save(ctx, head, opt, (history, best_state, best_step, best_score, best_val),
+                  chunk=c + 1)
         if ctx.tick():  # run.stop_after_epochs counts evaluation chunks here (testing hook)
             raise TrainingInterrupted(
                 f"stopped after {cfg.run.stop_after_epochs} epoch(s) and chunk(s) as asked "
