@@ -136,22 +136,9 @@ def parse_options(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, An
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=_json_default))
+    from fertk.fsutil import json_default
 
-
-def _json_default(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
+    click.echo(json.dumps(data, indent=2, default=json_default))
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

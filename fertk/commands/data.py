@@ -30,7 +30,8 @@ class DetectorChoice(ComponentType):
                   help="Crop policy (default landmark; box with --detector none).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--cache-dir", type=click.Path(), default=None,
-              help="Cache folder (default $FERTK_CACHE_DIR or ~/.cache/fertk/prepared).")
+              help="Cache folder (default <cache>/prepared, <cache> = $FERTK_CACHE_DIR, "
+                   "else $XDG_CACHE_HOME/fertk, else ~/.cache/fertk).")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Data set option, e.g. -o mode=peak -o neutral=true -o classes=anger,happy.")
 @click.option("--detector-option", "det_options", multiple=True, metavar="KEY=VALUE")
