@@ -1,4 +1,7 @@
-"""Evaluation protocols: subject-independent k-fold, leave-one-subject-out, leave-one-set-out.
+"""Data splits (``fertk splits``): subject-independent k-fold, leave-one-subject-out, leave-one-set-out.
+
+(Formerly ``fertk.protocols``: "protocol" is the evaluation protocol of the training
+config, but the module holds the splits, and the typing Protocols live in :mod:`fertk.types`.)
 
 Folds hold **group ids**, not rows: subject ids for the subject protocols, data set names
 for leave-one-set-out. :meth:`Fold.rows` turns them into row indices of a prepared set
