@@ -38,8 +38,8 @@ def preprocessing(meta: dict) -> dict:
 def measure(name: str, root: str) -> dict:
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
     from fertk.data import prepare
+    from fertk.engine.arrays import as_array_set, illuminate
     from fertk.engine.batching import BatchPipeline
-    from fertk.engine.data import as_array_set, illuminate
     from fertk.engine.metrics import compute_metrics
     from fertk.engine.stages import predict
     from fertk.models.cost import model_cost

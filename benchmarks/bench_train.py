@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 def fake_set(n_subjects: int, n_seq: int, frames: int, seed: int = 0):
     """A CK+-sized ArraySet of random-textured crops (speed only, not accuracy)."""
-    from fertk.engine.data import ArraySet
+    from fertk.engine.arrays import ArraySet
 
     rng = np.random.default_rng(seed)
     subj = np.repeat(np.arange(n_subjects), int(np.ceil(n_seq / n_subjects)))[:n_seq]

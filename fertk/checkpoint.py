@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fertk.errors import FertkError
+from fertk.fsutil import atomic_path, atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -102,31 +102,6 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(target: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file over ``target`` atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # -- metadata ------------------------------------------------------------------------------
@@ -254,11 +229,12 @@ def save_checkpoint(
             flat[f"{part}.{key}"] = tensor.detach().to("cpu").contiguous().clone()
     wpath, mpath = weights_path(base), meta_path(base)
     header = {"format": "fertk-checkpoint", "fertk_version": str(meta["fertk_version"])}
-    _atomic_write(wpath, lambda tmp: save_file(flat, str(tmp), metadata=header))
+    with atomic_path(wpath) as tmp:
+        save_file(flat, str(tmp), metadata=header)
     meta["parts"] = sorted(state_dicts)
     meta["sha256"] = sha256_file(wpath)
     text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
-    _atomic_write(mpath, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(mpath, text)
     return wpath
 
 

@@ -112,12 +112,14 @@ def progress_bar(*extra_columns: Any, description: str = "{task.description}",
     return Progress(*columns, console=console_ or console(stderr=True), **kwargs)
 
 
-def parse_options(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, Any]:
+def parse_options(pairs: tuple[str, ...] | list[str], flag: str,
+                  example: str = "upsample=0") -> dict[str, Any]:
     """``("upsample=0", "model=cnn")`` → ``{"upsample": 0, "model": "cnn"}``: the values of a
-    repeatable ``KEY=VALUE`` option such as ``--detector-option``.
+    repeatable ``KEY=VALUE`` option such as ``--detector-option``. The one ``KEY=VALUE``
+    parser of fertk: ``train --set`` (:func:`fertk.engine.config.parse_override`) uses it too.
 
-    Values are YAML scalars (``0``, ``1.2``, ``true``, ``[a, b]``); a value that is not valid
-    YAML (``[``) stays text, so the component it is given to names it if it cannot use it.
+    Values are YAML scalars (``0``, ``1.2``, ``true``/``yes``, ``[a, b]``); a value that is not
+    valid YAML (``[``) stays text, so the component it is given to names it if it cannot use it.
     Dashes in keys become underscores (``min-size`` → ``min_size``).
     """
     import yaml
@@ -127,7 +129,7 @@ def parse_options(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, An
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise FertkError(f"{flag} '{pair}': expected KEY=VALUE, e.g. {flag} upsample=0")
+            raise FertkError(f"{flag} '{pair}': expected KEY=VALUE, e.g. {flag} {example}")
         try:
             out[key] = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:  # not YAML: keep the text as typed
@@ -136,22 +138,9 @@ def parse_options(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, An
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=_json_default))
+    from fertk.fsutil import json_default
 
-
-def _json_default(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    return str(obj)
+    click.echo(json.dumps(data, indent=2, default=json_default))
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

@@ -15,7 +15,15 @@ Every hook receives a ``register`` callable and calls it once per component it p
   ``fertk --help`` and ``fertk list`` that way.
 - ``prefix=True`` registers a family: ``name`` then matches ``name:<anything>`` and the
   factory receives the part after the colon as its first argument (``timm:resnet18``).
-- ``metadata`` is free-form and shown by ``fertk list --json``.
+- ``metadata``: the documented fields of each kind (``landmarks`` of a detector,
+  ``needs_landmarks`` of a crop policy, ``trainable``/``input_kind`` of a temporal head …) are
+  typed and validated when the plugin registers (:mod:`fertk.contracts`); other keys are kept
+  as free-form extras. All are shown by ``fertk list KIND --json``.
+
+What each factory returns is stated once, as the Protocols of :mod:`fertk.types`
+(``Detector``, ``CropPolicy``, ``Backbone``, ``TemporalHead``, ``Dataset``, ``Augmentation``,
+``InferenceEngine``); :meth:`fertk.registry.Registry.create` checks every built component
+against its Protocol.
 
 Built-in components are registered through exactly these hooks (see
 :data:`fertk.plugins.DEFAULT_PLUGINS`). New hook arguments are added as opt-in keyword
@@ -37,69 +45,64 @@ Register = Callable[..., None]
 
 @hookspec
 def register_detectors(register: Register) -> None:
-    """Register face detectors.
-
-    The factory returns an object with ``detect(image) -> list[fertk.types.Face]`` where
-    ``image`` is a uint8 BGR (H×W×3) or gray (H×W) array; faces come sorted by size, largest
-    first, with boxes in pixel coordinates of ``image``.
-    """
+    """Register face detectors: the factory returns a :class:`fertk.types.Detector`;
+    metadata :class:`fertk.contracts.DetectorInfo`."""
 
 
 @hookspec
 def register_crops(register: Register) -> None:
-    """Register crop policies.
-
-    The factory returns an object with ``crop(image, face) -> fertk.types.FaceCrop``: a uint8
-    gray square (120×120 by default) plus the affine transform from image to crop.
-    """
+    """Register crop policies: the factory returns a :class:`fertk.types.CropPolicy`;
+    metadata :class:`fertk.contracts.CropInfo`."""
 
 
 @hookspec
 def register_backbones(register: Register) -> None:
-    """Register frame backbones.
-
-    The factory takes ``num_classes`` (and ``in_chans`` where it makes sense) plus options and
-    returns a ``torch.nn.Module`` with ``input_size`` ((H, W)), ``in_chans``, ``num_classes``
-    and ``feature_dim`` attributes, ``forward(x) -> logits`` and
-    ``forward_features(x) -> (B, feature_dim)``.
-    """
+    """Register frame backbones: the factory takes ``num_classes`` (and ``in_chans`` where it
+    makes sense) plus options and returns a :class:`fertk.types.Backbone`; metadata
+    :class:`fertk.contracts.BackboneInfo`."""
 
 
 @hookspec
 def register_temporal_heads(register: Register) -> None:
-    """Register temporal heads (sequence of per-frame outputs → one prediction).
-
-    The factory takes ``num_classes`` and ``input_dim`` and returns a ``torch.nn.Module``
-    mapping ``(B, T, input_dim)`` to ``(B, num_classes)`` logits; its ``input_kind`` attribute
-    says whether it consumes per-frame ``"probs"`` or ``"features"``.
-    """
+    """Register temporal heads (sequence of per-frame outputs → one prediction): the factory
+    takes ``num_classes`` and ``input_dim`` and returns a :class:`fertk.types.TemporalHead`;
+    metadata :class:`fertk.contracts.TemporalInfo`."""
 
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register data sets.
-
-    The factory takes ``root`` plus options and returns an object whose ``samples()`` gives
-    :class:`fertk.types.Sample` records (paths, label, subject, sequence, frame index).
-    """
+    """Register data sets: the factory takes ``root`` plus options and returns a
+    :class:`fertk.types.Dataset`; metadata :class:`fertk.contracts.DatasetInfo`."""
 
 
 @hookspec
 def register_augmentations(register: Register) -> None:
-    """Register augmentations and illumination normalisations.
-
-    The factory takes options and returns a callable applied to uint8 gray images or batches.
-    """
+    """Register augmentations and illumination normalisations: the factory takes options and
+    returns a :class:`fertk.types.Augmentation`; metadata :class:`fertk.contracts.AugmentationInfo`."""
 
 
 @hookspec
 def register_weights(register: Register) -> None:
-    """Register pretrained weights.
+    """Register pretrained weights: ``register(name, loader, description=..., **metadata)``
+    where ``loader`` returns the path of a checkpoint (safetensors + JSON metadata); metadata
+    :class:`fertk.contracts.WeightsInfo` (backbone, classes, crop, input spec, licence, source,
+    sha256 …)."""
 
-    ``register(name, loader, description=..., **metadata)`` where ``loader`` returns the path
-    of a checkpoint (safetensors + JSON metadata) and metadata names the backbone, classes,
-    crop policy, input size, licence, source and sha256.
-    """
+
+@hookspec
+def register_engines(register: Register) -> None:
+    """Register inference engines (``fertk models bench --engine``, ``Pipeline(engine=...)``):
+    the factory takes ``model`` (a frame model in eval mode, never modified), ``example`` (an
+    input batch) and options and returns a :class:`fertk.types.InferenceEngine`; metadata
+    :class:`fertk.contracts.EngineInfo` (``precision``)."""
+
+
+@hookspec
+def register_landmark_schemes(register: Callable[..., None]) -> None:
+    """Register landmark layouts: ``register(name, num_points=..., nose=..., left_eye=(...),
+    right_eye=(...), mouth=(...))`` adds a :class:`fertk.types.LandmarkScheme`, the layout a
+    detector's ``landmarks`` metadata and its faces' ``scheme`` name. Loaded when a scheme is
+    first looked up (:func:`fertk.types.get_scheme`)."""
 
 
 @hookspec
@@ -116,4 +119,5 @@ KINDS: dict[str, tuple[str, str]] = {
     "datasets": ("register_datasets", "dataset"),
     "augmentations": ("register_augmentations", "augmentation"),
     "weights": ("register_weights", "weights"),
+    "engines": ("register_engines", "engine"),
 }

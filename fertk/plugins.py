@@ -32,6 +32,7 @@ from typing import Any
 import pluggy
 
 from fertk import hookspecs
+from fertk.contracts import CONTRACTS, MetadataError
 from fertk.errors import FertkError, one_line
 from fertk.registry import DuplicateComponentError, Registry
 
@@ -44,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fertk.datasets",
     "fertk.augment",
     "fertk.weights",
+    "fertk.builtin_engines",
     "fertk.commands.core",
     "fertk.commands.detect",
     "fertk.commands.models",
@@ -88,6 +90,7 @@ class _State:
         self.warned: set[str] = set()
         self.generation = 0  # bumped whenever the set of plugins changes
         self.calling: str | None = None  # the plugin whose hook is running (call_each)
+        self.schemes_generation = -1  # the generation whose landmark-scheme hooks have run
 
 
 _state = _State()
@@ -292,7 +295,7 @@ def call_each(hook_name: str, **kwargs: Any) -> None:
 def _register_into(registry: Registry, plugin_name: str, name: str, factory: Any, **kw: Any) -> None:
     try:
         registry.register(name, factory, plugin=plugin_name, **kw)
-    except DuplicateComponentError as exc:
+    except (DuplicateComponentError, MetadataError) as exc:  # their message names plugin and component
         record_error(plugin_name, str(exc))
     except (TypeError, ValueError) as exc:
         record_error(plugin_name, f"plugin '{plugin_name}' registered an invalid {registry.label}: {exc}")
@@ -303,7 +306,8 @@ def registries() -> dict[str, Registry]:
     if _state.registries is not None:
         return _state.registries
     pm = get_plugin_manager()
-    regs = {kind: Registry(kind, label) for kind, (_, label) in hookspecs.KINDS.items()}
+    regs = {kind: Registry(kind, label, info=CONTRACTS[kind][0], protocol=CONTRACTS[kind][1])
+            for kind, (_, label) in hookspecs.KINDS.items()}
     for kind, (hook_name, _) in hookspecs.KINDS.items():
         for impl in _ordered_impls(pm, hook_name):
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -314,6 +318,21 @@ def registries() -> dict[str, Registry]:
                 record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {one_line(exc)}")
     _state.registries = regs
     return regs
+
+
+def load_landmark_schemes() -> None:
+    """Run the ``register_landmark_schemes`` hooks (once per set of plugins), adding each
+    plugin's schemes to :data:`fertk.types.SCHEMES`; :func:`fertk.types.get_scheme` calls it."""
+    if _state.schemes_generation == _state.generation:
+        return
+    from fertk.types import LandmarkScheme, register_scheme
+
+    def register(name: str, **fields: Any) -> None:
+        register_scheme(LandmarkScheme(name, **fields))
+
+    get_plugin_manager()
+    _state.schemes_generation = _state.generation
+    call_each("register_landmark_schemes", register=register)
 
 
 def get_registry(kind: str) -> Registry:

@@ -4,7 +4,9 @@ A registry holds *factories*, never built objects. A factory is a callable or a
 ``"module:attribute"`` string resolved only when :meth:`Registry.create` is called, so
 listing components never imports torch, dlib or timm.
 
-Contract of what a registry holds is documented on each hook in :mod:`fertk.hookspecs`.
+What each kind's metadata holds and what its factories must return is stated once in
+:mod:`fertk.contracts` (typed metadata, checked by :meth:`Registry.register`) and
+:mod:`fertk.types` (the Protocols, checked by :meth:`Registry.create`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import fnmatch
 import importlib
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fertk.contracts import ComponentInfo, missing_members
 from fertk.errors import FertkError
 
 
@@ -45,7 +48,11 @@ class DuplicateComponentError(FertkError):
 
 @dataclass
 class ComponentSpec:
-    """One registered component: its name, factory, owner plugin and description."""
+    """One registered component: its name, factory, owner plugin, description and metadata.
+
+    ``metadata`` is the kind's typed info (:mod:`fertk.contracts`), readable as a mapping of
+    the registered keys (``spec.metadata.get("landmarks")``) or as typed attributes.
+    """
 
     name: str
     factory: Callable[..., Any] | str
@@ -53,7 +60,7 @@ class ComponentSpec:
     description: str = ""
     prefix: bool = False
     aliases: tuple[str, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=ComponentInfo)
 
     @property
     def display_name(self) -> str:
@@ -106,14 +113,20 @@ class Registry:
     (``"backbone"``). Names are case-sensitive, lowercase by convention.
     """
 
-    def __init__(self, kind: str, label: str | None = None):
+    def __init__(self, kind: str, label: str | None = None, *,
+                 info: type[ComponentInfo] = ComponentInfo, protocol: str | None = None):
         self.kind = kind
         self.label = label or kind
+        self.info = info  # the typed metadata of this kind (fertk.contracts)
+        self.protocol = protocol  # "module:Protocol" that built components must satisfy
         self._specs: dict[str, ComponentSpec] = {}
         self._aliases: dict[str, str] = {}
 
     # -- filling -----------------------------------------------------------------------
     def add(self, spec: ComponentSpec) -> ComponentSpec:
+        if not isinstance(spec.metadata, self.info):
+            where = f"plugin '{spec.plugin}', {self.label} '{spec.name}'"
+            spec.metadata = self.info.parse(spec.metadata, where)
         for key in (spec.name, *spec.aliases):
             owner = self._owner_of(key)
             if owner is not None:
@@ -150,7 +163,7 @@ class Registry:
             description=description,
             prefix=prefix,
             aliases=tuple(aliases),
-            metadata=dict(metadata),
+            metadata=metadata,
         )
         return self.add(spec)
 
@@ -210,12 +223,27 @@ class Registry:
         factory = spec.resolve()
         args = () if member is None else (member,)
         try:
-            return factory(*args, **options)
+            built = factory(*args, **options)
         except (TypeError, ValueError) as exc:
             error = self._option_error(name, spec, factory, options, exc)
             if error is None:  # not caused by a given option: a bug, keep its traceback
                 raise
             raise error from exc
+        self.check(name, spec, built)
+        return built
+
+    def check(self, name: str, spec: ComponentSpec, built: Any) -> None:
+        """Refuse ``built`` if it lacks a member of this kind's Protocol (one line naming the
+        component, its plugin and what is missing)."""
+        if self.protocol is None:
+            return
+        module_name, _, attr = self.protocol.partition(":")
+        protocol = getattr(importlib.import_module(module_name), attr)
+        missing = missing_members(built, protocol)
+        if missing:
+            what = ", ".join("callable" if m == "__call__" else m for m in missing)
+            raise FertkError(f"{self.label} '{name}' (plugin '{spec.plugin}') built a "
+                             f"{type(built).__name__} without {what}: see {self.protocol.replace(':', '.')}")
 
     def _option_error(self, name: str, spec: ComponentSpec, factory: Callable[..., Any],
                       options: dict[str, Any], exc: Exception) -> FertkError | None:

@@ -57,6 +57,7 @@ SCHEMES: dict[str, LandmarkScheme] = {
 
 
 def register_scheme(scheme: LandmarkScheme) -> None:
+    """Add ``scheme`` to :data:`SCHEMES` (plugins: prefer the ``register_landmark_schemes`` hook)."""
     existing = SCHEMES.get(scheme.name)
     if existing is not None and existing != scheme:
         raise ValueError(f"landmark scheme '{scheme.name}' is already defined differently")
@@ -64,6 +65,11 @@ def register_scheme(scheme: LandmarkScheme) -> None:
 
 
 def get_scheme(name: str) -> LandmarkScheme:
+    """The scheme ``name``; schemes of plugins (``register_landmark_schemes``) are loaded on a miss."""
+    if name not in SCHEMES:
+        from fertk.plugins import load_landmark_schemes
+
+        load_landmark_schemes()
     try:
         return SCHEMES[name]
     except KeyError:
@@ -156,17 +162,38 @@ class Sample:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+# -- component contracts ------------------------------------------------------------------------
+# The one statement of what each kind's factory returns. fertk.registry.Registry.create checks
+# every built component against its Protocol (fertk.contracts.CONTRACTS) and names the missing
+# members; fertk.hookspecs and docs/plugins.md refer here.
+
+
 @runtime_checkable
 class Detector(Protocol):
+    """``detect(image)``: faces of a uint8 BGR (H×W×3) or gray (H×W) image, largest first."""
+
     def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
 @runtime_checkable
 class CropPolicy(Protocol):
+    """``crop(image, face)``: a uint8 gray square (120×120 by default) + the image → crop affine."""
+
     def crop(self, image: np.ndarray, face: Face) -> FaceCrop: ...
 
 
+@runtime_checkable
 class Backbone(Protocol):
+    """A frame model (a ``torch.nn.Module``): ``model(x)`` gives ``(B, num_classes)`` logits and
+    equals ``forward_head(forward_features(x))``; ``forward_features(x)`` gives
+    ``(B, feature_dim)``. ``input_size`` is (H, W) and ``in_chans`` the channels of ``x``.
+
+    Optional: ``input_spec`` (input size, channels, crop size, mean, std; derived from
+    ``input_size``/``in_chans`` by :func:`fertk.backbones.base.input_spec_of` when absent), and
+    for fine-tuning a ``get_classifier()`` method or a ``classifier``/``head`` layer whose
+    tensors hold one row per class along dimension 0.
+    """
+
     input_size: tuple[int, int]
     in_chans: int
     num_classes: int
@@ -176,12 +203,46 @@ class Backbone(Protocol):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor: ...
 
+
+@runtime_checkable
 class TemporalHead(Protocol):
-    input_kind: str  # "probs" or "features"
-    num_classes: int
+    """A ``torch.nn.Module`` mapping ``(B, T, input_dim)`` per-frame outputs to
+    ``(B, num_classes)`` logits.
+
+    Expected but not required (heads without them keep working): ``input_kind``, ``"probs"``
+    (per-frame class probabilities; assumed when absent) or ``"features"`` (backbone
+    features), and ``num_classes``.
+    """
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A data set: ``samples()`` gives :class:`Sample` records whose ``label`` indexes ``classes``."""
+
+    classes: list[str]
+
+    def samples(self) -> list[Sample]: ...
+
+
+@runtime_checkable
+class Augmentation(Protocol):
+    """A callable applied to uint8 gray images (illumination) or float tensor batches (geometric)."""
+
+    def __call__(self, x: Any) -> Any: ...
+
+
+@runtime_checkable
+class InferenceEngine(Protocol):
+    """A built inference engine: ``engine(x)`` gives the model's outputs for a batch ``x``."""
+
+    name: str
+    precision: str  # "fp32" or "int8"
+
+    def __call__(self, x: Any) -> Any: ...
 
 
 #: The canonical expression classes and their order (CK+'s seven plus neutral).

@@ -23,6 +23,7 @@ COMPONENT_HOOKS = {
     "register_datasets": "datasets",
     "register_augmentations": "augmentations",
     "register_weights": "weights",
+    "register_engines": "engines",
 }
 
 
@@ -35,14 +36,48 @@ def _spec_names() -> list[str]:
 
 
 def test_kinds_table_matches_specs():
-    assert set(COMPONENT_HOOKS) | {"register_commands"} == set(_spec_names())
+    assert set(COMPONENT_HOOKS) | {"register_commands", "register_landmark_schemes"} == set(_spec_names())
     assert {hook: kind for kind, (hook, _) in hookspecs.KINDS.items()} == COMPONENT_HOOKS
+
+
+class _Probe:
+    """What a probe factory builds: records its options; has every member of every kind's
+    Protocol (fertk.types), so Registry.create's contract check passes for each kind."""
+
+    input_size, in_chans, num_classes, feature_dim = (96, 96), 1, 7, 8
+    input_kind, classes, name, precision = "probs", ["a"], "probe", "fp32"
+
+    def __init__(self, kind, kw):
+        self.kind, self.kw = kind, kw
+
+    def __eq__(self, other):
+        return other == ("probe", self.kind, self.kw)
+
+    __hash__ = None
+
+    def __call__(self, x):
+        return x
+
+    def detect(self, image):
+        return []
+
+    def crop(self, image, face):
+        return None
+
+    def samples(self):
+        return []
+
+    def forward_features(self, x):
+        return x
+
+    def forward_head(self, features):
+        return features
 
 
 @pytest.mark.parametrize("hook,kind", sorted(COMPONENT_HOOKS.items()))
 def test_component_hook_registers(fresh_plugins, hook, kind):
     def impl(register):
-        register(f"probe_{kind}", lambda **kw: ("probe", kind, kw), description=f"probe {kind}")
+        register(f"probe_{kind}", lambda **kw: _Probe(kind, kw), description=f"probe {kind}")
 
     impl.__name__ = hook
     plugin = type("Probe", (), {hook: staticmethod(hookimpl(impl))})
@@ -51,6 +86,42 @@ def test_component_hook_registers(fresh_plugins, hook, kind):
     spec = registry.get(f"probe_{kind}")
     assert spec.plugin == f"probe-{kind}"
     assert registry.create(f"probe_{kind}", x=1) == ("probe", kind, {"x": 1})
+
+
+def test_register_landmark_schemes_hook(fresh_plugins):
+    """A plugin's landmark layout becomes known to get_scheme (loaded on the first miss)."""
+    from fertk.types import SCHEMES, get_scheme
+
+    class Schemes:
+        @hookimpl
+        def register_landmark_schemes(self, register):
+            register("probe3", num_points=3, nose=2, left_eye=(0,), right_eye=(1,))
+
+    fresh_plugins.register_plugin(Schemes(), name="schemes")
+    try:
+        scheme = get_scheme("probe3")
+        assert (scheme.num_points, scheme.nose, scheme.left_eye) == (3, 2, (0,))
+        assert get_scheme("dlib68").num_points == 68
+    finally:
+        SCHEMES.pop("probe3", None)
+
+
+def test_builtin_engines_registered_through_the_hook(fresh_plugins):
+    """The engines registry holds exactly the engines of fertk.engines, with their precision,
+    and builds them (checked against fertk.types.InferenceEngine)."""
+    import torch
+
+    from fertk.builtin_engines import build_registered_engine
+    from fertk.engines import ENGINES, INT8_ENGINES
+
+    registry = fresh_plugins.get_registry("engines")
+    assert registry.names() == sorted(ENGINES)
+    assert {n for n in registry.names() if registry.get(n).metadata.precision == "int8"} == set(INT8_ENGINES)
+    model = torch.nn.Linear(3, 2)
+    x = torch.randn(2, 3)
+    engine = build_registered_engine(model, "eager", x)
+    assert (engine.name, engine.precision) == ("eager", "fp32")
+    assert torch.allclose(engine(x), model(x))
 
 
 def test_register_commands_hook(fresh_plugins):

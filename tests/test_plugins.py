@@ -62,9 +62,9 @@ def test_entry_point_plugins_loaded(fresh_plugins, make_distribution):
     make_distribution("fertk-good", "good", GOOD)
     make_distribution("fertk-other", "other", OTHER, version="2.5")
     regs = fresh_plugins.registries()
-    assert regs["backbones"].create("goodnet") == "goodnet"
+    assert regs["backbones"].get("goodnet").resolve()() == "goodnet"
     assert regs["backbones"].get("goodnet").plugin == "good"
-    assert regs["detectors"].create("otherdet") == "otherdet"
+    assert regs["detectors"].get("otherdet").resolve()() == "otherdet"
     infos = {i.name: i for i in fresh_plugins.plugin_infos()}
     assert infos["other"].version == "2.5"
     assert infos["other"].distribution == "fertk-other"
@@ -126,7 +126,7 @@ def test_duplicate_from_plugin_names_both(fresh_plugins, make_distribution, caps
     make_distribution("fertk-good", "good", GOOD)
     make_distribution("fertk-dup", "zdup", DUPLICATE)
     regs = fresh_plugins.registries()
-    assert regs["backbones"].create("goodnet") == "goodnet"  # first owner kept
+    assert regs["backbones"].get("goodnet").resolve()() == "goodnet"  # first owner kept
     assert "dupnet_unique" in regs["backbones"]  # the rest of the plugin still registers
     err = capsys.readouterr().err
     assert "'goodnet' is registered twice: by plugin 'good' and by plugin 'zdup'" in err
@@ -292,3 +292,20 @@ def test_misspelled_hook_in_process_plugin_is_reported(fresh_plugins, capsys):
     fresh_plugins.register_plugin(Typo(), name="typo")
     infos = {i.name: i for i in fresh_plugins.plugin_infos()}
     assert infos["typo"].errors and "unknown hook 'register_detector'" in infos["typo"].errors[0]
+
+
+def test_invalid_metadata_of_a_plugin_is_reported_in_one_line(fresh_plugins):
+    """A plugin registering a typed field with the wrong type loses that component only; the
+    warning names the plugin, the component and the field (fertk plugins shows it)."""
+    class Typo:
+        @hookimpl
+        def register_temporal_heads(self, register):
+            register("badhead", lambda **kw: None, trainable="yes")
+            register("goodhead2", lambda **kw: None, trainable=False, note="kept")
+
+    fresh_plugins.register_plugin(Typo(), name="typo")
+    reg = fresh_plugins.get_registry("temporal")
+    assert "badhead" not in reg and reg.get("goodhead2").metadata["note"] == "kept"
+    infos = {i.name: i for i in fresh_plugins.plugin_infos()}
+    assert infos["typo"].errors == ["plugin 'typo', temporal head 'badhead': metadata field 'trainable' "
+                                    "must be true or false, got 'yes' (str)"]

@@ -97,7 +97,7 @@ def check(checkpoint: str, detector, ds, samples, stats) -> dict:
     import torch
 
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
-    from fertk.engine.data import illuminate
+    from fertk.engine.arrays import illuminate
     from fertk.preprocess import FrameTransform
 
     ckpt = load_checkpoint(checkpoint)

@@ -39,7 +39,7 @@ def resolve_kind(kind: str) -> str:
 def list_command(kind: str, pattern: str | None, as_json: bool) -> None:
     """List the registered components of KIND, optionally matching a glob PATTERN.
 
-    KIND is one of: detectors, crops, backbones, temporal, datasets, augmentations, weights.
+    KIND is one of: detectors, crops, backbones, temporal, datasets, augmentations, weights, engines.
     """
     from fertk.plugins import get_registry
 

@@ -30,7 +30,8 @@ class DetectorChoice(ComponentType):
                   help="Crop policy (default landmark; box with --detector none).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--cache-dir", type=click.Path(), default=None,
-              help="Cache folder (default $FERTK_CACHE_DIR or ~/.cache/fertk/prepared).")
+              help="Cache folder (default <cache>/prepared, <cache> = $FERTK_CACHE_DIR, "
+                   "else $XDG_CACHE_HOME/fertk, else ~/.cache/fertk).")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Data set option, e.g. -o mode=peak -o neutral=true -o classes=anger,happy.")
 @click.option("--detector-option", "det_options", multiple=True, metavar="KEY=VALUE")
@@ -146,15 +147,15 @@ def splits_command(dataset, root, protocol, k, val_fraction, seed, options, out)
     Reads only the folder structure and labels (no images, no cache).
     """
     import fertk
-    from fertk import protocols
+    from fertk import splits
 
     ds = fertk.create("datasets", dataset, root=root, **parse_options(options, "--option"))
     subjects = [s.subject for s in ds.samples() if s.label is not None and s.label >= 0]
-    folds = (protocols.subject_kfold(subjects, k) if protocol == "kfold"
-             else protocols.leave_one_subject_out(subjects))
-    folds = protocols.with_validation(folds, val_fraction, seed)
-    path = protocols.save_splits(out, folds, dataset=dataset, root=str(root), protocol=protocol, k=k,
-                                 val_fraction=val_fraction, seed=seed, classes=ds.classes)
+    folds = (splits.subject_kfold(subjects, k) if protocol == "kfold"
+             else splits.leave_one_subject_out(subjects))
+    folds = splits.with_validation(folds, val_fraction, seed)
+    path = splits.save_splits(out, folds, dataset=dataset, root=str(root), protocol=protocol, k=k,
+                              val_fraction=val_fraction, seed=seed, classes=ds.classes)
     rows = [[f.name, len(f.train), len(f.val), len(f.test), ", ".join(list(f.test)[:4])
              + (" …" if len(f.test) > 4 else "")] for f in folds]
     print_table(f"{len(folds)} folds → {path}", ["fold", "train", "val", "test", "test subjects"], rows)

@@ -177,13 +177,13 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
     """
     from fertk import plugins
     from fertk.checkpoint import (
-        _atomic_write,
         build_from_checkpoint,
         load_checkpoint,
         meta_path,
         split_base,
         weights_path,
     )
+    from fertk.fsutil import atomic_path
     from fertk.weights import user_weights_dir, valid_weight_name
 
     base = split_base(path)
@@ -207,7 +207,8 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
     if dest_dir.resolve() == base.parent.resolve() and base.name == name:
         raise FertkError(f"{path}: already in the user cache as '{name}'")
     for src, dst in ((weights_path(base), weights_path(dest)), (meta_path(base), meta_path(dest))):
-        _atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
     plugins._state.registries = None  # the next lookup sees the new entry
     load_checkpoint(name)  # re-verify the copy through the registry
     click.echo(f"imported {ckpt.label} as '{name}' ({weights_path(dest)}); "

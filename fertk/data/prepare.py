@@ -27,16 +27,15 @@ import numpy as np
 from fertk.data.prepared import CACHE_FORMAT, PreparedSet
 from fertk.errors import FertkError
 from fertk.faces import PSEUDO_DETECTORS
+from fertk.fsutil import cache_root
 
 SPECIAL_DETECTORS = tuple(PSEUDO_DETECTORS)  # no detection: the data set's landmarks, the whole image
 CHUNK = 8
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("FERTK_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path("~/.cache/fertk/prepared").expanduser()
+    """Where prepared sets live: ``prepared/`` under :func:`fertk.fsutil.cache_root`."""
+    return cache_root() / "prepared"
 
 
 def _stat_key(path: str) -> str:
@@ -162,7 +161,7 @@ def prepare(
     ``dataset`` is a registered name (built with ``root`` and ``dataset_options``) or a data
     set object. ``detector`` defaults to the data set's (``dlib``; ``none`` for FER2013);
     ``crop`` to ``landmark`` (``box`` with detector ``none``). ``cache_dir`` defaults to
-    ``$FERTK_CACHE_DIR`` or ``~/.cache/fertk/prepared``. ``rebuild=True`` ignores a cache.
+    ``prepared/`` under the fertk cache root (:func:`default_cache_dir`). ``rebuild=True`` ignores a cache.
     """
     import fertk
 

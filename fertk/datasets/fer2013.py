@@ -17,7 +17,7 @@ Two layouts, told apart by what ``root`` holds:
 The faces are 48×48 gray and already cropped, so the default detector is ``none`` (the whole
 image is the face). Every image is its own subject (the data set has no subject ids); the
 subject id is ``<Usage>/<id>``, which is what the ``standard`` protocol (train on Training,
-select on PublicTest, report PrivateTest; :func:`fertk.protocols.standard_split`) reads.
+select on PublicTest, report PrivateTest; :func:`fertk.splits.standard_split`) reads.
 ``usage=Training`` (or PublicTest, PrivateTest) keeps one split.
 """
 

@@ -71,7 +71,7 @@ def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True) -> dict
     """Parameters, MACs per frame and CPU batch-1 latency of the frame model (+ head)."""
     import torch
 
-    from fertk.engine.fold import build_backbone, build_head
+    from fertk.engine.fold_runner import build_backbone, build_head
     from fertk.models.cost import count_macs, count_params, example_input, measure_latency
 
     model = build_backbone(cfg, num_classes).eval()
@@ -96,7 +96,7 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
     ``seeds`` trains each configuration with seeds ``run.seed, run.seed + 1, ...`` on the same
     split (default 1, or what a re-run manifest recorded).
     """
-    from fertk.engine.data import as_array_set, load_data
+    from fertk.engine.arrays import as_array_set, load_data
     from fertk.engine.folds import make_folds, save_splits
     from fertk.engine.manifest import build_manifest
     from fertk.engine.train import Trainer

@@ -276,17 +276,11 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """``"frame.epochs=5"`` → ``{"frame": {"epochs": 5}}`` (value parsed as YAML)."""
-    import yaml
+    """``"frame.epochs=5"`` → ``{"frame": {"epochs": 5}}``: one ``--set``, parsed like every
+    ``KEY=VALUE`` option (:func:`fertk.clitools.parse_options`: YAML value, ``-`` → ``_``)."""
+    from fertk.clitools import parse_options
 
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise FertkError(f"--set {text!r}: expected KEY=VALUE, e.g. frame.epochs=5")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    ((key, value),) = parse_options([text], "--set", example="frame.epochs=5").items()
     out: dict[str, Any] = {}
     node = out
     parts = key.split(".")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fertk.engine.data import ArraySet, as_array_set, illuminate, sequence_groups
+from fertk.engine.arrays import ArraySet, as_array_set, illuminate, sequence_groups
 from fertk.engine.metrics import compute_metrics
 from fertk.engine.reports import write_json, write_metric_report
 from fertk.errors import FertkError
@@ -21,7 +21,7 @@ from fertk.errors import FertkError
 
 def remap_to(ds: ArraySet, classes: list[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Labels of ``ds`` in ``classes`` order (-1 where the class is unknown) and drop counts."""
-    from fertk.protocols import remap_labels
+    from fertk.splits import remap_labels
 
     labels = remap_labels(ds.labels, ds.classes, classes)
     dropped = {c: int((ds.labels == i).sum()) for i, c in enumerate(ds.classes) if c not in classes}
@@ -117,7 +117,7 @@ def test_rows(meta: dict[str, Any], ds: ArraySet, dataset: str) -> tuple[np.ndar
 
 def split_rows(ds: ArraySet, splits: str | Path, fold: str | int) -> tuple[np.ndarray, str]:
     """Rows of the test subjects of fold ``fold`` (name, or 1-based number) of a split file."""
-    from fertk.protocols import load_splits
+    from fertk.splits import load_splits
 
     folds = load_splits(splits)
     names = [f.name for f in folds]
@@ -166,7 +166,7 @@ def evaluate_dataset(
     """
     from fertk.checkpoint import load_checkpoint
     from fertk.data import prepare
-    from fertk.engine.data import subset
+    from fertk.engine.arrays import subset
 
     if rows not in ("test", "all"):
         raise FertkError(f"rows must be 'test' or 'all' (got {rows!r})")

@@ -1,10 +1,10 @@
-"""Folds for the engine, from :mod:`fertk.protocols`, as subject lists per fold.
+"""Folds for the engine, from :mod:`fertk.splits`, as subject lists per fold.
 
 The engine always works on *subject* ids: the paper's subject k-fold and leave-one-subject-out
-come straight from :mod:`fertk.protocols`; ``standard`` is a data set's own fixed split
+come straight from :mod:`fertk.splits`; ``standard`` is a data set's own fixed split
 (FER2013: Training / PublicTest / PrivateTest), read from ``<split>/<id>`` subject ids; for
 leave-one-set-out the data set names of a fold are expanded to the subjects of those sets. Validation subjects are carved from the training
-subjects of the same fold (:func:`fertk.protocols.with_validation`), never from the test fold.
+subjects of the same fold (:func:`fertk.splits.with_validation`), never from the test fold.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from fertk import protocols
+from fertk import splits
 from fertk.errors import FertkError
 
-FoldSplit = protocols.Fold
+FoldSplit = splits.Fold
 
 
-def make_folds(ds: Any, protocol: Any, seed: int) -> list[protocols.Fold]:
+def make_folds(ds: Any, protocol: Any, seed: int) -> list[splits.Fold]:
     """Folds for a :class:`~fertk.engine.config.ProtocolConfig` on data ``ds``.
 
     ``selection: test-fold`` (the paper's optimistic reporting) keeps every training subject
@@ -30,42 +30,42 @@ def make_folds(ds: Any, protocol: Any, seed: int) -> list[protocols.Fold]:
     if protocol.kind == "splits":
         if not protocol.splits or not Path(protocol.splits).is_file():
             raise FertkError(f"protocol.splits: split file {protocol.splits} does not exist")
-        return protocols.load_splits(protocol.splits)
+        return splits.load_splits(protocol.splits)
     labelled = ds.labels >= 0
     subjects = ds.subjects[labelled]
     if protocol.kind == "subject_kfold":
-        folds = protocols.subject_kfold(subjects, k=protocol.folds)
+        folds = splits.subject_kfold(subjects, k=protocol.folds)
     elif protocol.kind == "standard":  # its own validation split: no carving from training
         optimistic = protocol.selection == "test-fold"
-        folds = protocols.standard_split(subjects, protocol.standard_train,
-                                         "" if optimistic else protocol.standard_val,
-                                         protocol.standard_test)
+        folds = splits.standard_split(subjects, protocol.standard_train,
+                                      "" if optimistic else protocol.standard_val,
+                                      protocol.standard_test)
         if not optimistic and not len(folds[0].val):
             raise FertkError(f"protocol standard: no '{protocol.standard_val}' subjects to select on")
         return folds
     elif protocol.kind == "loso":
-        folds = protocols.leave_one_subject_out(subjects)
+        folds = splits.leave_one_subject_out(subjects)
     elif protocol.kind == "leave_one_set_out":
         sets = ds.sets[labelled].astype(str)
         names = sorted(set(sets))
         if len(names) < 2:
             raise FertkError("protocol.kind=leave_one_set_out needs data.sets with two or more data sets")
-        _, set_folds = protocols.leave_one_set_out({n: list(ds.classes) for n in names})
+        _, set_folds = splits.leave_one_set_out({n: list(ds.classes) for n in names})
 
         def subj(groups: np.ndarray) -> list[str]:
             return sorted(set(subjects[np.isin(sets, groups)].astype(str)))
 
-        folds = [protocols.Fold(f.name, subj(f.train), [], subj(f.test), f.meta) for f in set_folds]
+        folds = [splits.Fold(f.name, subj(f.train), [], subj(f.test), f.meta) for f in set_folds]
     else:
         raise FertkError(f"protocol.kind={protocol.kind!r} is not known")
     if protocol.selection != "test-fold":
-        folds = protocols.with_validation(folds, protocol.val_fraction, seed)
+        folds = splits.with_validation(folds, protocol.val_fraction, seed)
     return folds
 
 
-def save_splits(path: str | Path, folds: list[protocols.Fold], meta: dict[str, Any] | None = None) -> Path:
-    return protocols.save_splits(path, folds, **(meta or {}))
+def save_splits(path: str | Path, folds: list[splits.Fold], meta: dict[str, Any] | None = None) -> Path:
+    return splits.save_splits(path, folds, **(meta or {}))
 
 
-def load_splits(path: str | Path) -> list[protocols.Fold]:
-    return protocols.load_splits(path)
+def load_splits(path: str | Path) -> list[splits.Fold]:
+    return splits.load_splits(path)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from fertk.engine.arrays import ArraySet, frame_rows, illuminate, load_data, sequence_groups
 from fertk.engine.config import TrainConfig, config_to_yaml
-from fertk.engine.data import ArraySet, frame_rows, illuminate, load_data, sequence_groups
 from fertk.engine.folds import FoldSplit, make_folds, save_splits
 from fertk.engine.metrics import METRICS, compute_metrics, merge_confusions
 from fertk.engine.reports import read_json, write_json, write_metric_report
@@ -35,7 +35,7 @@ from fertk.errors import FertkError
 class Trainer:
     """Runs one configuration over every fold of its protocol.
 
-    ``data`` may be given directly (an :class:`~fertk.engine.data.ArraySet` or a
+    ``data`` may be given directly (an :class:`~fertk.engine.arrays.ArraySet` or a
     ``PreparedSet``); otherwise it is prepared from ``cfg.data``.
     """
 
@@ -64,7 +64,7 @@ class Trainer:
     def data(self) -> ArraySet:
         if self._data is None:
             self._data = load_data(self.cfg.data, progress=self.cfg.run.progress)
-        from fertk.engine.data import as_array_set
+        from fertk.engine.arrays import as_array_set
 
         self._data = as_array_set(self._data)
         return self._data
@@ -135,7 +135,7 @@ class Trainer:
 
     def _run_fold(self, ds: ArraySet, fold: FoldSplit, index: int, dist: Any, progress: Any,
                   budget: list[int]) -> dict[str, Any]:
-        from fertk.engine.fold import FoldRunner
+        from fertk.engine.fold_runner import FoldRunner
 
         fold_dir = self.out / "folds" / fold.name
         result_file = fold_dir / "result.json"

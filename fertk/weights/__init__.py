@@ -22,12 +22,12 @@ Nothing heavy is imported here: listing reads small JSON files only.
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from fertk.fsutil import cache_root as fertk_cache_dir  # the one cache-root rule; old name kept
 from fertk.hookspecs import hookimpl
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -55,15 +55,6 @@ ENTRY_KEYS = ("backbone", "temporal", "classes", "crop", "detector", "input_spec
               "source", "sha256", "metrics", "cost")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-
-
-def fertk_cache_dir() -> Path:
-    """The fertk cache root: ``$FERTK_CACHE_DIR``, else ``$XDG_CACHE_HOME/fertk``, else ``~/.cache/fertk``."""
-    env = os.environ.get("FERTK_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fertk"
 
 
 def user_weights_dir() -> Path:

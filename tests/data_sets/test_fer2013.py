@@ -81,7 +81,7 @@ def test_bad_usage_and_empty_root(tmp_path):
 
 
 def test_standard_split_from_subject_ids():
-    from fertk.protocols import standard_split
+    from fertk.splits import standard_split
 
     subjects = ["Training/1", "Training/2", "PublicTest/3", "PrivateTest/4", "PrivateTest/5", "x"]
     (fold,) = standard_split(subjects)

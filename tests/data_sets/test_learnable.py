@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import fertk
-from fertk import protocols
+from fertk import splits
 from fertk.augment.geometric import BatchAugment
 from fertk.data import BatchLoader, prepare
 from fertk.synth import SynthConfig, synthesize
@@ -21,7 +21,7 @@ def test_compact_tiny_recognises_held_out_identities(tmp_path):
     ps = prepare("ckplus", root, detector="dataset", cache_dir=tmp_path / "cache", workers=1,
                  progress=False, mode="last", last_k=2)
     torch.manual_seed(0)
-    fold = protocols.subject_kfold(ps.subjects, k=4)[0]  # 6 identities never seen in training
+    fold = splits.subject_kfold(ps.subjects, k=4)[0]  # 6 identities never seen in training
     train_rows, _, test_rows = fold.rows(ps.subjects)
     test_rows = test_rows[ps.peak[test_rows]]
     assert not set(ps.subjects[train_rows]) & set(ps.subjects[test_rows])

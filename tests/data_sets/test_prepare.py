@@ -89,9 +89,18 @@ def test_unreadable_and_faceless_frames_are_reported_not_dropped(tmp_path):
 
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    """Prepared sets follow the one cache-root rule of the weights (fertk.fsutil.cache_root):
+    $FERTK_CACHE_DIR, else $XDG_CACHE_HOME/fertk, else ~/.cache/fertk; they live in prepared/."""
+    from fertk.weights import user_weights_dir
+
     monkeypatch.setenv("FERTK_CACHE_DIR", str(tmp_path / "env-cache"))
-    assert default_cache_dir() == tmp_path / "env-cache"
+    assert default_cache_dir() == tmp_path / "env-cache" / "prepared"
+    assert user_weights_dir() == tmp_path / "env-cache" / "weights"
     monkeypatch.delenv("FERTK_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "fertk" / "prepared"
+    assert user_weights_dir() == tmp_path / "xdg" / "fertk" / "weights"
+    monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "fertk" / "prepared"
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from fertk.engine.arrays import as_array_set, frame_rows
 from fertk.engine.config import build_config
-from fertk.engine.data import as_array_set, frame_rows
 from fertk.engine.stages import TrainingInterrupted
 from fertk.engine.train import Trainer
 

@@ -75,6 +75,24 @@ def test_yaml_toml_and_overrides(tmp_path):
     assert parse_override("a.b.c=[1, 2]") == {"a": {"b": {"c": [1, 2]}}}
 
 
+@pytest.mark.parametrize("value", ["yes", "no", "true", "0", "1.5", "[1, 2]", "cnn", "", "["])
+def test_set_and_component_options_parse_values_alike(value):
+    """``train --set`` and the component ``KEY=VALUE`` options share one parser: same value
+    (``flag=yes`` is ``True`` in both), dashes in keys become underscores in both."""
+    from fertk.clitools import parse_options
+
+    parsed = parse_options([f"lr-backbone={value}"], "--detector-option")
+    assert parsed == {"lr_backbone": parsed["lr_backbone"]}
+    assert parse_override(f"frame.lr-backbone={value}") == {"frame": {"lr_backbone": parsed["lr_backbone"]}}
+    if value == "yes":
+        assert parsed["lr_backbone"] is True
+
+
+def test_set_without_equals_is_one_line_error():
+    with pytest.raises(FertkError, match=r"--set 'frame.epochs': expected KEY=VALUE, e.g. --set frame.epochs=5"):
+        parse_override("frame.epochs")
+
+
 @pytest.mark.parametrize("data, match", [
     ({"frame": {"epoks": 3}}, "unknown key 'epoks'.*did you mean 'epochs'"),
     ({"protocol": {"selection": "best"}}, "protocol.selection"),

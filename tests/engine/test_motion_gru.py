@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from fertk.checkpoint import load_checkpoint, save_checkpoint
+from fertk.engine.arrays import as_array_set, subset
 from fertk.engine.config import build_config, deep_merge
-from fertk.engine.data import as_array_set, subset
 from fertk.engine.evaluate import evaluate
 from fertk.engine.train import Trainer
 

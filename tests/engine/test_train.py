@@ -150,7 +150,7 @@ def test_test_fold_selection_is_labelled(synth_ck, tmp_path, make_config):
 
 def test_leave_one_set_out_with_illumination_aug(synth_ck, tmp_path, make_config):
     """Two data sets on their shared classes, the paper's Aug scheme, tested per set."""
-    from fertk.engine.data import as_array_set, concat_sets, subset
+    from fertk.engine.arrays import as_array_set, concat_sets, subset
 
     root, cache, ps = synth_ck
     ds = as_array_set(ps)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fertk import protocols
+from fertk import splits
 from fertk.errors import FertkError
 
 
 def test_subject_kfold_is_subject_independent_and_sorted(prepared_last3):
     subjects = prepared_last3.subjects
-    folds = protocols.with_validation(protocols.subject_kfold(subjects, k=5), 0.2, seed=1)
+    folds = splits.with_validation(splits.subject_kfold(subjects, k=5), 0.2, seed=1)
     assert len(folds) == 5
     seen_test = []
     for f in folds:
@@ -26,15 +26,15 @@ def test_subject_kfold_is_subject_independent_and_sorted(prepared_last3):
 
 def test_kfold_groups_and_errors():
     ids = [f"S{i:03d}" for i in (5, 1, 3, 2, 4, 10, 8, 9, 7, 6, 11)]
-    folds = protocols.subject_kfold(ids + ids, k=3)
+    folds = splits.subject_kfold(ids + ids, k=3)
     assert [list(f.test) for f in folds] == [["S001", "S002", "S003", "S004"],
                                              ["S005", "S006", "S007", "S008"],
                                              ["S009", "S010", "S011"]]
-    rr = protocols.subject_kfold(ids, k=3, assign="round_robin")
+    rr = splits.subject_kfold(ids, k=3, assign="round_robin")
     assert list(rr[0].test) == ["S001", "S004", "S007", "S010"]
     with pytest.raises(FertkError, match="k=20"):
-        protocols.subject_kfold(ids, k=20)
-    loso = protocols.leave_one_subject_out(ids)
+        splits.subject_kfold(ids, k=20)
+    loso = splits.leave_one_subject_out(ids)
     assert len(loso) == 11 and all(len(f.test) == 1 and f.test[0] not in f.train for f in loso)
 
 
@@ -42,31 +42,31 @@ def test_leave_one_set_out_on_common_classes():
     sets = {"ckplus": ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"],
             "oulu": ["anger", "disgust", "fear", "happy", "sadness", "surprise"],
             "fer": ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]}
-    classes, folds = protocols.leave_one_set_out(sets)
+    classes, folds = splits.leave_one_set_out(sets)
     assert classes == ["anger", "disgust", "fear", "happy", "sadness", "surprise"]
     assert [list(f.test) for f in folds] == [["ckplus"], ["oulu"], ["fer"]]
     set_of_row = np.array(["ckplus", "oulu", "fer", "oulu"])
     tr, va, te = folds[1].rows(set_of_row)
     assert list(te) == [1, 3] and list(tr) == [0, 2]
-    labels = protocols.remap_labels(np.array([1, 0, 6, -1]), sets["ckplus"], classes)
+    labels = splits.remap_labels(np.array([1, 0, 6, -1]), sets["ckplus"], classes)
     assert labels.tolist() == [-1, 0, 5, -1]  # contempt is dropped
     with pytest.raises(FertkError, match="fewer than two"):
-        protocols.leave_one_set_out({"a": ["happy", "anger"], "b": ["happy", "neutral"]})
+        splits.leave_one_set_out({"a": ["happy", "anger"], "b": ["happy", "neutral"]})
 
 
 def test_split_file_round_trip(tmp_path):
-    folds = protocols.with_validation(protocols.subject_kfold([f"P{i:03d}" for i in range(20)], 4), 0.25, 3)
-    again = protocols.with_validation(protocols.subject_kfold([f"P{i:03d}" for i in range(20)], 4), 0.25, 3)
+    folds = splits.with_validation(splits.subject_kfold([f"P{i:03d}" for i in range(20)], 4), 0.25, 3)
+    again = splits.with_validation(splits.subject_kfold([f"P{i:03d}" for i in range(20)], 4), 0.25, 3)
     assert [list(f.val) for f in folds] == [list(f.val) for f in again]  # seeded
-    path = protocols.save_splits(tmp_path / "s.json", folds, dataset="oulu_casia", seed=3)
-    loaded = protocols.load_splits(path)
+    path = splits.save_splits(tmp_path / "s.json", folds, dataset="oulu_casia", seed=3)
+    loaded = splits.load_splits(path)
     assert [f.as_dict() for f in loaded] == [f.as_dict() for f in folds]
-    assert protocols.splits_meta(path)["dataset"] == "oulu_casia"
+    assert splits.splits_meta(path)["dataset"] == "oulu_casia"
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(FertkError, match="not a fertk split file"):
-        protocols.load_splits(tmp_path / "bad.json")
+        splits.load_splits(tmp_path / "bad.json")
     with pytest.raises(FertkError, match="two sides"):
-        protocols.Fold("x", ["a"], [], ["a"])
+        splits.Fold("x", ["a"], [], ["a"])
 
 
 def test_cli_splits(synth_root, tmp_path):
@@ -78,5 +78,5 @@ def test_cli_splits(synth_root, tmp_path):
     out = tmp_path / "splits.json"
     r = CliRunner().invoke(cli, ["splits", "ckplus", "--root", str(root), "-k", "5", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    folds = protocols.load_splits(out)
+    folds = splits.load_splits(out)
     assert len(folds) == 5 and all(len(f.test) == 2 for f in folds)

@@ -1,4 +1,7 @@
-"""Evaluation protocols: subject-independent k-fold, leave-one-subject-out, leave-one-set-out.
+"""Data splits (``fertk splits``): subject-independent k-fold, leave-one-subject-out, leave-one-set-out.
+
+(Formerly ``fertk.protocols``: "protocol" is the evaluation protocol of the training
+config, but the module holds the splits, and the typing Protocols live in :mod:`fertk.types`.)
 
 Folds hold **group ids**, not rows: subject ids for the subject protocols, data set names
 for leave-one-set-out. :meth:`Fold.rows` turns them into row indices of a prepared set
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from fertk.errors import FertkError
+from fertk.fsutil import write_json
 
 SPLITS_FORMAT = "fertk-splits/1"
 
@@ -179,13 +183,8 @@ def with_validation(folds: Sequence[Fold], val_fraction: float = 0.1, seed: int 
 
 def save_splits(path: str | os.PathLike, folds: Sequence[Fold], **meta: Any) -> Path:
     """Write folds (and free-form ``meta``: data set, key, seed…) to a JSON split file."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": SPLITS_FORMAT, "meta": meta, "folds": [f.as_dict() for f in folds]}
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, p)
-    return p
+    return write_json(path, doc, indent=1)
 
 
 def load_splits(path: str | os.PathLike) -> list[Fold]:

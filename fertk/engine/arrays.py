@@ -1,4 +1,6 @@
-"""Training data for the engine: prepared crops in memory, folds, sequences, illumination.
+"""The engine's in-memory arrays (:class:`ArraySet`): prepared crops, folds' rows, sequences,
+illumination. Not to be confused with :mod:`fertk.datasets` (data set readers, ``--dataset``)
+and :mod:`fertk.data` (``fertk prepare``: the on-disk cache these arrays are loaded from).
 
 The engine consumes a *prepared set*: any object with the numpy arrays of
 ``fertk.data.PreparedSet`` (``crops`` (N,120,120) uint8, ``labels``, ``subjects``,
@@ -159,11 +161,11 @@ def subset(ds: ArraySet, rows: np.ndarray) -> ArraySet:
 def concat_sets(parts: Sequence[tuple[str, ArraySet]]) -> ArraySet:
     """Rows of several sets on the intersection of their classes (in the first set's order).
 
-    Classes and labels follow :func:`fertk.protocols.shared_classes` /
-    :func:`fertk.protocols.remap_labels` (rows of classes not shared are dropped); subjects
+    Classes and labels follow :func:`fertk.splits.shared_classes` /
+    :func:`fertk.splits.remap_labels` (rows of classes not shared are dropped); subjects
     and sequences are prefixed with the set name, ``sets`` names each row's source.
     """
-    from fertk.protocols import remap_labels, shared_classes
+    from fertk.splits import remap_labels, shared_classes
 
     common = shared_classes({name: p.classes for name, p in parts}, "data.sets")
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (

@@ -1,4 +1,5 @@
-"""One fold of a training run: frame stage, test evaluation, sequence stage, checkpoints."""
+"""One fold of a training run (:class:`FoldRunner`): frame stage, test evaluation, sequence
+stage, checkpoints. The list of folds itself comes from :mod:`fertk.engine.folds`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from fertk.engine.arrays import ArraySet, frame_rows, sequence_groups
 from fertk.engine.batching import BatchPipeline
 from fertk.engine.config import fine_tune_plan
-from fertk.engine.data import ArraySet, frame_rows, sequence_groups
 from fertk.engine.folds import FoldSplit
 from fertk.engine.metrics import compute_metrics
 from fertk.engine.stages import (
@@ -36,7 +37,7 @@ def amp_dtype_for(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cuda" else None  # auto
 
 
-def test_illumination(aug: Any) -> str:
+def eval_illumination(aug: Any) -> str:
     """The normalisation applied at test time (and to the sequence stage's inputs)."""
     if aug.illumination in ("he", "lm", "ws"):
         return aug.illumination
@@ -245,7 +246,7 @@ class FoldRunner:
         np.random.seed(seed_for(cfg.run.seed, self.index, 0))
         backbone = build_backbone(cfg, self.k)
         spec = input_spec_of(backbone)
-        t_ill = test_illumination(cfg.frame.augment)
+        t_ill = eval_illumination(cfg.frame.augment)
         self.init_source = init_backbone(cfg, backbone, list(ds.classes), {
             "input_spec": spec, "crop": self.crop_meta(), "illumination": t_ill})
         self.pretrained = pretrained_record(backbone)
@@ -342,7 +343,7 @@ class FoldRunner:
                       ) -> dict[str, Any] | None:
         """The same, from synthetic tracks of stills (``sequence.source: stills``,
         :mod:`fertk.engine.tracks`); ``sequence.tracks`` caps the training stills."""
-        from fertk.engine.data import illuminate
+        from fertk.engine.arrays import illuminate
         from fertk.engine.tracks import TrackSpec, track_outputs
 
         cfg, fold, ds = self.cfg, self.fold, self.ds

@@ -1,0 +1,116 @@
+"""File-system helpers used everywhere: the cache root, atomic writes and JSON files.
+
+- :func:`cache_root` is the one rule for where fertk caches things (weights, prepared data
+  sets, ONNX exports): ``$FERTK_CACHE_DIR``, else ``$XDG_CACHE_HOME/fertk``, else
+  ``~/.cache/fertk``; each user of the cache takes a sub-folder (``weights``, ``prepared``,
+  ``onnx``).
+- :func:`atomic_path` / :func:`atomic_write` write a file so that readers see the old file
+  or the complete new one, never a half-written file (temporary file in the same folder,
+  flushed to disk, then ``os.replace``).
+- :func:`json_default` is the one ``json.dumps(default=...)`` for numpy values, paths, sets
+  and tuples; :func:`write_json` writes JSON atomically with it.
+
+Nothing heavy is imported here (no numpy import: a numpy value can only exist if numpy is
+loaded already), so ``fertk --help`` and ``fertk list`` may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def cache_root() -> Path:
+    """The fertk cache root: ``$FERTK_CACHE_DIR``, else ``$XDG_CACHE_HOME/fertk``, else ``~/.cache/fertk``."""
+    env = os.environ.get("FERTK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fertk"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; when the block ends without an error, the
+    file written there is flushed to disk and moved over ``target`` (``os.replace``), with the
+    usual permissions (``0666`` minus the umask). On an error the temporary file is removed
+    and ``target`` is left as it was.
+
+    For writers that want a path (``torch.save``, safetensors' ``save_file``)::
+
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    """
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
+        os.replace(tmp, final)
+    except BaseException:  # any failure (KeyboardInterrupt included) must not leave the temp file
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write(target: str | os.PathLike[str], data: str | bytes, encoding: str = "utf-8") -> Path:
+    """Write ``data`` (text or bytes) to ``target`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(target) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding=encoding)
+    return Path(target)
+
+
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=json_default)``: numpy scalars and arrays as numbers and lists,
+    sets and tuples as lists, anything else (paths …) as its ``str``."""
+    np = sys.modules.get("numpy")  # a numpy value implies numpy is loaded: no import needed
+    if np is not None:
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def to_json(data: Any, indent: int | None = 2) -> str:
+    """``data`` as JSON text: numpy values through :func:`json_default`, NaN as ``null`` and
+    ±inf as ``"inf"``/``"-inf"`` (strict JSON has neither)."""
+    return json.dumps(_nan_to_none(data), indent=indent, default=json_default)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, indent: int | None = 2) -> Path:
+    """Write ``data`` as JSON (:func:`to_json`, newline at the end) to ``path`` atomically."""
+    return atomic_write(path, to_json(data, indent=indent) + "\n")
