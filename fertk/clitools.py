@@ -226,12 +226,19 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[Any]],
+                no_wrap: tuple[str, ...] = ()) -> None:
+    """A rich table on stdout; cells fold to fit the terminal, except in the ``no_wrap``
+    columns (names people copy), which keep their full width."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold")
+    for k, col in enumerate(columns):
+        if col in no_wrap:
+            width = max([len(col)] + [len(str(r[k])) for r in rows if r[k] is not None])
+            table.add_column(col, no_wrap=True, min_width=width)
+        else:
+            table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     console().print(table)
