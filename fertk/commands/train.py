@@ -43,7 +43,7 @@ def train_command(config, overrides, out, resume, preset, init_from, print_confi
     Examples:
       fertk train examples/configs/ckplus_compact_gru.yaml --set data.root=/data/CK+
       fertk train cfg.yaml --set frame.epochs=5 --out runs/try --resume
-      fertk train examples/configs/ckplus_finetune.yaml --set data.root=/data/CK+ --init compact-fer2013
+      fertk train examples/configs/ckplus_finetune.yaml --set data.root=/data/CK+ --init runs/fer/folds/standard/frame
     """
     from fertk.clitools import console
     from fertk.engine.config import config_to_yaml, load_config
@@ -117,7 +117,7 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, fram
     \b
     Examples:
       fertk eval runs/ck/folds/fold01/sequence ckplus --root /data/CK+ --out eval/
-      fertk eval compact-fer2013 fer2013 --root /data/fer2013   # its PrivateTest accuracy
+      fertk eval minixception-fer2013 fer2013 --root /data/fer2013   # its PrivateTest accuracy
     """
 
     from fertk.clitools import console, print_table
