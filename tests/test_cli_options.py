@@ -118,3 +118,23 @@ def test_readme_option_table_lists_each_concept_once():
     for concept in [*CANONICAL, "--annotate", "--out", "--device", "--max-frames"]:
         pattern = re.compile(r"[`/]" + re.escape(concept) + r"[ `\\]")
         assert len([c for c in first if pattern.search(c)]) == 1, concept
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "x.jpg", "-D", "model_dir=/tmp/models"],  # insightface: "point -D model_dir=DIR"
+    ["detect", "x.jpg", "-D", "model_dir=/tmp/models"],
+    ["run", "x.jpg", "--crop", "box", "--detector", "opencv"],  # "use --crop box"
+    ["eval", "ckpt", "fer2013", "--root", ".", "--rows", "all"],  # "pass --rows all"
+])
+def test_suggestions_in_error_messages_parse(argv):
+    ctx = COMMANDS[argv[0]].make_context(argv[0], argv[1:])
+    assert ctx.params
+
+
+def test_the_insightface_hint_names_an_option_run_has():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "plugins" / "fertk-insightface" /
+            "fertk_insightface" / "scrfd.py").read_text(encoding="utf-8")
+    assert "-D model_dir=DIR" in text
+    assert {"-D"} <= {o for p in COMMANDS["run"].params for o in getattr(p, "opts", [])}

@@ -113,3 +113,16 @@ def test_import_fertk_stays_light():
             "print(sorted(m for m in ('torch', 'pandas', 'cv2', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_timeline_draws_the_longest_tracks_and_names_the_rest(tmp_path):
+    rng = np.random.default_rng(0)
+    classes = ["a", "b", "c"]
+    series = {k: [(t / 10, rng.dirichlet(np.ones(3))) for t in range(5 + k)] for k in range(1, 16)}
+    fig = fertk.plot_timeline(series, classes, title="clip")
+    rows = [ax for ax in fig.axes if ax.get_ylabel().startswith("track")]
+    assert len(rows) == 12 and rows[0].get_ylabel() == "track 15"
+    assert "the 12 longest of 15 tracks (3 not drawn)" in fig._suptitle.get_text()
+    every = fertk.plot_timeline(series, classes, max_tracks=None)
+    assert len([ax for ax in every.axes if ax.get_ylabel().startswith("track")]) == 15
+    assert every._suptitle is None and len(fig.legends) == 1
