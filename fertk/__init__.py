@@ -24,17 +24,30 @@ def list_components(kind: str, pattern: str | None = None) -> list[str]:
     return registries()[kind].names(pattern)
 
 
-def __getattr__(name: str):
-    """Lazy top-level names: ``fertk.Pipeline`` (imports torch only when a pipeline is built)."""
-    if name == "Pipeline":
-        from fertk.pipeline import Pipeline
+#: Lazy top-level names → their modules (imported on first use; torch only when a pipeline
+#: is built).
+_LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.api", "Results": "fertk.api",
+         "to_dataframe": "fertk.api", "plot_faces": "fertk.plots",
+         "plot_timeline": "fertk.plots"}
 
-        return Pipeline
-    raise AttributeError(f"module 'fertk' has no attribute {name!r}")
+
+def __getattr__(name: str):
+    """``fertk.analyze``, ``fertk.Pipeline``, ``fertk.plot_faces``, ... (see :data:`_LAZY`)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fertk' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [
     "Pipeline",
+    "Results",
+    "analyze",
+    "plot_faces",
+    "plot_timeline",
+    "to_dataframe",
     "__version__",
     "FertkError",
     "Registry",

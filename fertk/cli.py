@@ -82,7 +82,8 @@ def cli() -> None:
     Examples:
       fertk list backbones
       fertk plugins --all
-      fertk run video.mp4 --detector dlib --backbone compact --temporal gru
+      fertk run examples/media/grace_hopper.jpg
+      fertk run examples/media/pexels_wolfgang_langer.mp4 --detector dlib --temporal average --max-frames 60
     """
 
 

@@ -80,6 +80,78 @@ def device_option(**kwargs: Any):
     return click.option("--device", type=DeviceType(), **kwargs)
 
 
+# -- options shared by commands: one spelling and one meaning per concept (README's table) ----
+class AliasOption(click.Option):
+    """An option whose ``hidden_aliases`` (old spellings kept for scripts) work but are not
+    shown in ``--help``."""
+
+    def __init__(self, *args: Any, hidden_aliases: tuple[str, ...] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = tuple(hidden_aliases)
+
+    def get_help_record(self, ctx: click.Context):
+        shown = [o for o in self.opts if o not in self.hidden_aliases]
+        opts, self.opts = self.opts, shown
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = opts
+
+
+def stride_option(dest: str = "stride", aliases: tuple[str, ...] = ()):
+    """``--stride N``: process every N-th frame of videos and image sequences."""
+    return click.option("--stride", *aliases, dest, cls=AliasOption, hidden_aliases=aliases,
+                        type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Videos: process every N-th frame only.")
+
+
+def detector_options_option(dest: str = "detector_opts"):
+    """``-D/--detector-option KEY=VALUE`` (repeatable)."""
+    return click.option("-D", "--detector-option", dest, multiple=True, metavar="KEY=VALUE",
+                        help="Detector option, repeatable (e.g. -D upsample=0 -D max_side=640).")
+
+
+def crop_options_option(dest: str = "crop_opts"):
+    """``-C/--crop-option KEY=VALUE`` (repeatable)."""
+    return click.option("-C", "--crop-option", dest, multiple=True, metavar="KEY=VALUE",
+                        help="Crop option, repeatable (e.g. -C alpha=1.2 -C border=replicate).")
+
+
+def dataset_options_option(dest: str = "options", example: str = "-o mode=peak"):
+    """``-o/--option KEY=VALUE`` (repeatable): options of the data set."""
+    return click.option("-o", "--option", dest, multiple=True, metavar="KEY=VALUE",
+                        help=f"Data set option, repeatable (e.g. {example}).")
+
+
+def json_option(dest: str = "as_json", help: str = "Print the results as JSON on stdout."):
+    """``--json``: a flag everywhere, JSON on stdout (``detect --json FILE`` also writes a
+    file: see :func:`json_file_option`)."""
+    return click.option("--json", dest, is_flag=True, help=help)
+
+
+def json_file_option(dest: str = "json_path", help: str = "Print JSON records on stdout "
+                     "(--json) or write them to FILE (--json FILE)."):
+    """``--json [FILE]``: JSON on stdout as a flag, into FILE with a value."""
+    return click.option("--json", dest, is_flag=False, flag_value="-", default=None,
+                        metavar="[FILE]", type=click.Path(dir_okay=False), help=help)
+
+
+def recursive_option():
+    """``-r/--recursive``: folders include their sub-folders."""
+    return click.option("-r", "--recursive", is_flag=True,
+                        help="Folders: include the images and videos of sub-folders.")
+
+
+#: Default of every ``--workers`` option (parallel processes).
+DEFAULT_WORKERS = 1
+
+
+def workers_option(help: str = "Parallel worker processes."):
+    """``--workers N`` with the one default (:data:`DEFAULT_WORKERS`)."""
+    return click.option("--workers", type=click.IntRange(1, 64), default=DEFAULT_WORKERS,
+                        show_default=True, help=help)
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 
@@ -143,12 +215,19 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=json_default))
 
 
-def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[Any]],
+                no_wrap: tuple[str, ...] = ()) -> None:
+    """A rich table on stdout; cells fold to fit the terminal, except in the ``no_wrap``
+    columns (names people copy), which keep their full width."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col, overflow="fold")
+    for k, col in enumerate(columns):
+        if col in no_wrap:
+            width = max([len(col)] + [len(str(r[k])) for r in rows if r[k] is not None])
+            table.add_column(col, no_wrap=True, min_width=width)
+        else:
+            table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     console().print(table)

@@ -209,11 +209,17 @@ class Pipeline:
             for rec, _ in self.run_item(item):
                 yield rec
 
-    def analyze(self, image: np.ndarray, source: str = "<array>") -> FrameResult:
-        """Results for one BGR (or gray) image array, as a still."""
-        frame = Frame(source, 0, None, np.asarray(image))
-        recs = list(self._process([frame], still=True))
-        return recs[0][0]
+    def analyze(self, x: Any, source: str | None = None) -> Any:
+        """Results for ``x``: a path (image, video, folder, glob), a list of them, a numpy
+        array (BGR or gray) or a PIL image. One image: a ``FrameResult``; otherwise a
+        :class:`fertk.api.Results` list; both have ``.to_dataframe()`` (see :mod:`fertk.api`).
+        """
+        from fertk.api import analyze_with
+
+        def still(image: np.ndarray, name: str) -> FrameResult:
+            return next(iter(self._process([Frame(name, 0, None, image)], still=True)))[0]
+
+        return analyze_with(self, x, still, source)
 
     def run_item(self, item: MediaItem, stats: DecodeStats | None = None
                  ) -> Iterator[tuple[FrameResult, np.ndarray]]:
@@ -466,28 +472,11 @@ def run_jobs(config: dict[str, Any], items: list[MediaItem], out_dir: str | os.P
     return [results[k] for k in range(len(items))]
 
 
-def to_dataframe(records: Iterable[FrameResult]):
-    """One row per frame and face (frames without a face: one row, ``faces`` = 0); needs pandas."""
-    try:
-        import pandas as pd
-    except ImportError:
-        from fertk.errors import MissingDependencyError
+def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
+    """:func:`fertk.api.to_dataframe` (kept here for existing callers)."""
+    from fertk.api import to_dataframe as _to_dataframe
 
-        raise MissingDependencyError("to_dataframe", "pandas") from None
-    rows = []
-    for rec in records:
-        base = {"source": rec.source, "frame": rec.frame, "time": rec.time, "faces": len(rec.faces)}
-        if not rec.faces:
-            rows.append({**base, "face": None, "track": None, "label": None})
-        for i, f in enumerate(rec.faces):
-            row = {**base, "face": i, "track": f.track, "x1": f.box[0], "y1": f.box[1],
-                   "x2": f.box[2], "y2": f.box[3], "score": f.score, "label": f.label,
-                   "confidence": f.confidence}
-            row.update({f"p_{c}": float(p) for c, p in zip(rec.classes, f.probs, strict=False)})
-            if f.frame_probs is not None:
-                row["frame_label"] = f.frame_label(rec.classes)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    return _to_dataframe(records, landmarks=landmarks)
 
 
 __all__ = ["DEFAULT_WINDOW", "ModelSpec", "OutputOptions", "Pipeline", "resolve_model", "run_job",

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import click
 
-from fertk.clitools import ComponentType, component_option, parse_options, print_json, print_table
+from fertk.clitools import (
+    ComponentType,
+    component_option,
+    crop_options_option,
+    dataset_options_option,
+    detector_options_option,
+    json_option,
+    parse_options,
+    print_json,
+    print_table,
+    workers_option,
+)
 from fertk.hookspecs import hookimpl
 
 
@@ -23,21 +34,20 @@ class DetectorChoice(ComponentType):
 @click.command("prepare")
 @click.argument("dataset", type=ComponentType("datasets"))
 @click.option("--root", required=True, type=click.Path(), help="Folder of the data set.")
-@click.option("--detector", type=DetectorChoice(), default=None,
+@click.option("--detector", "-d", type=DetectorChoice(), default=None,
               help="Detector name, 'dataset' (landmarks shipped with the data, e.g. CK+ Landmarks/) "
                    "or 'none' (whole image). Default: the data set's (dlib; none for fer2013).")
-@component_option("--crop", kind="crops", default=None, show_default=False,
+@component_option("--crop", "-c", kind="crops", default=None, show_default=False,
                   help="Crop policy (default landmark; box with --detector none).")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@workers_option(help="Parallel processes that detect and crop.")
 @click.option("--cache-dir", type=click.Path(), default=None,
               help="Cache folder (default <cache>/prepared, <cache> = $FERTK_CACHE_DIR, "
                    "else $XDG_CACHE_HOME/fertk, else ~/.cache/fertk).")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Data set option, e.g. -o mode=peak -o neutral=true -o classes=anger,happy.")
-@click.option("--detector-option", "det_options", multiple=True, metavar="KEY=VALUE")
-@click.option("--crop-option", "crop_options", multiple=True, metavar="KEY=VALUE")
+@dataset_options_option(example="-o mode=peak -o neutral=true -o classes=anger,happy")
+@detector_options_option("det_options")
+@crop_options_option("crop_options")
 @click.option("--rebuild", is_flag=True, help="Ignore an existing cache and rebuild it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option(help="Print the summary as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, det_options,
                     crop_options, rebuild, as_json, quiet):
@@ -139,7 +149,7 @@ def synth_command(out, identities, frames, max_frames, size, motion, layout, unl
 @click.option("-k", "--folds", "k", type=click.IntRange(2, 1000), default=10, show_default=True)
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE")
+@dataset_options_option()
 @click.option("--out", "out", type=click.Path(), required=True, help="Split file to write (JSON).")
 def splits_command(dataset, root, protocol, k, val_fraction, seed, options, out):
     """Write a subject-independent split file of DATASET (the paper's 10-fold by default).

@@ -16,7 +16,18 @@ from typing import Any
 
 import click
 
-from fertk.clitools import component_option, console, is_tty, parse_options, progress_bar
+from fertk.clitools import (
+    component_option,
+    console,
+    crop_options_option,
+    detector_options_option,
+    is_tty,
+    json_file_option,
+    parse_options,
+    progress_bar,
+    recursive_option,
+    stride_option,
+)
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
 
@@ -122,29 +133,28 @@ class _Job:
 @click.command("detect")
 @click.argument("source", metavar="SOURCE")
 @component_option("--detector", "-d", kind="detectors", default="dlib", help="Face detector.")
+@detector_options_option()
 @component_option(
     "--crop", "-c", kind="crops", default=None, show_default=False,
     help="Crop policy for --save-crops [default: landmark; box for box-only detectors].",
 )
-@click.option("--detector-option", "-D", "detector_opts", multiple=True, metavar="KEY=VALUE",
-              help="Detector option, repeatable (e.g. -D upsample=0 -D model=cnn).")
-@click.option("--crop-option", "-C", "crop_opts", multiple=True, metavar="KEY=VALUE",
-              help="Crop option, repeatable (e.g. -C alpha=1.2 -C border=replicate).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-              help="Write per-image/per-frame records (faces, boxes, scores, landmarks) to FILE ('-': stdout).")
-@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False), default=None,
-              help="Write annotated copies (boxes, landmarks, scores) into DIR; videos as MP4.")
+@crop_options_option()
+@json_file_option(help="Per-image/per-frame records (faces, boxes, scores, landmarks) as JSON "
+                       "on stdout (--json) or into FILE (--json FILE).")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False), is_flag=False,
+              flag_value="fertk-detect", default=None, metavar="[DIR]",
+              help="Write annotated copies (boxes, landmarks, scores) into DIR [fertk-detect]; "
+                   "videos as MP4.")
 @click.option("--save-crops", "crops_dir", type=click.Path(file_okay=False), default=None,
               help="Write each face's crop (PNG, 120x120 gray by default) into DIR.")
 @click.option("--largest/--all", "largest", default=False, show_default=True,
               help="Keep only the largest face per image/frame, or all faces.")
 @click.option("--min-size", type=float, default=0, show_default=True,
               help="Ignore faces whose box is smaller than this many pixels on its short side.")
-@click.option("--every", type=click.IntRange(1), default=1, show_default=True,
-              help="Videos: process every N-th frame.")
+@stride_option("every", aliases=("--every",))
 @click.option("--max-frames", type=click.IntRange(1), default=None,
               help="Videos: stop after this many processed frames per video.")
-@click.option("--recursive", "-r", is_flag=True, help="Folders: include sub-folders.")
+@recursive_option()
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file could not be read.")
 def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, annotate_dir,
                    crops_dir, largest, min_size, every, max_frames, recursive, strict):

@@ -6,6 +6,7 @@ imported inside the command bodies so ``fertk --help`` stays light.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,11 +15,17 @@ import click
 from fertk.clitools import (
     component_option,
     console,
+    crop_options_option,
+    detector_options_option,
     device_option,
+    json_option,
     parse_options,
     print_json,
     print_table,
     progress_bar,
+    recursive_option,
+    stride_option,
+    workers_option,
 )
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
@@ -26,12 +33,12 @@ from fertk.hookspecs import hookimpl
 
 @click.command("run")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@component_option("--detector", kind="detectors", default=None,
+@component_option("--detector", "-d", kind="detectors", default=None,
                   help="Face detector [default: the weights' suggestion, else dlib].")
-@click.option("--detector-option", "detector_opts", multiple=True, metavar="KEY=VALUE",
-              help="Detector option, repeatable (e.g. upsample=0, max_side=640).")
-@component_option("--crop", kind="crops", default=None,
-                  help="Crop policy; must match the one the weights were trained with.")
+@detector_options_option()
+@component_option("--crop", "-c", kind="crops", default=None,
+                  help="Crop policy [default: the weights' own]; a different one is refused.")
+@crop_options_option()
 @component_option("--backbone", kind="backbones", default=None,
                   help="Frame model; needs trained weights (registered or --weights).")
 @click.option("--weights", default=None, metavar="CHECKPOINT|NAME|FILE.onnx",
@@ -54,8 +61,7 @@ from fertk.hookspecs import hookimpl
               metavar="SECONDS",
               help="Video: time constant of the per-track moving average of the probabilities; "
                    "0 turns it off [0.3 without a temporal head, else 0].")
-@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Process every N-th frame only.")
+@stride_option(aliases=("--every",))
 @click.option("--window", type=click.IntRange(min=1), default=9, show_default=True,
               help="Latest sampled frames per track given to the temporal head.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
@@ -67,56 +73,71 @@ from fertk.hookspecs import hookimpl
               help="Write a PNG of the probabilities over time per video.")
 @click.option("--csv/--no-csv", "write_csv", default=True, show_default=True)
 @click.option("--jsonl/--no-jsonl", default=True, show_default=True)
-@click.option("--landmarks", is_flag=True, help="Add landmarks to the CSV/JSONL.")
+@click.option("--landmarks", is_flag=True,
+              help="Add landmarks to the CSV (columns x_0..x_N, y_0..y_N) and the JSONL.")
+@click.option("--show", is_flag=True,
+              help="Show the annotated frames in a window while running (needs a display).")
 @click.option("--image-sequence", is_flag=True,
               help="Images of one folder/glob are frames of one clip (tracked, temporal head).")
 @click.option("--fps", type=float, default=None, help="Frame rate of image sequences [30].")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None,
               help="Stop each source after N processed frames (webcams).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Parallel worker processes when there are several videos.")
+@recursive_option()
+@workers_option(help="Parallel worker processes when there are several videos.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Process only part I of N (0 <= I < N) of the sources: one share per machine "
                    "or array task, e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch/onnxruntime threads per process.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
-def run_command(sources, detector, detector_opts, crop, backbone, weights, temporal, engine,
-                device, detect_every, scan_every, smoothing, stride, window, batch_size, out_dir, annotate, timeline, write_csv,
-                jsonl, landmarks, image_sequence, fps, max_frames, workers, shard, threads,
-                as_json):
+@json_option(help="Print the summaries as JSON on stdout.")
+def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, weights, temporal,
+                engine, device, detect_every, scan_every, smoothing, stride, window, batch_size,
+                out_dir, annotate, timeline, write_csv, jsonl, landmarks, show, image_sequence,
+                fps, max_frames, recursive, workers, shard, threads, as_json):
     """Recognise facial expressions in SOURCE... (images, folders, globs, videos, webcam index).
 
     Writes per source into --out: NAME.csv (one row per frame and face; frames without a
-    face have faces=0), NAME.jsonl, NAME.tracks.csv (per-track dominant expression and time
-    in each), NAME.summary.json, NAME.annotated.mp4 and NAME.timeline.png.
+    face have faces=0; columns in docs/run.md), NAME.jsonl, NAME.tracks.csv (per track:
+    dominant expression, seconds in each; stills: per image, faces showing each),
+    NAME.summary.json, NAME.annotated.mp4 (stills: NAME.annotated/IMAGE.jpg) and
+    NAME.timeline.png. Still images given together (files, globs, a folder) are one source.
 
     \b
     Examples:
-      fertk run clip.mp4
-      fertk run clip.mp4 --detector dlib --weights my_compact_gru --temporal gru
-      fertk run 0 --max-frames 300            # webcam 0
-      fertk run videos/ --workers 2 --shard 0/4
+      fertk run examples/media/grace_hopper.jpg
+      fertk run examples/media/*.jpg --out photos
+      fertk run examples/media/pexels_wolfgang_langer.mp4 --max-frames 60 --stride 2
+      fertk run examples/media/pexels_wolfgang_langer.mp4 --detector opencv --crop box --max-frames 30
+      fertk run 0 --max-frames 300 --show     # webcam 0, with a live preview
+      fertk run videos/ -r --workers 2 --shard 0/4
     """
     from fertk.io.video import expand_sources
     from fertk.io.video import shard as take_shard
     from fertk.pipeline import OutputOptions, Pipeline
 
-    items = take_shard(expand_sources(list(sources), image_sequence=image_sequence), shard)
+    items = take_shard(expand_sources(list(sources), image_sequence=image_sequence,
+                                      recursive=recursive), shard)
     config = dict(
         detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
         engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
         smoothing=smoothing, stride=stride, window=window,
         batch_size=batch_size, image_sequence=image_sequence, fps=fps, threads=threads,
         detector_options=parse_options(detector_opts, "--detector-option") or None,
+        crop_options=parse_options(crop_opts, "--crop-option") or None,
     )
-    options = OutputOptions(csv=write_csv, jsonl=jsonl, annotate=annotate, timeline=timeline,
-                            landmarks=landmarks, max_frames=max_frames)
     err = console(stderr=True)
     if not items:
         err.print(f"shard {shard}: no source to process")
         return
     pipe = Pipeline(**config)  # builds and checks the model once, before any work starts
+    options = OutputOptions(csv=write_csv, jsonl=jsonl, annotate=annotate, timeline=timeline,
+                            landmarks=landmark_count(pipe) if landmarks else False,
+                            max_frames=max_frames)
+    if show:
+        from fertk.io.preview import Preview
+
+        pipe = Preview.wrap(pipe, err)
+        workers = 1  # one window, in this process
     parts = pipe.describe()
     smooth = f", smoothing {parts['smoothing']:g} s" if parts["smoothing"] else ""
     err.print(f"fertk run: {len(items)} source(s); detector {parts['detector']}, crop "
@@ -128,6 +149,15 @@ def run_command(sources, detector, detector_opts, crop, backbone, weights, tempo
         results = [_run_one(pipe, it, out_dir, options, err, say_error=len(items) > 1)
                    for it in items]
     _report(results, as_json, out_dir)
+
+
+def landmark_count(pipe) -> int:
+    """Points per face of the pipeline's detector (68 when it does not say): the CSV's
+    ``x_i``/``y_i`` columns."""
+    from fertk.types import SCHEMES
+
+    scheme = SCHEMES.get(getattr(pipe.detector, "scheme", None) or "")
+    return scheme.num_points if scheme is not None else 68
 
 
 def _run_one(pipe, item, out_dir, options, err, say_error=True):
@@ -147,7 +177,9 @@ def _run_one(pipe, item, out_dir, options, err, say_error=True):
     if options.max_frames and total:
         total = min(total, options.max_frames)
     if not err.is_terminal:  # a log file or a pipe: a plain line every few seconds
-        result = run_job(pipe, item, out_dir, options, progress=PlainProgress(item.name, total))
+        result = run_job(pipe, item, out_dir, options, progress=PlainProgress(
+            item.name, total, unit="images" if item.kind == "images" and not item.sequence
+            else "frames"))
     else:
         with progress_bar("{task.fields[fps]}", console_=err, transient=False) as prog:
             task = prog.add_task(item.name, total=total, fps="")
@@ -172,10 +204,11 @@ class PlainProgress:
     """``progress(n)`` callback printing ``NAME: done/total frames (p%), fps, ETA`` to stderr
     at most every ``interval`` seconds (and once at the end of the source)."""
 
-    def __init__(self, name: str, total: int | None, interval: float = 5.0):
+    def __init__(self, name: str, total: int | None, interval: float = 5.0,
+                 unit: str = "frames"):
         import time
 
-        self.name, self.total, self.interval = name, total, float(interval)
+        self.name, self.total, self.interval, self.unit = name, total, float(interval), unit
         self.clock = time.monotonic
         self.start = self.last = self.clock()
         self.done = 0
@@ -190,9 +223,9 @@ class PlainProgress:
     def line(self, now: float) -> str:
         fps = self.done / max(now - self.start, 1e-9)
         if not self.total:
-            return f"{self.name}: {self.done} frames, {fps:.1f} fps"
+            return f"{self.name}: {self.done} {self.unit}, {fps:.1f} fps"
         left = max(self.total - self.done, 0) / fps if fps > 0 else 0.0
-        return (f"{self.name}: {self.done}/{self.total} frames "
+        return (f"{self.name}: {self.done}/{self.total} {self.unit} "
                 f"({100.0 * self.done / self.total:.0f}%), {fps:.1f} fps, ETA {left:.0f} s")
 
 
@@ -215,9 +248,42 @@ def _run_parallel(config, items, out_dir, options, workers, err):
         return run_jobs(config, items, out_dir, options, workers=workers, on_done=done)
 
 
-def _report(results, as_json, out_dir):
-    from fertk.io.outputs import summary_rows
+def _is_stills(res) -> bool:
+    return res.get("kind") == "images" and \
+        all(t.get("start") is None for t in res.get("tracks", []))
 
+
+def summary_rows(results: list[dict]) -> tuple[list[str], list[list]]:
+    """Columns and rows of the final table: one row per track of a video, one per image of
+    stills (faces and how many show each expression), one per failed source."""
+    stills = [r for r in results if not r.get("error") and _is_stills(r)]
+    videos = len(stills) < len([r for r in results if not r.get("error")])
+    cols = ["source", "track", "frames", "seconds", "dominant", "time in each (s)"] if videos \
+        else ["image", "faces", "dominant", "faces per expression"]
+    rows: list[list] = []
+    for res in results:
+        if res.get("error"):
+            rows.append([res["name"], *[""] * (len(cols) - 3), "ERROR", res["error"]])
+            continue
+        still = res in stills
+        if not res["tracks"]:
+            rows.append([res["name"], *(["-", res["frames"], ""] if videos else [0]), "no face",
+                         ""])
+        for t in res["tracks"]:
+            if still:
+                counts = ", ".join(f"{c} {n}" for c, n in sorted(
+                    t["frames_in"].items(), key=lambda kv: -kv[1]) if n)
+                name = os.path.basename(t["source"])
+                rows.append([name, "", f"{t['frames']} face(s)", "", t["dominant"], counts]
+                            if videos else [name, t["frames"], t["dominant"], counts])
+                continue
+            spent = ", ".join(f"{c} {s:.1f}" for c, s in sorted(
+                t["time_in"].items(), key=lambda kv: -kv[1]) if s > 0)
+            rows.append([res["name"], t["track"], t["frames"], t["seconds"], t["dominant"], spent])
+    return cols, rows
+
+
+def _report(results, as_json, out_dir):
     failed = [r for r in results if r.get("error")]
     if len(failed) == len(results) == 1 and not as_json:
         raise FertkError(failed[0]["error"])  # nothing ran: no table, just why
@@ -225,13 +291,20 @@ def _report(results, as_json, out_dir):
         print_json(results)
     else:
         cols, rows = summary_rows(results)
-        print_table(f"fertk run: expressions per track (files in {out_dir})", cols, rows)
-        skipped = sum(r.get("skipped_frames", 0) for r in results)
-        nofaces = sum(r.get("frames_without_face", 0) for r in results)
-        frames = sum(r.get("frames", 0) for r in results if not r.get("error"))
-        console().print(f"{len(results) - len(failed)}/{len(results)} source(s) done, {frames} "
-                        f"frame(s), {nofaces} without a face, {skipped} unreadable frame(s) "
-                        "skipped")
+        what = "track" if cols[1] == "track" else "image"
+        print_table(f"fertk run: expressions per {what} (files in {out_dir})", cols, rows)
+        done = [r for r in results if not r.get("error")]
+        parts = []
+        for kind, unit in ((False, "frame"), (True, "image")):
+            group = [r for r in done if _is_stills(r) == kind]
+            if group:
+                n = sum(r.get("frames", 0) for r in group)
+                empty = sum(r.get("frames_without_face", 0) for r in group)
+                bad = sum(r.get("skipped_frames", 0) for r in group)
+                parts.append(f"{n} {unit}(s), {empty} without a face, {bad} unreadable "
+                             f"{unit}(s) skipped")
+        console().print(f"{len(done)}/{len(results)} source(s) done" +
+                        "".join(f", {p}" for p in parts))
     for r in results:
         if r.get("missing_frames"):
             read = r["declared_frames"] - r["missing_frames"]

@@ -6,7 +6,15 @@ import sys
 
 import click
 
-from fertk.clitools import device_option
+from fertk.clitools import (
+    ComponentType,
+    component_option,
+    crop_options_option,
+    dataset_options_option,
+    device_option,
+    parse_options,
+    workers_option,
+)
 from fertk.hookspecs import hookimpl
 
 
@@ -35,7 +43,7 @@ def train_command(config, overrides, out, resume, preset, init_from, print_confi
     Examples:
       fertk train examples/configs/ckplus_compact_gru.yaml --set data.root=/data/CK+
       fertk train cfg.yaml --set frame.epochs=5 --out runs/try --resume
-      fertk train examples/configs/ckplus_finetune.yaml --set data.root=/data/CK+ --init compact-fer2013
+      fertk train examples/configs/ckplus_finetune.yaml --set data.root=/data/CK+ --init runs/fer/folds/standard/frame
     """
     from fertk.clitools import console
     from fertk.engine.config import config_to_yaml, load_config
@@ -79,17 +87,20 @@ def _print_summary(con, summary, out) -> None:
 
 @click.command("eval")
 @click.argument("checkpoint")
-@click.argument("dataset")
+@click.argument("dataset", type=ComponentType("datasets"))
 @click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
               help="Root folder of the data set.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the reports (default: eval-<checkpoint name>).")
-@click.option("--detector", default=None, help="Override the checkpoint's detector.")
-@click.option("--crop", default=None, help="Override the checkpoint's crop policy.")
+@component_option("--detector", "-d", kind="detectors", default=None, show_default=False,
+                  help="Override the checkpoint's detector.")
+@component_option("--crop", "-c", kind="crops", default=None, show_default=False,
+                  help="Override the checkpoint's crop policy.")
+@crop_options_option()
 @click.option("--frames", type=click.Choice(["peak", "all"]), default="peak", show_default=True,
               help="Frames scored by the frame model.")
 @click.option("--cache-dir", default=None, help="Prepared-data cache folder.")
-@click.option("--workers", type=int, default=2, show_default=True)
+@workers_option(help="Parallel processes that prepare (detect and crop) the data set.")
 @device_option()
 @click.option("--rows", type=click.Choice(["test", "all"]), default="test", show_default=True,
               help="test: only the rows the checkpoint was tested on, when its metadata names "
@@ -98,16 +109,15 @@ def _print_summary(con, summary, out) -> None:
               help="Split file of a training run (RUN/splits.json); with --fold, score only "
                    "that fold's test subjects.")
 @click.option("--fold", default=None, help="Fold name (fold01) or number (1) in --splits.")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Data set option (e.g. mode=sequence), repeatable.")
-def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_dir, workers,
-                 device, rows, splits, fold, options) -> None:
+@dataset_options_option(example="-o mode=sequence")
+def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, frames, cache_dir,
+                 workers, device, rows, splits, fold, options) -> None:
     """Evaluate CHECKPOINT on DATASET: accuracy, UAR, macro-F1, per-class table, confusion matrix.
 
     \b
     Examples:
       fertk eval runs/ck/folds/fold01/sequence ckplus --root /data/CK+ --out eval/
-      fertk eval compact-fer2013 fer2013 --root /data/fer2013   # its PrivateTest accuracy
+      fertk eval minixception-fer2013 fer2013 --root /data/fer2013   # its PrivateTest accuracy
     """
 
     from fertk.clitools import console, print_table
@@ -121,6 +131,7 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, frames, cache_d
 
     out = out or str(default_out_dir(checkpoint, dataset))
     report = evaluate_dataset(checkpoint, dataset, root, out, detector=detector, crop=crop,
+                              crop_options=parse_options(crop_opts, "--crop-option") or None,
                               cache_dir=cache_dir, workers=workers, frames=frames, device=device,
                               rows=rows, splits=splits, fold=fold, **opts)
     console().print(f"scored: {report['dataset']['rows']}")

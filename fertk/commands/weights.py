@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from fertk.clitools import print_json, print_table
+from fertk.clitools import console, print_json, print_table
 from fertk.errors import FertkError
 from fertk.hookspecs import hookimpl
 
@@ -111,9 +111,27 @@ def list_weights(as_json: bool) -> None:
             "x".join(str(v) for v in size) if size else "",
             _metrics_text(m.get("metrics")),
         ])
-    print_table(f"weights ({len(rows)}; user cache: {user_weights_dir()})",
-                ["name", "origin", "backbone", "temporal", "classes", "crop", "input", "accuracy %"],
-                rows)
+    cols = ["name", "origin", "backbone", "temporal", "classes", "crop", "input", "accuracy %"]
+    title = f"weights ({len(rows)}; user cache: {user_weights_dir()})"
+    cols, rows = _fit(cols, rows, console().width)
+    print_table(title, cols, rows, no_wrap=("name", "origin", "backbone", "temporal"))
+    if "crop" not in cols:
+        click.echo("(narrow terminal: all details in `fertk weights info NAME`)")
+
+
+def _fit(cols: list[str], rows: list[list[Any]], width: int
+         ) -> tuple[list[str], list[list[Any]]]:
+    """Drop empty columns, then the detail columns when the table would be wider than
+    ``width``, so that names are never folded."""
+    keep = [k for k, c in enumerate(cols) if c == "name" or any(r[k] not in ("", None) for r in rows)]
+
+    def need(ks):
+        return sum(max([len(cols[k])] + [len(str(r[k])) for r in rows]) + 3 for k in ks) + 1
+
+    for detail in (("crop", "input"), ("accuracy %",)):
+        if need(keep) > width:
+            keep = [k for k in keep if cols[k] not in detail]
+    return [cols[k] for k in keep], [[r[k] for k in keep] for r in rows]
 
 
 @weights_group.command("info")

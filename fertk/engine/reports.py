@@ -58,8 +58,10 @@ def plot_confusion(
                 color = "white" if shown[i, j] > 0.6 else "black"
                 ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", color=color, fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:  # wrapped to the figure's width: long titles (pooled runs) are not cut off
+        import textwrap
+
+        ax.set_title(textwrap.fill(title, width=max(30, int(size * 9))), fontsize=10)
     return _save(fig, path)
 
 

@@ -53,6 +53,14 @@ class FaceResult:
             return None
         return classes[int(np.argmax(self.frame_probs))]
 
+    def __repr__(self) -> str:
+        box = ", ".join(f"{v:.0f}" for v in self.box)
+        n = 0 if self.landmarks is None else len(np.asarray(self.landmarks).reshape(-1, 2))
+        track = "" if self.track is None else f"track={self.track}, "
+        marks = f", {n} landmarks" if n else ""
+        return (f"FaceResult({track}label={self.label!r}, confidence={self.confidence:.2f}, "
+                f"box=({box}), score={self.score:.2f}{marks})")
+
 
 @dataclass
 class FrameResult:
@@ -71,6 +79,19 @@ class FrameResult:
     size: tuple[int, int] = (0, 0)
     detected: bool = True
     duration: float | None = None
+
+    def __repr__(self) -> str:
+        when = "" if self.time is None else f", time={self.time:.3f}"
+        faces = ", ".join(f"{f.label} {f.confidence:.2f}" for f in self.faces[:4])
+        more = f", ... {len(self.faces) - 4} more" if len(self.faces) > 4 else ""
+        return (f"FrameResult(source={self.source!r}, frame={self.frame}{when}, "
+                f"{len(self.faces)} face(s): [{faces}{more}])")
+
+    def to_dataframe(self, landmarks: bool = False):
+        """This frame's faces as a pandas DataFrame (see :func:`fertk.api.to_dataframe`)."""
+        from fertk.api import to_dataframe
+
+        return to_dataframe([self], landmarks=landmarks)
 
     def to_dict(self, landmarks: bool = False) -> dict[str, Any]:
         faces = []
@@ -128,50 +149,84 @@ class _Flushing:
             self._fh.close()
 
 
+def columns(classes: list[str], *, landmarks: int = 0, frame_label: bool = False) -> list[str]:
+    """The columns of the per-frame CSV and of ``to_dataframe`` (docs/run.md describes them).
+
+    ``score`` is the face detector's confidence that the box holds a face (kept from the last
+    detection on frames where ``detected`` is 0 and the box was moved by tracking);
+    ``confidence`` is the expression model's probability of ``label``. ``landmarks`` points
+    add the columns ``x_0..x_{n-1}``, ``y_0..y_{n-1}``.
+    """
+    cols = ["source", "frame", "time", "detected", "faces", "face", "track", "x1", "y1", "x2",
+            "y2", "score", "label", "confidence", *[f"p_{c}" for c in classes]]
+    if frame_label:
+        cols += ["frame_label", *[f"frame_p_{c}" for c in classes]]
+    cols += [f"x_{i}" for i in range(landmarks)] + [f"y_{i}" for i in range(landmarks)]
+    return cols
+
+
+def rows(rec: FrameResult, *, landmarks: int = 0, frame_label: bool = False
+         ) -> list[dict[str, Any]]:
+    """The rows of one frame (a frame without a face: one row with ``faces`` = 0), raw values."""
+    head = {"source": rec.source, "frame": rec.frame, "time": rec.time,
+            "detected": bool(rec.detected), "faces": len(rec.faces)}
+    if not rec.faces:
+        return [{**head, "label": NO_FACE}]
+    out = []
+    for i, f in enumerate(rec.faces):
+        row = {**head, "face": i, "track": f.track, "x1": float(f.box[0]), "y1": float(f.box[1]),
+               "x2": float(f.box[2]), "y2": float(f.box[3]), "score": float(f.score),
+               "label": f.label, "confidence": f.confidence}
+        row.update({f"p_{c}": float(p) for c, p in zip(rec.classes, f.probs, strict=False)})
+        if frame_label and f.frame_probs is not None:
+            row["frame_label"] = f.frame_label(rec.classes)
+            row.update({f"frame_p_{c}": float(p)
+                        for c, p in zip(rec.classes, f.frame_probs, strict=False)})
+        if landmarks and f.landmarks is not None:
+            pts = np.asarray(f.landmarks, dtype=float).reshape(-1, 2)[:landmarks]
+            row.update({f"x_{k}": float(x) for k, x in enumerate(pts[:, 0])})
+            row.update({f"y_{k}": float(y) for k, y in enumerate(pts[:, 1])})
+        out.append(row)
+    return out
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        if key == "time":
+            return f"{value:.4f}"
+        if key in ("score", "confidence"):
+            return f"{value:.4f}"
+        if key.startswith(("p_", "frame_p_")):
+            return f"{value:.5f}"
+        return f"{value:.1f}"
+    return str(value)
+
+
 class CsvWriter(_Flushing):
     """One row per frame and face; a frame without a face gets one row with ``faces`` = 0.
 
-    Columns: source, frame, time, faces (found in the frame), face (index), track, x1, y1,
-    x2, y2, score, label, confidence, ``p_<class>``…, [frame_label, ``frame_p_<class>``…: the
-    frame model's own output when ``p_`` is smoothed or a temporal head's], [landmarks as JSON].
+    Columns: see :func:`columns`. ``landmarks``: ``True`` for 68 points, or a point count.
     """
 
-    def __init__(self, path: str | os.PathLike, classes: list[str], *, landmarks: bool = False,
-                 frame_label: bool = False, flush_interval: float = 1.0):
+    def __init__(self, path: str | os.PathLike, classes: list[str], *,
+                 landmarks: bool | int = False, frame_label: bool = False,
+                 flush_interval: float = 1.0):
         super().__init__(Path(path), flush_interval)
         self.classes = list(classes)
-        self.landmarks = landmarks
+        self.landmarks = 68 if landmarks is True else int(landmarks or 0)
         self.frame_label = frame_label
-        self.columns = ["source", "frame", "time", "faces", "face", "track", "x1", "y1", "x2", "y2",
-                        "score", "label", "confidence", *[f"p_{c}" for c in self.classes]]
-        if frame_label:
-            self.columns += ["frame_label", *[f"frame_p_{c}" for c in self.classes]]
-        if landmarks:
-            self.columns.append("landmarks")
+        self.columns = columns(self.classes, landmarks=self.landmarks, frame_label=frame_label)
         self._csv = csv.writer(self._fh)
         self._csv.writerow(self.columns)
         self.rows = 0
 
     def write(self, rec: FrameResult) -> None:
-        t = "" if rec.time is None else f"{rec.time:.4f}"
-        head = [rec.source, rec.frame, t, len(rec.faces)]
-        if not rec.faces:
-            row = head + [""] * (len(self.columns) - len(head))
-            row[self.columns.index("label")] = NO_FACE
-            self._csv.writerow(row)
-            self.rows += 1
-        for i, f in enumerate(rec.faces):
-            row = head + [i, "" if f.track is None else f.track,
-                          *[f"{v:.1f}" for v in f.box], f"{f.score:.4f}", f.label,
-                          f"{f.confidence:.4f}", *[f"{p:.5f}" for p in f.probs]]
-            if self.frame_label:
-                row.append(f.frame_label(self.classes) or "")
-                row += [""] * len(self.classes) if f.frame_probs is None else \
-                    [f"{p:.5f}" for p in f.frame_probs]
-            if self.landmarks:
-                row.append("" if f.landmarks is None else
-                           json.dumps(np.round(np.asarray(f.landmarks, float), 1).tolist()))
-            self._csv.writerow(row)
+        for row in rows(rec, landmarks=self.landmarks, frame_label=self.frame_label):
+            self._csv.writerow([_cell(c, row.get(c)) for c in self.columns])
             self.rows += 1
         self._maybe_flush()
 
@@ -232,8 +287,8 @@ class TrackStats:
             "source": self.source,
             "track": self.track,
             "frames": self.frames,
-            "start": self.first,
-            "end": self.last,
+            "start": _round(self.first),
+            "end": _round(self.last),
             "seconds": round(total, 3),
             "dominant": self.dominant,
             "time_in": {c: round(float(s), 3) for c, s in zip(self.classes, self.seconds, strict=False)},
@@ -241,6 +296,10 @@ class TrackStats:
             "mean_probs": {c: round(float(p) / max(self.frames, 1), 4)
                            for c, p in zip(self.classes, self.prob_sum, strict=False)},
         }
+
+
+def _round(t: float | None) -> float | None:
+    return None if t is None else round(float(t), 3)
 
 
 class TrackSummary:
@@ -267,16 +326,29 @@ class TrackSummary:
         return [t.as_dict() for t in sorted(self.tracks.values(),
                                             key=lambda t: (t.source, t.track or 0))]
 
+    @property
+    def stills(self) -> bool:
+        """Unrelated still images (no time): counts of faces, not seconds."""
+        return bool(self.tracks) and all(t.first is None for t in self.tracks.values())
+
     def write_csv(self, path: str | os.PathLike) -> Path:
+        """Videos: one row per track, ``s_<class>`` seconds in each expression; stills: one
+        row per image, ``n_<class>`` faces showing each expression."""
         path = Path(path)
-        cols = ["source", "track", "frames", "start", "end", "seconds", "dominant",
-                *[f"s_{c}" for c in self.classes]]
+        if self.stills:
+            cols = ["source", "faces", "dominant", *[f"n_{c}" for c in self.classes]]
+            table = [[r["source"], r["frames"], r["dominant"],
+                      *[r["frames_in"][c] for c in self.classes]] for r in self.rows()]
+        else:
+            cols = ["source", "track", "frames", "start", "end", "seconds", "dominant",
+                    *[f"s_{c}" for c in self.classes]]
+            table = [[r["source"], r["track"], r["frames"], _round(r["start"]), _round(r["end"]),
+                      r["seconds"], r["dominant"], *[r["time_in"][c] for c in self.classes]]
+                     for r in self.rows()]
         with open(path, "w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols)
-            for r in self.rows():
-                w.writerow([r["source"], r["track"], r["frames"], r["start"], r["end"], r["seconds"],
-                            r["dominant"], *[r["time_in"][c] for c in self.classes]])
+            w.writerows(table)
         return path
 
 
@@ -305,80 +377,24 @@ class Timeline:
                 self.series[key] = pts[::2]
                 self._every[key] = every * 2
 
-    def save_png(self, path: str | os.PathLike, title: str = "", max_tracks: int = 6) -> Path:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+    def save_png(self, path: str | os.PathLike, title: str = "",
+                 max_tracks: int | None = None) -> Path:
+        """The plot of :func:`fertk.plots.plot_timeline` as a PNG."""
+        from fertk.plots import MAX_TRACKS, plot_timeline
 
-        tracks = sorted(self.series, key=lambda k: -len(self.series[k]))[:max_tracks]
-        rows = max(1, len(tracks))
-        fig = Figure(figsize=(10, 2.4 * rows + 0.6), dpi=90)
-        FigureCanvasAgg(fig)
-        axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
-        cmap = ["#d62728", "#8c564b", "#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4", "#e377c2",
-                "#7f7f7f", "#bcbd22", "#17becf"]
-        if not tracks:
-            axes[0].text(0.5, 0.5, "no face found", ha="center", va="center")
-            axes[0].set_axis_off()
-        for ax, key in zip(axes, tracks, strict=False):
-            pts = self.series[key]
-            t = np.array([p[0] for p in pts])
-            probs = np.stack([p[1] for p in pts])
-            for k, name in enumerate(self.classes):
-                ax.plot(t, probs[:, k], label=name, color=cmap[k % len(cmap)], lw=1.2)
-            ax.set_ylim(-0.02, 1.02)
-            ax.set_ylabel(f"track {key}" if key is not None else "face")
-            ax.grid(alpha=0.3)
-        axes[0].legend(loc="upper right", ncol=min(len(self.classes), 8), fontsize=7)
-        axes[-1].set_xlabel("time (s)")
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(str(path))
-        return path
+        plot_timeline(self.series, self.classes, title=title, path=path,
+                      max_tracks=max_tracks or MAX_TRACKS)
+        return Path(path)
 
 
-# -- drawing -----------------------------------------------------------------------------------
-_COLORS = [(80, 200, 80), (60, 140, 255), (255, 160, 60), (200, 80, 220), (40, 220, 220),
-           (220, 220, 60), (120, 120, 255)]
-
-
+# -- drawing ---------------------------------------------------------------------------------
 def annotate(image: np.ndarray, rec: FrameResult, *, landmarks: bool = True, bars: bool = True
              ) -> np.ndarray:
-    """A copy of ``image`` with each face's box, track, label and probability bars drawn."""
-    import cv2
+    """A copy of ``image`` with each face's box, track, label and probability bars drawn
+    (:func:`fertk.plots.plot_faces`)."""
+    from fertk.plots import plot_faces
 
-    out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    h, w = out.shape[:2]
-    scale = max(0.4, min(w, h) / 900)
-    for f in rec.faces:
-        color = _COLORS[(f.track or 0) % len(_COLORS)]
-        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, max(1, int(2 * scale)))
-        tag = f"#{f.track} " if f.track is not None else ""
-        text = f"{tag}{f.label} {f.confidence:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale * 1.5, 1)
-        ty = max(th + 4, y1 - 4)
-        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 4, ty + base - 2), color, -1)
-        cv2.putText(out, text, (x1 + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale * 1.5,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-        if landmarks and f.landmarks is not None:
-            for x, y in np.asarray(f.landmarks).reshape(-1, 2)[:200]:
-                cv2.circle(out, (int(x), int(y)), 1, color, -1)
-        if bars:
-            bh = max(8, int(12 * scale))
-            bw = max(60, int(90 * scale))
-            bx = x2 + 6 if x2 + 6 + bw + 60 < w else max(0, x1 - bw - 70)
-            for k, (name, p) in enumerate(zip(rec.classes, f.probs, strict=False)):
-                by = y1 + k * (bh + 3)
-                if by + bh >= h:
-                    break
-                cv2.rectangle(out, (bx, by), (bx + bw, by + bh), (50, 50, 50), -1)
-                cv2.rectangle(out, (bx, by), (bx + int(bw * float(p)), by + bh), color, -1)
-                cv2.putText(out, name[:8], (bx + bw + 4, by + bh - 1), cv2.FONT_HERSHEY_SIMPLEX,
-                            0.35 * scale * 1.5, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
+    return plot_faces(image, rec, landmarks=landmarks, bars=bars)
 
 
 # -- one source's outputs ----------------------------------------------------------------------
@@ -464,26 +480,6 @@ class RunOutputs:
         self.close()
 
 
-def summary_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows of the final summary table (one row per track, or per source)."""
-    cols = ["source", "track", "frames", "seconds", "dominant", "time in each (s)"]
-    rows: list[list[Any]] = []
-    for res in results:
-        if res.get("error"):
-            rows.append([res["name"], "", "", "", "ERROR", res["error"]])
-            continue
-        if not res["tracks"]:
-            rows.append([res["name"], "-", res["frames"], "", "no face", ""])
-        for t in res["tracks"]:
-            spent = ", ".join(f"{c} {s:.1f}" for c, s in sorted(t["time_in"].items(),
-                                                                  key=lambda kv: -kv[1]) if s > 0)
-            if not spent:  # stills: frame counts
-                spent = ", ".join(f"{c} {n}" for c, n in t["frames_in"].items() if n)
-            src = os.path.basename(t["source"]) if res.get("kind") == "images" else res["name"]
-            rows.append([src, t["track"], t["frames"], t["seconds"], t["dominant"], spent])
-    return cols, rows
-
-
 __all__ = [
     "CsvWriter",
     "FaceResult",
@@ -494,5 +490,6 @@ __all__ = [
     "TrackStats",
     "TrackSummary",
     "annotate",
-    "summary_rows",
+    "columns",
+    "rows",
 ]

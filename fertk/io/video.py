@@ -1,7 +1,7 @@
-"""Media sources and video writing for ``fertk run``: images, folders, globs, videos, webcams.
+"""Reading and writing media for ``fertk run``: images, videos, webcams.
 
-:func:`expand_sources` turns command-line sources into :class:`MediaItem` jobs (one per video
-file or webcam, one per group of still images). :func:`iter_frames` yields :class:`Frame`
+:func:`~fertk.io.sources.expand_sources` turns command-line sources into
+:class:`~fertk.io.sources.MediaItem` jobs (re-exported here). :func:`iter_frames` yields :class:`Frame`
 objects from a job; videos are decoded by ``cv2.VideoCapture`` in a background thread that
 feeds a bounded queue, so decoding overlaps detection and classification while memory stays
 constant in the length of the video. Frames that cannot be decoded are skipped and counted in
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import glob
 import os
 import queue
 import threading
@@ -29,7 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from fertk.errors import FertkError
-from fertk.io.images import is_image_path, is_video_path
+from fertk.io.sources import MediaItem, expand_sources, is_webcam, parse_shard, shard
+
+__all__ = ["DEFAULT_FPS", "DecodeStats", "Frame", "MediaItem", "VideoWriter", "expand_sources",
+           "is_webcam", "iter_frames", "parse_shard", "probe_video", "shard", "write_video"]
 
 #: Frames per second assumed for image sequences and for videos that do not say.
 DEFAULT_FPS = 30.0
@@ -62,112 +64,6 @@ class DecodeStats:
     frame_count: int | None = None
     size: tuple[int, int] | None = None  # (width, height)
     missing: int = 0  # frames the header declares that could not be read: a truncated file
-
-
-@dataclass
-class MediaItem:
-    """One job of ``fertk run``: a video file, a webcam, or a group of still images.
-
-    ``kind`` is ``"video"``, ``"webcam"`` or ``"images"``; ``name`` a file-system friendly
-    stem used to name the outputs; ``paths`` the image files of an ``"images"`` group;
-    ``sequence`` says whether those images are consecutive frames of one clip (tracking and
-    temporal heads then run across them) or unrelated stills.
-    """
-
-    kind: str
-    source: str
-    name: str
-    paths: list[str] = field(default_factory=list)
-    sequence: bool = False
-
-    @property
-    def key(self) -> str:
-        """A stable sort key, used for sharding."""
-        return f"{self.kind}:{self.source}"
-
-
-def _stem(text: str) -> str:
-    keep = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in text).strip("._")
-    return keep or "source"
-
-
-def is_webcam(spec: str | int) -> bool:
-    return isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
-
-
-def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequence: bool = False
-                   ) -> list[MediaItem]:
-    """Turn sources into jobs: videos one each, images of one argument grouped together.
-
-    A source is an image file, a video file, a folder (its videos become one job each and
-    its images one group, sorted by name, not recursive), a glob pattern (same rule), or a
-    webcam index (``0``). ``image_sequence`` treats each image group as consecutive frames.
-    Unknown paths raise :class:`FertkError`; names of jobs are made unique.
-    """
-    items: list[MediaItem] = []
-    for spec in specs:
-        if is_webcam(spec):
-            items.append(MediaItem("webcam", str(spec), f"webcam{int(spec)}"))
-            continue
-        text = os.fspath(spec)
-        path = Path(text).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file())
-            label = path.name or "folder"
-        elif path.is_file():
-            files = [path]
-            label = path.stem
-        elif glob.has_magic(text):
-            files = sorted(Path(p) for p in glob.glob(os.path.expanduser(text), recursive=True)
-                           if Path(p).is_file())
-            label = _stem(text.replace("*", "all").replace(os.sep, "_"))
-            if not files:
-                raise FertkError(f"{text}: the pattern matches no file")
-        else:
-            raise FertkError(f"{text}: no such file, folder or webcam index")
-        images = [str(p) for p in files if is_image_path(p)]
-        videos = [str(p) for p in files if is_video_path(p)]
-        if path.is_file() and not images and not videos:
-            # unknown extension: let OpenCV try it as a video (and report if it cannot)
-            videos = [str(path)]
-        if not images and not videos:
-            raise FertkError(f"{text}: holds no image or video file")
-        for v in videos:
-            items.append(MediaItem("video", v, _stem(Path(v).stem)))
-        if images:
-            items.append(MediaItem("images", text, _stem(label), paths=images,
-                                   sequence=image_sequence))
-    seen: dict[str, int] = {}
-    for item in items:
-        n = seen.get(item.name, 0)
-        seen[item.name] = n + 1
-        if n:
-            item.name = f"{item.name}-{n + 1}"
-    return items
-
-
-def shard(items: list[MediaItem], spec: str | None) -> list[MediaItem]:
-    """The part ``I/N`` (0 ≤ I < N) of ``items``: every N-th job of the list sorted by path.
-
-    The split depends only on the list, so N machines given the same sources each take a
-    disjoint share and together cover everything (``--shard $SLURM_ARRAY_TASK_ID/N``).
-    """
-    if not spec:
-        return list(items)
-    i, n = parse_shard(spec)
-    ordered = sorted(items, key=lambda it: it.key)
-    return [it for k, it in enumerate(ordered) if k % n == i]
-
-
-def parse_shard(spec: str) -> tuple[int, int]:
-    try:
-        a, b = spec.split("/")
-        i, n = int(a), int(b)
-    except ValueError:
-        raise FertkError(f"--shard '{spec}': expected I/N with integers, e.g. 0/4") from None
-    if n < 1 or not 0 <= i < n:
-        raise FertkError(f"--shard '{spec}': need 0 <= I < N (I counts from 0)")
-    return i, n
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -41,7 +41,9 @@ def test_run_video_writes_every_output(tmp_path, media, checkpoint):
         probs = [float(r[f"p_{c}"]) for c in CLASSES]
         assert sum(probs) == pytest.approx(1.0, abs=1e-3)
         assert r["label"] == CLASSES[int(np.argmax(probs))]
-        assert len(json.loads(r["landmarks"])) == 68
+        assert r[f"x_{67}"] and r["y_30"] and f"x_{68}" not in r  # landmarks as columns
+        assert float(r["x1"]) <= float(r["x_30"]) <= float(r["x2"])
+    assert {r["detected"] for r in faces} == {"0", "1"}  # detected, or moved by tracking
     assert float(faces[1]["time"]) == pytest.approx(1 / 12, abs=1e-3)
     # the face is followed by flow between detections: boxes move right with the face
     xs = [float(r["x1"]) for r in faces[:12]]
@@ -60,6 +62,7 @@ def test_run_video_writes_every_output(tmp_path, media, checkpoint):
     assert png is not None and png.shape[0] > 100 and png.shape[1] > 300
     tracks = _rows(out / "one.tracks.csv")
     assert tracks and sum(int(t["frames"]) for t in tracks) == 21
+    assert all(len(t["end"].partition(".")[2]) <= 3 for t in tracks)  # rounded times
     summary = json.loads((out / "one.summary.json").read_text())
     assert summary["frames_without_face"] == 3 and summary["decoded"] == 24
     assert "1/1 source(s) done" in res.output and "without a face" in res.output

@@ -1,0 +1,157 @@
+"""The Python API: :func:`analyze` anything that holds faces, results as pandas DataFrames.
+
+::
+
+    import fertk
+
+    res = fertk.analyze("photo.jpg")          # one image: a FrameResult
+    res.faces[0].label, res.faces[0].confidence
+    df = fertk.analyze(["a.jpg", "b.jpg"]).to_dataframe()   # several: Results (a list)
+    df = fertk.analyze("clip.mp4").to_dataframe(landmarks=True)
+    fertk.plot_timeline(fertk.analyze("clip.mp4"), path="clip.png")
+
+:func:`analyze` (and :meth:`fertk.Pipeline.analyze`) take a path (image, video, folder or
+glob), a list of those, a numpy array (BGR, BGRA or gray, any numeric dtype) or a PIL image.
+One image gives one :class:`~fertk.io.outputs.FrameResult`; anything else gives
+:class:`Results`, a list of them. Both have ``.to_dataframe()``, which needs pandas
+(``pip install 'fertk[pandas]'``). This module imports neither torch nor pandas until used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from fertk.errors import FertkError, MissingDependencyError
+from fertk.io.outputs import FrameResult, columns, rows
+
+
+class Results(list):
+    """The per-frame results of :func:`analyze` (a list of ``FrameResult``)."""
+
+    def to_dataframe(self, landmarks: bool = False):
+        """One row per face (see :func:`to_dataframe`)."""
+        return to_dataframe(self, landmarks=landmarks)
+
+    def plot_timeline(self, **kwargs: Any):
+        """:func:`fertk.plots.plot_timeline` of these results (one source)."""
+        from fertk.plots import plot_timeline
+
+        return plot_timeline(self, **kwargs)
+
+    def __repr__(self) -> str:
+        faces = sum(len(r.faces) for r in self)
+        sources = list(dict.fromkeys(r.source for r in self))
+        names = ", ".join(os.path.basename(str(s)) for s in sources[:3])
+        more = f", ... {len(sources) - 3} more" if len(sources) > 3 else ""
+        return f"Results({len(self)} frame(s), {faces} face(s); {names}{more})"
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError:  # pandas is an optional extra
+        raise MissingDependencyError("to_dataframe", "pandas", "fertk[pandas]") from None
+    return pd
+
+
+def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
+    """A pandas DataFrame with one row per face and frame (a frame without a face: one row
+    with ``faces`` = 0 and empty face columns).
+
+    Columns (as in the CSV of ``fertk run``, docs/run.md): ``source``, ``frame``, ``time`` (s;
+    NaN for unrelated stills), ``detected`` (the detector ran on this frame, else the box was
+    tracked), ``faces``, ``face``, ``track`` (nullable integer), ``x1 y1 x2 y2``, ``score``
+    (the detector's), ``label``, ``confidence`` (the expression model's probability of
+    ``label``), ``p_<class>``, [``frame_label``, ``frame_p_<class>``], with ``landmarks``
+    ``x_0..x_N``, ``y_0..y_N``.
+    """
+    pd = _pandas()
+    records = list(records)
+    classes = list(records[0].classes) if records else []
+    has_frame = any(f.frame_probs is not None for r in records for f in r.faces)
+    n_points = 0
+    if landmarks:
+        n_points = max((len(np.asarray(f.landmarks).reshape(-1, 2)) for r in records
+                        for f in r.faces if f.landmarks is not None), default=0)
+    cols = columns(classes, landmarks=n_points, frame_label=has_frame)
+    table = [row for r in records for row in rows(r, landmarks=n_points, frame_label=has_frame)]
+    df = pd.DataFrame(table, columns=cols)
+    types: dict[str, Any] = {"source": "string", "label": "string", "frame": "int64",
+                             "time": "float64", "detected": "bool", "faces": "int64",
+                             "face": "Int64", "track": "Int64"}
+    if has_frame:
+        types["frame_label"] = "string"
+    for c in cols:
+        types.setdefault(c, "float64")
+    return df.astype(types)
+
+
+def to_bgr(image: Any) -> np.ndarray:
+    """A uint8 BGR array of a numpy array (BGR, BGRA or gray) or a PIL image (RGB)."""
+    from fertk.io.images import to_uint8_bgr
+
+    if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):
+        return to_uint8_bgr(np.asarray(image.convert("RGB")), channel_order="rgb")
+    if isinstance(image, np.ndarray):
+        if image.dtype.kind in "USO":
+            raise FertkError(f"expected an image array, got an array of {image.dtype} (pass "
+                             "paths as str, or a list of them)")
+        return to_uint8_bgr(image)
+    raise FertkError(f"cannot analyze a {type(image).__name__}: pass a path, a list of paths, "
+                     "a numpy array (BGR or gray) or a PIL image")
+
+
+def _is_picture(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or (hasattr(x, "convert") and hasattr(x, "size"))
+
+
+def _single_image_path(x: Any) -> bool:
+    from fertk.io.images import is_image_path
+
+    return isinstance(x, (str, os.PathLike)) and os.path.isfile(x) and is_image_path(x)
+
+
+def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResult],
+                 source: str | None = None) -> FrameResult | Results:
+    """:meth:`fertk.Pipeline.analyze`: ``still(image, source)`` analyses one array."""
+    if _is_picture(x):
+        return still(to_bgr(x), source or "<array>")
+    if _single_image_path(x):
+        from fertk.io.images import read_image
+
+        return still(read_image(x), source or os.fspath(x))
+    if isinstance(x, (list, tuple)):
+        out = Results()
+        for k, item in enumerate(x):
+            got = analyze_with(pipe, item, still, None if source is None else f"{source}[{k}]")
+            out.extend(got if isinstance(got, Results) else [got])
+        return out
+    if isinstance(x, (str, os.PathLike, int)):
+        return Results(pipe.run(os.fspath(x) if not isinstance(x, int) else x))
+    raise FertkError(f"cannot analyze a {type(x).__name__}: pass a path, a list of paths, a "
+                     "numpy array (BGR or gray) or a PIL image")
+
+
+_DEFAULT: dict[str, Any] = {}
+
+
+def analyze(x: Any, **options: Any) -> FrameResult | Results:
+    """Expressions of every face in ``x`` with the default (or given) pipeline.
+
+    ``options`` are :class:`fertk.Pipeline` arguments (``weights``, ``detector``, ...); the
+    pipeline built without options is kept for the next call.
+    """
+    from fertk.pipeline import Pipeline
+
+    if options:
+        return Pipeline(**options).analyze(x)
+    if "pipe" not in _DEFAULT:
+        _DEFAULT["pipe"] = Pipeline()
+    return _DEFAULT["pipe"].analyze(x)
+
+
+__all__ = ["Results", "analyze", "analyze_with", "to_bgr", "to_dataframe"]

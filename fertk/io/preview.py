@@ -1,0 +1,63 @@
+"""``fertk run --show``: a live window of the annotated frames (webcams, videos).
+
+:meth:`Preview.wrap` returns the pipeline with its ``run_item`` wrapped so that each frame is
+shown as it is processed; everything else (outputs, progress) is unchanged. Without a display
+(no ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux, or an OpenCV built without GUI support) it says
+so in one line and the run continues without a window. ``q`` or Esc closes the window.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def display_problem() -> str | None:
+    """Why no window can be opened here, or None when one can."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display (DISPLAY is not set)"
+    import cv2
+
+    try:
+        cv2.namedWindow("fertk", cv2.WINDOW_NORMAL)
+    except cv2.error as exc:  # an OpenCV without GUI support (opencv-python-headless)
+        return f"OpenCV cannot open a window ({str(exc).strip().splitlines()[-1][:80]})"
+    return None
+
+
+class Preview:
+    """The pipeline ``pipe`` with each processed frame shown in a window."""
+
+    def __init__(self, pipe: Any, err: Any):
+        self._pipe = pipe
+        self._err = err
+        self.closed = False
+
+    @classmethod
+    def wrap(cls, pipe: Any, err: Any) -> Any:
+        problem = display_problem()
+        if problem is not None:
+            err.print(f"--show: {problem}; running without the preview window",
+                      markup=False, highlight=False)
+            return pipe
+        return cls(pipe, err)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipe, name)
+
+    def run_item(self, item: Any, stats: Any = None):
+        import cv2
+
+        from fertk.plots import plot_faces
+
+        for rec, image in self._pipe.run_item(item, stats):
+            if not self.closed:
+                cv2.imshow("fertk", plot_faces(image, rec))
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    self.closed = True
+                    cv2.destroyWindow("fertk")
+            yield rec, image
+        if not self.closed:
+            cv2.destroyWindow("fertk")
