@@ -235,7 +235,7 @@ def protocol_members(protocol: type) -> list[str]:
 
 
 def missing_members(obj: Any, protocol: type) -> list[str]:
-    """The members of ``protocol`` that ``obj`` lacks (``__call__``: not callable)."""
+    """The members of ``protocol`` that ``obj`` lacks (``__call__`` when it is not callable)."""
     def has(name: str) -> bool:  # the class first: a property (a data set's lazy classes) is not run
         return hasattr(type(obj), name) or hasattr(obj, name)
 

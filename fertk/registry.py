@@ -241,9 +241,9 @@ class Registry:
         protocol = getattr(importlib.import_module(module_name), attr)
         missing = missing_members(built, protocol)
         if missing:
-            what = ", ".join("callable" if m == "__call__" else m for m in missing)
             raise FertkError(f"{self.label} '{name}' (plugin '{spec.plugin}') built a "
-                             f"{type(built).__name__} without {what}: see {self.protocol.replace(':', '.')}")
+                             f"{type(built).__name__} without {', '.join(missing)}: see "
+                             f"{self.protocol.replace(':', '.')}")
 
     def _option_error(self, name: str, spec: ComponentSpec, factory: Callable[..., Any],
                       options: dict[str, Any], exc: Exception) -> FertkError | None:

@@ -152,3 +152,7 @@ def test_built_component_checked_against_its_protocol():
     det.register("nodetect", lambda **kw: object(), plugin="q")
     with pytest.raises(FertkError, match=r"^detector 'nodetect' \(plugin 'q'\) built a object without detect"):
         det.create("nodetect")
+    aug = _typed("augmentations")
+    aug.register("notcallable", lambda **kw: 3, plugin="q")
+    with pytest.raises(FertkError, match=r"built a int without __call__: see fertk.types.Augmentation$"):
+        aug.create("notcallable")
