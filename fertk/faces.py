@@ -41,8 +41,8 @@ def detector_landmarks(detector: Any) -> bool:
     if isinstance(detector, str):
         if detector in PSEUDO_DETECTORS:
             return PSEUDO_DETECTORS[detector]
-        meta = _registry("detectors").get(detector).metadata
-        return "landmarks" not in meta or bool(meta.get("landmarks"))
+        said = _registry("detectors").get(detector).metadata.get("landmarks", _UNSET)
+        return True if said is _UNSET else bool(said)  # not said: assumed
     scheme = getattr(detector, "scheme", _UNSET)
     return True if scheme is _UNSET else scheme is not None  # no scheme said: trust the caller
 

@@ -104,3 +104,26 @@ def test_detect_and_run_give_the_same_crops(tmp_path, astronaut_path, astronaut,
     assert pipe.detector_name == "dlib" and pipe.crop_name == "landmark"
     (from_run,) = np.concatenate(seen)
     assert from_run.shape == from_detect.shape and np.array_equal(from_run, from_detect)
+
+
+def test_run_and_prepare_settle_the_crop_the_same_way(torch_threads):
+    import fertk
+    from fertk.data.prepare import _resolve_components
+    from fertk.pipeline import Pipeline
+
+    class DataSet:
+        name, default_detector = "toy", "dlib"
+
+    assert _resolve_components(DataSet(), None, None, None, None)[1] == "landmark"
+    _, crop, _, options = _resolve_components(DataSet(), "opencv", None, None, None)
+    assert (crop, options) == ("box", {})
+    _, crop, _, options = _resolve_components(DataSet(), "none", None, None, {"size": 48})
+    assert (crop, options) == ("box", {"margin": 0.0, "size": 48})
+    with pytest.raises(FertkError, match="needs landmarks"):
+        _resolve_components(DataSet(), "opencv", "landmark", None, None)
+    backbone = fertk.create("backbones", "compact_tiny", num_classes=7)
+    with pytest.raises(FertkError, match="needs landmarks"):
+        Pipeline(detector="opencv", crop="landmark", backbone=backbone, engine="torch",
+                 device="cpu", threads=1)
+    pipe = Pipeline(detector="opencv", backbone=backbone, engine="torch", device="cpu", threads=1)
+    assert pipe.crop_name == "box"
