@@ -50,6 +50,19 @@ class ComponentType(click.ParamType):
         return "NAME"
 
 
+class DetectorChoice(ComponentType):
+    """A registered detector, or ``dataset`` (landmarks shipped with the data) or ``none``
+    (the whole image is the face): the detectors of ``prepare`` and ``eval``."""
+
+    def __init__(self) -> None:
+        super().__init__("detectors")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value in ("dataset", "none"):
+            return value
+        return super().convert(value, param, ctx)
+
+
 def component_option(*decls: str, kind: str, **kwargs: Any):
     """``@component_option("--backbone", kind="backbones", default="compact")``."""
     kwargs.setdefault("show_default", True)

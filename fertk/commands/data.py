@@ -6,6 +6,7 @@ import click
 
 from fertk.clitools import (
     ComponentType,
+    DetectorChoice,
     component_option,
     crop_options_option,
     dataset_options_option,
@@ -17,18 +18,6 @@ from fertk.clitools import (
     workers_option,
 )
 from fertk.hookspecs import hookimpl
-
-
-class DetectorChoice(ComponentType):
-    """A registered detector, or ``dataset`` (landmarks shipped with the data) or ``none``."""
-
-    def __init__(self) -> None:
-        super().__init__("detectors")
-
-    def convert(self, value, param, ctx):
-        if value in ("dataset", "none"):
-            return value
-        return super().convert(value, param, ctx)
 
 
 @click.command("prepare")

@@ -8,6 +8,7 @@ import click
 
 from fertk.clitools import (
     ComponentType,
+    DetectorChoice,
     component_option,
     crop_options_option,
     dataset_options_option,
@@ -92,8 +93,8 @@ def _print_summary(con, summary, out) -> None:
               help="Root folder of the data set.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for the reports (default: eval-<checkpoint name>).")
-@component_option("--detector", "-d", kind="detectors", default=None, show_default=False,
-                  help="Override the checkpoint's detector.")
+@click.option("--detector", "-d", type=DetectorChoice(), default=None,
+              help="Override the checkpoint's detector (a registered one, 'dataset' or 'none').")
 @component_option("--crop", "-c", kind="crops", default=None, show_default=False,
                   help="Override the checkpoint's crop policy.")
 @crop_options_option()

@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from fertk.errors import FertkError
-from fertk.io.sources import MediaItem, expand_sources, is_webcam, parse_shard, shard
-
-__all__ = ["DEFAULT_FPS", "DecodeStats", "Frame", "MediaItem", "VideoWriter", "expand_sources",
-           "is_webcam", "iter_frames", "parse_shard", "probe_video", "shard", "write_video"]
+from fertk.io.sources import (  # noqa: F401 - re-exported: the names fertk.io.video had
+    MediaItem,
+    expand_sources,
+    is_webcam,
+    parse_shard,
+    shard,
+)
 
 #: Frames per second assumed for image sequences and for videos that do not say.
 DEFAULT_FPS = 30.0
