@@ -5,8 +5,8 @@
 caller-built objects) and settles, once, which crop policy goes with which detector:
 
 - a detector gives landmarks when its built object has a ``scheme`` that is not ``None``
-  (``dlib`` with ``landmarks=0`` has none), or, before it is built, when its registry
-  metadata ``landmarks`` is set (absent: assumed); :func:`detector_landmarks`;
+  (``dlib`` with ``landmarks=0`` has none), or, before it is built, by its registry metadata
+  (:attr:`fertk.contracts.DetectorInfo.finds_landmarks`); :func:`detector_landmarks`;
 - the crop is the one named, else the model's (a checkpoint's crop and options), else
   :data:`fertk.crops.DEFAULT_CROP` (``landmark``) for a detector with landmarks and ``box``
   for a box-only one; :func:`settle_crop`;
@@ -41,8 +41,7 @@ def detector_landmarks(detector: Any) -> bool:
     if isinstance(detector, str):
         if detector in PSEUDO_DETECTORS:
             return PSEUDO_DETECTORS[detector]
-        said = _registry("detectors").get(detector).metadata.get("landmarks", _UNSET)
-        return True if said is _UNSET else bool(said)  # not said: assumed
+        return _registry("detectors").get(detector).metadata.finds_landmarks  # rule: contracts.py
     scheme = getattr(detector, "scheme", _UNSET)
     return True if scheme is _UNSET else scheme is not None  # no scheme said: trust the caller
 
@@ -64,8 +63,12 @@ def settle_crop(detector: Any, crop: str | None = None, options: dict[str, Any] 
 
         name, opts = (DEFAULT_CROP if landmarks else "box"), {}
     opts.update(options or {})
-    if _registry("crops").get(name).metadata.get("needs_landmarks") and not landmarks:
+    if _registry("crops").get(name).metadata.needs_landmarks and not landmarks:
         label = detector_name or (detector if isinstance(detector, str) else type(detector).__name__)
+        if not crop and model_crop and model_crop.get("name"):  # the model fixes the crop
+            raise FertkError(f"the model was trained with crop '{name}', which needs landmarks, "
+                             f"but detector '{label}' gives boxes only (use a detector with "
+                             "landmarks, e.g. --detector dlib)")
         raise FertkError(f"crop policy '{name}' needs landmarks, but detector '{label}' gives "
                          "boxes only (use --crop box or a detector with landmarks)")
     return name, opts

@@ -52,20 +52,19 @@ def weights_for_backbone(name: str, temporal: str | None = None) -> str | None:
     ``temporal`` first, then the default weights, then bundled ones, then by name."""
     from fertk.weights import DEFAULT_WEIGHTS
 
-    specs = [s for s in _registry("weights") if s.metadata.get("backbone") == name]
+    specs = [s for s in _registry("weights") if s.metadata.backbone == name]
     if not specs:
         return None
 
     def rank(s: Any) -> tuple:
-        return (temporal is not None and s.metadata.get("temporal") != temporal,
-                s.name != DEFAULT_WEIGHTS, s.metadata.get("origin") != "bundled", s.name)
+        return (temporal is not None and s.metadata.temporal != temporal,
+                s.name != DEFAULT_WEIGHTS, s.metadata.origin != "bundled", s.name)
 
     return min(specs, key=rank).name
 
 
 def head_is_trainable(name: str) -> bool:
-    spec = _registry("temporal").get(name)
-    return bool(spec.metadata.get("trainable", True))
+    return _registry("temporal").get(name).metadata.trainable
 
 
 def check_compatible(meta: dict[str, Any], label: str, *, backbone: Any = None,

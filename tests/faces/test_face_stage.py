@@ -45,6 +45,21 @@ def test_landmark_crop_with_box_only_detector_is_one_line_error(detector):
     assert "\n" not in str(info.value) and "--crop box" in str(info.value)
 
 
+@pytest.mark.parametrize("detector", ["opencv", BoxOnly()])
+def test_crop_fixed_by_the_model_suggests_only_a_detector(detector):
+    """A checkpoint trained with a landmark crop refuses --crop box (check_compatible), so
+    the box-only-detector error suggests a detector with landmarks and not --crop box."""
+    from fertk.inference import check_compatible
+
+    model_crop = {"name": "landmark", "options": {"size": 48}}
+    with pytest.raises(FertkError, match="needs landmarks") as info:
+        settle_crop(detector, model_crop=model_crop)
+    text = str(info.value)
+    assert "\n" not in text and "--crop" not in text and "detector with landmarks" in text
+    with pytest.raises(FertkError, match="contradicts"):
+        check_compatible({"crop": model_crop}, "the checkpoint", crop="box")
+
+
 def test_unknown_names_fail_early():
     with pytest.raises(FertkError):
         settle_crop("no-such-detector")
