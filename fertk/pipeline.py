@@ -71,7 +71,8 @@ class Pipeline:
     ``backbone``/``temporal``: names checked against ``weights`` (a checkpoint path, a
     registered weight name, or an exported ``.onnx`` with ``engine="onnxruntime"``), or
     caller-built modules; ``engine``: ``auto`` (onnxruntime when installed and the device is
-    the CPU, else torch), ``torch``, ``onnxruntime`` or a variant of :mod:`fertk.engines`;
+    the CPU, else torch), ``torch``, ``onnxruntime`` or another registered engine (a variant
+    of :mod:`fertk.inference.variants` or a plugin's);
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``;
     ``detect_every``: detect every N processed video frames and follow faces with optical
     flow in between; ``scan_every``: processed frames between full-quality scans (default

@@ -45,7 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fertk.datasets",
     "fertk.augment",
     "fertk.weights",
-    "fertk.builtin_engines",
+    "fertk.inference",
     "fertk.commands.core",
     "fertk.commands.detect",
     "fertk.commands.models",

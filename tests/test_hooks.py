@@ -107,21 +107,50 @@ def test_register_landmark_schemes_hook(fresh_plugins):
 
 
 def test_builtin_engines_registered_through_the_hook(fresh_plugins):
-    """The engines registry holds exactly the engines of fertk.engines, with their precision,
-    and builds them (checked against fertk.types.InferenceEngine)."""
+    """The engines registry holds exactly the engines of fertk.engines (the built-in table),
+    with their precision, and builds them (checked against fertk.types.InferenceEngine)."""
     import torch
 
-    from fertk.builtin_engines import build_registered_engine
     from fertk.engines import ENGINES, INT8_ENGINES
+    from fertk.inference import BUILTIN_ENGINES, build_registered_engine
 
     registry = fresh_plugins.get_registry("engines")
-    assert registry.names() == sorted(ENGINES)
+    assert registry.names() == sorted(ENGINES) == sorted(BUILTIN_ENGINES)
     assert {n for n in registry.names() if registry.get(n).metadata.precision == "int8"} == set(INT8_ENGINES)
     model = torch.nn.Linear(3, 2)
     x = torch.randn(2, 3)
     engine = build_registered_engine(model, "eager", x)
     assert (engine.name, engine.precision) == ("eager", "fp32")
     assert torch.allclose(engine(x), model(x))
+
+
+def test_plugin_engine_works_wherever_a_builtin_does(fresh_plugins):
+    """build_engine (of a module) and engine_names (--engine of fertk run) look names up in
+    the engines registry, so a plugin's engine is accepted like a built-in one."""
+    import torch
+
+    from fertk.inference import build_engine, engine_names
+
+    class Halved:
+        name, precision = "halved", "fp32"
+
+        def __init__(self, model):
+            self.model = model
+
+        def __call__(self, x):
+            with torch.inference_mode():
+                return self.model(x) / 2
+
+    class Plugin:
+        @hookimpl
+        def register_engines(self, register):
+            register("halved", lambda model, example, **_: Halved(model), precision="fp32")
+
+    fresh_plugins.register_plugin(Plugin(), name="halved-engine")
+    model = torch.nn.Linear(3, 2)
+    x = torch.randn(2, 3)
+    assert torch.allclose(build_engine(model, "halved", x)(x), model(x) / 2)
+    assert "halved" in engine_names() and engine_names()[:2] == ["torch", "onnxruntime"]
 
 
 def test_register_commands_hook(fresh_plugins):

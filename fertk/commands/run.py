@@ -48,7 +48,7 @@ from fertk.hookspecs import hookimpl
                   help="Temporal head per track (gru needs a checkpoint that holds one).")
 @click.option("--engine", default="auto", show_default=True,
               help="auto (onnxruntime on the CPU when installed, else torch), torch, onnxruntime, "
-                   "or a variant of fertk.engines (channels_last, torchscript, int8_dynamic, ...).")
+                   "or another registered engine (fertk list engines: channels_last, int8_dynamic, ...).")
 @device_option()
 @click.option("--detect-every", type=click.IntRange(min=1), default=5, show_default=True,
               help="Video: detect every N processed frames (fast, around each tracked face), "

@@ -130,11 +130,9 @@ class TorchEngine(_Engine):
                                  f"{self.device.type})")
             if self.features:
                 raise FertkError(f"--engine {variant}: not available with a features-input head")
-            from fertk.inference.variants import build_variant
-
             h, w = model.input_spec["input_size"]
             example = torch.zeros(4, int(model.input_spec["in_chans"]), int(h), int(w))
-            self._run = build_variant(model.backbone, variant, example)
+            self._run = build_registered_engine(model.backbone, variant, example)
             self.name = variant
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -197,18 +195,30 @@ def build_engine(model: Any, name: str = "auto", example: Any = None, *, threads
     """
     if isinstance(model, ModelSpec):
         return _model_engine(model, name, threads, device)
-    from fertk.inference.variants import build_variant
-
     if example is None:
         raise FertkError(f"engine '{name}' of a module: an example input batch is needed")
     if threads is not None:
         options["threads"] = threads
-    return build_variant(model, name, example, **options)
+    return build_registered_engine(model, name, example, **options)
+
+
+def build_registered_engine(model: Any, name: str, example: Any, **options: Any) -> Any:
+    """Build engine ``name`` (built-in or a plugin's) of the module ``model`` through the
+    ``engines`` registry: unknown names and options are one-line errors, the result is checked
+    against :class:`fertk.types.InferenceEngine`."""
+    from fertk.plugins import get_registry
+
+    model.eval()
+    return get_registry("engines").create(name, model=model, example=example, **options)
 
 
 def engine_names() -> list[str]:
-    """Engines ``fertk run`` accepts: torch, onnxruntime and the variants of
-    :mod:`fertk.inference.variants`."""
-    from fertk.inference.variants import ENGINES
+    """Engines ``fertk run`` accepts: torch, onnxruntime and every other registered engine
+    (the variants of :mod:`fertk.inference.variants`, plugins' engines)."""
+    from fertk.inference import BUILTIN_ENGINES
+    from fertk.plugins import get_registry
 
-    return ["torch", "onnxruntime"] + [e for e in ENGINES if e not in ("eager", "onnxruntime")]
+    registered = get_registry("engines").names()
+    builtin = [e for e in BUILTIN_ENGINES if e in registered]  # the documented order first
+    rest = builtin + [e for e in registered if e not in BUILTIN_ENGINES]
+    return ["torch", "onnxruntime"] + [e for e in rest if e not in ("eager", "onnxruntime")]

@@ -34,10 +34,11 @@ import torch
 from torch import nn
 
 from fertk.errors import FertkError
+from fertk.inference import BUILTIN_ENGINES  # the one table of built-in names and precisions
 from fertk.inference.onnx import session, to_onnx
 
-FP32_ENGINES = ("eager", "channels_last", "torchscript", "compile", "onnxruntime")
-INT8_ENGINES = ("int8_dynamic", "int8_static", "ort_int8")
+FP32_ENGINES = tuple(n for n, (precision, _) in BUILTIN_ENGINES.items() if precision == "fp32")
+INT8_ENGINES = tuple(n for n, (precision, _) in BUILTIN_ENGINES.items() if precision == "int8")
 ENGINES = FP32_ENGINES + INT8_ENGINES
 
 
@@ -216,29 +217,15 @@ def _ort_int8(model: nn.Module, example: torch.Tensor, calibration: Any = None,
     return _ort_engine("ort_int8", sess, "int8")
 
 
-_BUILDERS: dict[str, Callable[..., Engine]] = {
-    "eager": _eager,
-    "channels_last": _channels_last,
-    "torchscript": _torchscript,
-    "compile": _compile,
-    "onnxruntime": _onnxruntime,
-    "int8_dynamic": _int8_dynamic,
-    "int8_static": _int8_static,
-    "ort_int8": _ort_int8,
-}
-
-
 def build_variant(model: nn.Module, name: str, example: torch.Tensor, **options: Any) -> Engine:
-    """Build engine ``name`` (see :data:`ENGINES`) for ``model`` from an ``example`` batch.
+    """Build engine ``name`` for ``model`` from an ``example`` batch, looked up through the
+    ``engines`` registry (the built-ins of :data:`ENGINES` or a plugin's).
 
-    Options: ``calibration`` (static int8), ``threads`` (ONNX Runtime intra-op threads,
-    default ``torch.get_num_threads()``), ``optimize`` (torchscript), ``mode`` (compile),
-    ``backend`` (int8_static). The model itself is never modified (engines work on copies).
+    Options of the built-ins: ``calibration`` (static int8), ``threads`` (ONNX Runtime intra-op
+    threads, default ``torch.get_num_threads()``), ``optimize`` (torchscript), ``mode``
+    (compile), ``backend`` (int8_static). The model itself is never modified (engines work on
+    copies).
     """
-    builder = _BUILDERS.get(name)
-    if builder is None:
-        from fertk.registry import UnknownComponentError
+    from fertk.inference.runtime import build_registered_engine
 
-        raise UnknownComponentError("engine", name, list(ENGINES))
-    model.eval()
-    return builder(model, example, **options)
+    return build_registered_engine(model, name, example, **options)
