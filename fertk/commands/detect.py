@@ -7,8 +7,6 @@ are imported inside the command.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,14 +255,12 @@ def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
 
 
 def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
+    from fertk.fsutil import to_json, write_json
+
     if json_path == "-":
-        click.echo(json.dumps(records, indent=1))
+        click.echo(to_json(records, indent=1))
         return
-    p = Path(json_path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, p)
+    write_json(json_path, records, indent=1)
 
 
 def _summary(stats_list: list[SourceStats], to_stderr: bool) -> None:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import pickle
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ import torch.nn.functional as F
 
 from fertk.engine.metrics import compute_metrics
 from fertk.errors import FertkError, one_line
+from fertk.fsutil import atomic_path
 
 
 class TrainingInterrupted(FertkError):
@@ -39,16 +38,8 @@ def seed_for(*parts: int) -> int:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def load_state(path: Path) -> dict[str, Any] | None:

@@ -66,18 +66,13 @@ class OnnxEngine(_Engine):
         ckpt = model.checkpoint
         if ckpt is None:
             raise FertkError("--engine onnxruntime needs --weights (a checkpoint or an exported .onnx)")
-        from fertk.weights import fertk_cache_dir
+        from fertk.fsutil import atomic_path, cache_root
 
         sha = ckpt.metadata.get("sha256") or "nosha"
-        onnx_path = fertk_cache_dir() / "onnx" / f"{Path(ckpt.path).stem}-{sha[:16]}.onnx"
+        onnx_path = cache_root() / "onnx" / f"{Path(ckpt.path).stem}-{sha[:16]}.onnx"
         if not onnx_path.is_file():  # export beside it, then rename: concurrent runs are safe
-            onnx_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = onnx_path.with_name(f"{onnx_path.stem}.tmp{os.getpid()}.onnx")
-            try:
+            with atomic_path(onnx_path) as tmp:
                 export_backbone(model.backbone, dict(ckpt.metadata["input_spec"]), tmp)
-                os.replace(tmp, onnx_path)
-            finally:
-                tmp.unlink(missing_ok=True)
         return cls(onnx_path, model, threads, device)
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
