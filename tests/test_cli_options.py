@@ -4,6 +4,8 @@ against the registries, and old spellings still work without being shown."""
 
 from __future__ import annotations
 
+import re
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -67,6 +69,16 @@ def test_each_concept_has_one_spelling_everywhere():
             assert "--every" not in _visible(p), (name, "--every is the hidden alias of --stride")
     for concept, where in REQUIRED.items():
         assert where <= seen[concept], (concept, where - seen[concept])
+
+
+def test_help_texts_show_no_hidden_alias():
+    """Examples and help texts use the canonical spellings (``detect --stride 5``)."""
+    for name, cmd in COMMANDS.items():
+        text = " ".join([cmd.help or "", cmd.epilog or ""]
+                        + [getattr(p, "help", None) or "" for p in cmd.params])
+        for p in cmd.params:
+            for alias in getattr(p, "hidden_aliases", ()):
+                assert not re.search(rf"{re.escape(alias)}\b(?!-)", text), (name, alias)
 
 
 def test_values_and_defaults_agree():

@@ -162,7 +162,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     Examples:
       fertk detect photo.jpg --annotate out/
       fertk detect faces/ --json faces.json --save-crops crops/
-      fertk detect clip.mp4 --every 5 --annotate out/ -D upsample=0
+      fertk detect clip.mp4 --stride 5 --annotate out/ -D upsample=0
       fertk detect photo.jpg --detector opencv --crop box --save-crops crops/
 
     An unreadable file is reported on one line and the others are processed; images without
