@@ -20,13 +20,14 @@ One image gives one :class:`~fertk.io.outputs.FrameResult`; anything else gives
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from fertk.errors import FertkError, MissingDependencyError
-from fertk.io.outputs import FrameResult, columns, rows
+from fertk.errors import FertkError
+from fertk.io.images import to_bgr  # re-exported
+from fertk.io.results import FrameResult, to_dataframe  # re-exported
 
 
 class Results(list):
@@ -48,61 +49,6 @@ class Results(list):
         names = ", ".join(os.path.basename(str(s)) for s in sources[:3])
         more = f", ... {len(sources) - 3} more" if len(sources) > 3 else ""
         return f"Results({len(self)} frame(s), {faces} face(s); {names}{more})"
-
-
-def _pandas():
-    try:
-        import pandas as pd
-    except ImportError:  # pandas is an optional extra
-        raise MissingDependencyError("to_dataframe", "pandas", "fertk[pandas]") from None
-    return pd
-
-
-def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
-    """A pandas DataFrame with one row per face and frame (a frame without a face: one row
-    with ``faces`` = 0 and empty face columns).
-
-    Columns (as in the CSV of ``fertk run``, docs/run.md): ``source``, ``frame``, ``time`` (s;
-    NaN for unrelated stills), ``detected`` (the detector ran on this frame, else the box was
-    tracked), ``faces``, ``face``, ``track`` (nullable integer), ``x1 y1 x2 y2``, ``score``
-    (the detector's), ``label``, ``confidence`` (the expression model's probability of
-    ``label``), ``p_<class>``, [``frame_label``, ``frame_p_<class>``], with ``landmarks``
-    ``x_0..x_N``, ``y_0..y_N``.
-    """
-    pd = _pandas()
-    records = list(records)
-    classes = list(records[0].classes) if records else []
-    has_frame = any(f.frame_probs is not None for r in records for f in r.faces)
-    n_points = 0
-    if landmarks:
-        n_points = max((len(np.asarray(f.landmarks).reshape(-1, 2)) for r in records
-                        for f in r.faces if f.landmarks is not None), default=0)
-    cols = columns(classes, landmarks=n_points, frame_label=has_frame)
-    table = [row for r in records for row in rows(r, landmarks=n_points, frame_label=has_frame)]
-    df = pd.DataFrame(table, columns=cols)
-    types: dict[str, Any] = {"source": "string", "label": "string", "frame": "int64",
-                             "time": "float64", "detected": "bool", "faces": "int64",
-                             "face": "Int64", "track": "Int64"}
-    if has_frame:
-        types["frame_label"] = "string"
-    for c in cols:
-        types.setdefault(c, "float64")
-    return df.astype(types)
-
-
-def to_bgr(image: Any) -> np.ndarray:
-    """A uint8 BGR array of a numpy array (BGR, BGRA or gray) or a PIL image (RGB)."""
-    from fertk.io.images import to_uint8_bgr
-
-    if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):
-        return to_uint8_bgr(np.asarray(image.convert("RGB")), channel_order="rgb")
-    if isinstance(image, np.ndarray):
-        if image.dtype.kind in "USO":
-            raise FertkError(f"expected an image array, got an array of {image.dtype} (pass "
-                             "paths as str, or a list of them)")
-        return to_uint8_bgr(image)
-    raise FertkError(f"cannot analyze a {type(image).__name__}: pass a path, a list of paths, "
-                     "a numpy array (BGR or gray) or a PIL image")
 
 
 def _is_picture(x: Any) -> bool:
@@ -145,12 +91,12 @@ def analyze(x: Any, **options: Any) -> FrameResult | Results:
     ``options`` are :class:`fertk.Pipeline` arguments (``weights``, ``detector``, ...); the
     pipeline built without options is kept for the next call.
     """
-    from fertk.pipeline import Pipeline
+    import fertk  # the facade's lazy fertk.Pipeline: fertk.pipeline itself imports this module
 
     if options:
-        return Pipeline(**options).analyze(x)
+        return fertk.Pipeline(**options).analyze(x)
     if "pipe" not in _DEFAULT:
-        _DEFAULT["pipe"] = Pipeline()
+        _DEFAULT["pipe"] = fertk.Pipeline()
     return _DEFAULT["pipe"].analyze(x)
 
 

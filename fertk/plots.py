@@ -79,7 +79,7 @@ def _as_bgr(image: Any) -> np.ndarray:
         from fertk.io.images import read_image
 
         return read_image(image)
-    from fertk.api import to_bgr
+    from fertk.io.images import to_bgr
 
     return to_bgr(image)
 

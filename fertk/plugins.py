@@ -25,6 +25,7 @@ import importlib
 import importlib.metadata as md
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -320,16 +321,12 @@ def registries() -> dict[str, Registry]:
     return regs
 
 
-def load_landmark_schemes() -> None:
-    """Run the ``register_landmark_schemes`` hooks (once per set of plugins), adding each
-    plugin's schemes to :data:`fertk.types.SCHEMES`; :func:`fertk.types.get_scheme` calls it."""
+def load_landmark_schemes(register: Callable[..., None]) -> None:
+    """Run the ``register_landmark_schemes`` hooks (once per set of plugins) with ``register``
+    (``register(name, **fields)``); :func:`fertk.types.get_scheme` calls it with the one that
+    adds to :data:`fertk.types.SCHEMES` (passed in, so this module does not import types)."""
     if _state.schemes_generation == _state.generation:
         return
-    from fertk.types import LandmarkScheme, register_scheme
-
-    def register(name: str, **fields: Any) -> None:
-        register_scheme(LandmarkScheme(name, **fields))
-
     get_plugin_manager()
     _state.schemes_generation = _state.generation
     call_each("register_landmark_schemes", register=register)

@@ -69,7 +69,7 @@ def get_scheme(name: str) -> LandmarkScheme:
     if name not in SCHEMES:
         from fertk.plugins import load_landmark_schemes
 
-        load_landmark_schemes()
+        load_landmark_schemes(lambda name, **fields: register_scheme(LandmarkScheme(name, **fields)))
     try:
         return SCHEMES[name]
     except KeyError:

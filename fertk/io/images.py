@@ -17,6 +17,7 @@ import glob
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -224,3 +225,16 @@ def iter_images(source: str | os.PathLike, *, recursive: bool = False) -> Iterat
         yield from files
         return
     raise FertkError(f"{text}: no such file or folder")
+
+
+def to_bgr(image: Any) -> np.ndarray:
+    """A uint8 BGR array of a numpy array (BGR, BGRA or gray) or a PIL image (RGB)."""
+    if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):
+        return to_uint8_bgr(np.asarray(image.convert("RGB")), channel_order="rgb")
+    if isinstance(image, np.ndarray):
+        if image.dtype.kind in "USO":
+            raise FertkError(f"expected an image array, got an array of {image.dtype} (pass "
+                             "paths as str, or a list of them)")
+        return to_uint8_bgr(image)
+    raise FertkError(f"cannot analyze a {type(image).__name__}: pass a path, a list of paths, "
+                     "a numpy array (BGR or gray) or a PIL image")
