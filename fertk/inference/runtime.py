@@ -131,6 +131,8 @@ class TorchEngine(_Engine):
             self.name = variant
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        from fertk.models.sequence import frame_outputs
+
         torch = self.torch
         with torch.inference_mode():
             x = self.transform(crops).to(self.device, non_blocking=True)
@@ -140,7 +142,7 @@ class TorchEngine(_Engine):
                 logits = net.forward_head(feats)
             else:
                 feats, logits = None, (self._run or net)(x)
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            probs = frame_outputs(net, None, logits=logits.float()).cpu().numpy()
         return probs, (feats.float().cpu().numpy() if feats is not None else None)
 
     def head(self, windows: np.ndarray) -> np.ndarray:
@@ -210,7 +212,7 @@ def build_registered_engine(model: Any, name: str, example: Any, **options: Any)
 def engine_names() -> list[str]:
     """Engines ``fertk run`` accepts: torch, onnxruntime and every other registered engine
     (the variants of :mod:`fertk.inference.variants`, plugins' engines)."""
-    from fertk.inference import BUILTIN_ENGINES
+    from fertk.inference.builtins import BUILTIN_ENGINES
     from fertk.plugins import get_registry
 
     registered = get_registry("engines").names()

@@ -34,7 +34,9 @@ import torch
 from torch import nn
 
 from fertk.errors import FertkError
-from fertk.inference import BUILTIN_ENGINES  # the one table of built-in names and precisions
+from fertk.inference.builtins import (
+    BUILTIN_ENGINES,  # the one table of built-in names and precisions
+)
 from fertk.inference.onnx import session, to_onnx
 
 FP32_ENGINES = tuple(n for n, (precision, _) in BUILTIN_ENGINES.items() if precision == "fp32")
