@@ -345,6 +345,7 @@ class FoldRunner:
         :mod:`fertk.engine.tracks`); ``sequence.tracks`` caps the training stills."""
         from fertk.engine.arrays import illuminate
         from fertk.engine.tracks import TrackSpec, track_outputs
+        from fertk.models.sequence import frame_outputs
 
         cfg, fold, ds = self.cfg, self.fold, self.ds
         sq = cfg.sequence
@@ -354,7 +355,7 @@ class FoldRunner:
 
         def outputs(frames: np.ndarray) -> torch.Tensor:
             y = predict(backbone, pipe.test, illuminate(frames, t_ill), amp_dtype=self.amp, features=feats)
-            return y if feats else torch.softmax(y, dim=1)
+            return y if feats else frame_outputs(backbone, None, logits=y)
 
         def part(subjects: Any, limit: int | None, views: int, salt: int):
             rows = frame_rows(ds, subjects, cfg.frame.frames)

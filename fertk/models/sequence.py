@@ -57,7 +57,14 @@ def window_indices(length: int, seq_len: int | None, resample: bool = True) -> n
 
 
 class SequenceModel(nn.Module):
-    """``backbone`` (frame model) + ``head`` (temporal head) → sequence logits (B, K)."""
+    """``backbone`` (frame model) + ``head`` (temporal head) → sequence logits (B, K).
+
+    The composition rules are the functions of this module (:func:`input_kind`,
+    :func:`frame_outputs`, :func:`window_indices`), not this class: training (stage 2),
+    ``fertk eval`` (:func:`fertk.engine.stages.sequence_outputs`, which runs each distinct frame
+    once per view in batches) and both run engines call them directly, so all of them feed a
+    head exactly as this module does without going through ``SequenceModel.forward``.
+    """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, mode: str = "two_stage"):
         super().__init__()
