@@ -6,7 +6,7 @@
    - naive: decode, detect (the default detector at full quality), crop, classify with the
      default model in PyTorch (as many threads as fertk run's classifier), frame by frame,
      no output files;
-   - fertk run with no options: :func:`fertk.pipeline.run_job` with ``Pipeline()`` and every
+   - fertk run with no options: :func:`fertk.jobs.run_job` with ``Pipeline()`` and every
      output (CSV, JSONL, annotated video, timeline PNG), and a few variants;
    - peak memory (RSS high-water mark of a child process) on the video and on one 4x longer.
 
@@ -93,7 +93,8 @@ def naive(video: Path) -> tuple[float, int]:
 def pipelined(video: Path, out: Path, **config) -> tuple[float, int, dict]:
     """``run_job`` end to end with every output; the time includes the pipeline's start-up."""
     from fertk.io.video import expand_sources
-    from fertk.pipeline import Pipeline, run_job
+    from fertk.jobs import run_job
+    from fertk.pipeline import Pipeline
 
     (item,) = expand_sources([str(video)])
     t0 = time.perf_counter()
@@ -112,7 +113,8 @@ def peak_rss_mb(video: Path, out: Path) -> float:
     code = f"""
 import json, resource
 from fertk.io.video import expand_sources
-from fertk.pipeline import Pipeline, run_job
+from fertk.jobs import run_job
+from fertk.pipeline import Pipeline
 (item,) = expand_sources([{str(video)!r}])
 run_job(Pipeline(), item, {str(out)!r})
 print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))

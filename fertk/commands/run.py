@@ -113,7 +113,8 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
     """
     from fertk.io.video import expand_sources
     from fertk.io.video import shard as take_shard
-    from fertk.pipeline import OutputOptions, Pipeline
+    from fertk.jobs import OutputOptions
+    from fertk.pipeline import Pipeline
 
     items = take_shard(expand_sources(list(sources), image_sequence=image_sequence,
                                       recursive=recursive), shard)
@@ -161,7 +162,7 @@ def landmark_count(pipe) -> int:
 
 
 def _run_one(pipe, item, out_dir, options, err, say_error=True):
-    from fertk.pipeline import run_job
+    from fertk.jobs import run_job
 
     total = None
     if item.kind == "video":
@@ -230,7 +231,7 @@ class PlainProgress:
 
 
 def _run_parallel(config, items, out_dir, options, workers, err):
-    from fertk.pipeline import run_jobs
+    from fertk.jobs import run_jobs
 
     with progress_bar(description="sources", console_=err, disable=not err.is_terminal) as prog:
         task = prog.add_task("sources", total=len(items))

@@ -22,7 +22,9 @@ class MediaItem:
     ``kind`` is ``"video"``, ``"webcam"`` or ``"images"``; ``name`` a file-system friendly
     stem used to name the outputs; ``paths`` the image files of an ``"images"`` group;
     ``sequence`` says whether those images are consecutive frames of one clip (tracking and
-    temporal heads then run across them) or unrelated stills.
+    temporal heads then run across them) or unrelated stills; ``names`` (stills) the output
+    name of each image: its path relative to the folder named (``a/x``, ``b/x`` of ``fertk run
+    DIR -r``) or its stem, without extension, unique within the group.
     """
 
     kind: str
@@ -30,6 +32,13 @@ class MediaItem:
     name: str
     paths: list[str] = field(default_factory=list)
     sequence: bool = False
+    names: list[str] = field(default_factory=list)
+
+    def still_name(self, path: str) -> str:
+        """The output name of still ``path`` (its stem when the group names none)."""
+        if self.names:
+            return dict(zip(self.paths, self.names, strict=False)).get(path, Path(path).stem)
+        return Path(path).stem
 
     @property
     def key(self) -> str:
@@ -88,7 +97,7 @@ def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequ
     frames of one clip. Unknown paths raise :class:`FertkError`; job names are made unique.
     """
     items: list[MediaItem] = []
-    stills: list[Path] = []
+    stills: dict[Path, str] = {}  # still → its name relative to the folder (or files) named
     labels: list[str] = []
     for spec in specs:
         if is_webcam(spec):
@@ -106,22 +115,32 @@ def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequ
         if images and image_sequence:
             items.append(MediaItem("images", text, _stem(label), paths=images, sequence=True))
         if images and not image_sequence:
-            stills += [Path(p) for p in images]
+            root = text if Path(text).expanduser().is_dir() else os.path.commonpath(
+                [os.path.dirname(p) for p in images])
+            for p in images:
+                stills.setdefault(Path(p), Path(os.path.relpath(p, root)).with_suffix("").as_posix())
             labels.append(label)
     if stills:
-        stills = list(dict.fromkeys(stills))
-        source = str(stills[0]) if len(stills) == 1 else os.path.commonpath(
-            [str(p.parent) for p in stills]) or "."
-        label = labels[0] if len(labels) == 1 else _common_label(stills)
-        items.append(MediaItem("images", source, _stem(label),
-                               paths=[str(p) for p in stills]))
-    seen: dict[str, int] = {}
-    for item in items:
-        n = seen.get(item.name, 0)
-        seen[item.name] = n + 1
-        if n:
-            item.name = f"{item.name}-{n + 1}"
+        paths = list(stills)
+        source = str(paths[0]) if len(paths) == 1 else os.path.commonpath(
+            [str(p.parent) for p in paths]) or "."
+        label = labels[0] if len(labels) == 1 else _common_label(paths)
+        items.append(MediaItem("images", source, _stem(label), paths=[str(p) for p in paths],
+                               names=_unique(list(stills.values()))))
+    for item, name in zip(items, _unique([item.name for item in items]), strict=True):
+        item.name = name
     return items
+
+
+def _unique(names: list[str]) -> list[str]:
+    """``names`` with repeats numbered (``x``, ``x-2``, ``x-3``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(f"{name}-{n + 1}" if n else name)
+    return out
 
 
 def shard(items: list[MediaItem], spec: str | None) -> list[MediaItem]:

@@ -118,7 +118,8 @@ def test_options_contradicting_the_checkpoint_are_refused(tmp_path, media, check
 
 def test_interrupted_run_leaves_valid_files(tmp_path, media, checkpoint):
     from fertk.io.video import expand_sources
-    from fertk.pipeline import OutputOptions, Pipeline, run_job
+    from fertk.jobs import OutputOptions, run_job
+    from fertk.pipeline import Pipeline
 
     pipe = Pipeline(weights=checkpoint, batch_size=4)
     (item,) = expand_sources([str(media["one"])])
@@ -145,7 +146,8 @@ def test_interrupted_run_leaves_valid_files(tmp_path, media, checkpoint):
 
 def test_completed_run_summary_is_not_interrupted(tmp_path, media, checkpoint):
     from fertk.io.video import expand_sources
-    from fertk.pipeline import OutputOptions, Pipeline, run_job
+    from fertk.jobs import OutputOptions, run_job
+    from fertk.pipeline import Pipeline
 
     (item,) = expand_sources([str(media["two"])])
     res = run_job(Pipeline(weights=checkpoint, batch_size=8), item, tmp_path,

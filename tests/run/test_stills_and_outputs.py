@@ -49,6 +49,25 @@ def test_a_run_of_three_photos_speaks_of_images_and_counts(tmp_path):
     assert [t["faces"] for t in tracks if t["source"].endswith("group.jpg")] == ["5"]
 
 
+def test_recursive_stills_with_the_same_name_stay_apart(tmp_path):
+    """``fertk run DIR -r``: annotated stills are named by their path relative to DIR, so
+    a/x.jpg and b/x.jpg do not overwrite each other; files named directly keep their stem."""
+    nested = tmp_path / "nested"
+    for sub in ("a", "b"):
+        (nested / sub).mkdir(parents=True)
+        shutil.copy(PHOTOS[0], nested / sub / "x.jpg")
+    (item,) = expand_sources([str(nested)], recursive=True)
+    assert item.names == ["a/x", "b/x"]
+    (flat,) = expand_sources([str(p) for p in PHOTOS])
+    assert flat.names == [p.stem for p in PHOTOS]
+    out = tmp_path / "out"
+    res = _run([nested, "-r", "--out", out, "--no-timeline"])
+    assert res.exit_code == 0, res.output
+    annotated = out / "nested.annotated"
+    assert sorted(p.relative_to(annotated).as_posix() for p in annotated.rglob("*.jpg")) == \
+        ["a/x.jpg", "b/x.jpg"]
+
+
 def test_folders_say_when_only_subfolders_hold_images(tmp_path):
     nested = tmp_path / "nested"
     (nested / "a").mkdir(parents=True)
