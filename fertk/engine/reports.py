@@ -36,10 +36,7 @@ def plot_confusion(
     path: str | Path, cm: np.ndarray, classes: Sequence[str], title: str = "", normalize: bool = True
 ) -> Path:
     """Confusion matrix heat map (rows normalised to recall) with counts, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     cm = np.asarray(cm, dtype=float)
     k = len(classes)
@@ -137,10 +134,7 @@ def plot_comparison(
     title: str = "",
 ) -> Path:
     """Bar chart of mean ± std per metric and configuration, with per-fold points."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     metrics = list(per_fold)
     n = len(names)
@@ -159,17 +153,12 @@ def plot_comparison(
         ax.set_title(metric)
         ax.set_ylabel("%")
         ax.set_ylim(0, 100)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, suptitle=title)
 
 
 def plot_history(path: str | Path, history: Sequence[dict[str, Any]], title: str = "") -> Path:
     """Training curves (loss, train accuracy, validation accuracy) of one stage."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
     xs = [h["epoch"] for h in history]
@@ -183,14 +172,7 @@ def plot_history(path: str | Path, history: Sequence[dict[str, Any]], title: str
     a2.set_xlabel("epoch")
     a2.set_ylabel("%")
     a2.legend()
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    return p
+    return _save(fig, path, suptitle=title, dpi=100)
 
 
 def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
@@ -210,10 +192,7 @@ def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
                 hi: Sequence[float] | None = None, xlabel: str = "CPU batch-1 latency (ms, log)",
                 ylabel: str = "accuracy (%)", title: str = "") -> Path:
     """Score against cost (log x), with interval bars and the Pareto frontier drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     x, y = np.asarray(cost, float), 100 * np.asarray(score, float)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -234,13 +213,25 @@ def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
     return _save(fig, path)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    """Lay out, write (creating the folder) and close a matplotlib figure."""
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig: Any, path: str | Path, suptitle: str = "", dpi: int = 110) -> Path:
+    """Title (``suptitle``), lay out, write (creating the folder) and close a figure."""
+    import matplotlib.pyplot as plt
+
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
+    fig.savefig(p, dpi=dpi)
     plt.close(fig)
     return p

@@ -134,18 +134,28 @@ class GRUHead(TemporalHead):
         return self.classifier(out[:, -1])
 
 
-class AverageHead(TemporalHead):
+class _ProbabilityHead(TemporalHead):
+    """A head without parameters over class probabilities (works untrained); its logits are
+    the log of the probabilities it picks (softmax gives them back). ``label`` and ``reads``
+    name it in the error for another ``input_kind``; ``resamples``: ``seq_len`` is used."""
+
+    label, reads, resamples = "", "", True
+
+    def __init__(self, num_classes: int = 7, input_dim: int | None = None, input_kind: str = "probs",
+                 seq_len: int | None = None, eps: float = 1e-7):
+        if input_kind != "probs":
+            raise FertkError(f"{self.label}: input_kind must be 'probs' ({self.reads})")
+        super().__init__(num_classes, input_dim, input_kind, seq_len if self.resamples else None)
+        self.eps = float(eps)
+
+
+class AverageHead(_ProbabilityHead):
     """Mean of the per-frame class probabilities; logits are their log (softmax gives the mean).
 
     No parameters: works untrained. ``seq_len`` (default ``None``) resamples first.
     """
 
-    def __init__(self, num_classes: int = 7, input_dim: int | None = None, input_kind: str = "probs",
-                 seq_len: int | None = None, eps: float = 1e-7):
-        if input_kind != "probs":
-            raise FertkError("average: input_kind must be 'probs' (it averages class probabilities)")
-        super().__init__(num_classes, input_dim, input_kind, seq_len)
-        self.eps = float(eps)
+    label, reads = "average", "it averages class probabilities"
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x)
@@ -161,15 +171,10 @@ class AverageHead(TemporalHead):
         return torch.log(mean.clamp_min(self.eps))
 
 
-class LastHead(TemporalHead):
+class LastHead(_ProbabilityHead):
     """The last frame's probabilities alone (the peak frame in onset → apex sequences)."""
 
-    def __init__(self, num_classes: int = 7, input_dim: int | None = None, input_kind: str = "probs",
-                 seq_len: int | None = None, eps: float = 1e-7):
-        if input_kind != "probs":
-            raise FertkError("last: input_kind must be 'probs' (it returns the last frame's probabilities)")
-        super().__init__(num_classes, input_dim, input_kind, None)
-        self.eps = float(eps)
+    label, reads, resamples = "last", "it returns the last frame's probabilities", False
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x)
