@@ -1,4 +1,5 @@
-"""Shared fixtures: plugin state isolation and tiny fake plugin distributions."""
+"""Shared fixtures: plugin state isolation, torch's thread count, tiny fake plugin
+distributions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,19 @@ from pathlib import Path
 import pytest
 
 from fertk import plugins
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    """A Pipeline (or an engine with ``threads``) sets torch's global thread count: give the
+    later tests of this worker theirs back (torch imported here once, in-process checks of
+    what ``import fertk`` loads run in subprocesses)."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @pytest.fixture

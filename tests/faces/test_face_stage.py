@@ -84,16 +84,6 @@ def test_stage_with_objects_and_degenerate_faces(astronaut):
     assert only.cropper is None
 
 
-@pytest.fixture
-def torch_threads():
-    """A Pipeline sets torch's thread count: give the later tests theirs back."""
-    import torch
-
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
-
-
 def test_detect_and_run_give_the_same_crops(tmp_path, astronaut_path, astronaut, torch_threads):
     import fertk
     from fertk.cli import cli
