@@ -115,8 +115,9 @@ def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequ
         if images and image_sequence:
             items.append(MediaItem("images", text, _stem(label), paths=images, sequence=True))
         if images and not image_sequence:
-            root = text if Path(text).expanduser().is_dir() else os.path.commonpath(
-                [os.path.dirname(p) for p in images])
+            folder = Path(text).expanduser()
+            root = str(folder) if folder.is_dir() else os.path.commonpath(
+                [os.path.dirname(p) or "." for p in images])
             for p in images:
                 stills.setdefault(Path(p), Path(os.path.relpath(p, root)).with_suffix("").as_posix())
             labels.append(label)
