@@ -13,13 +13,13 @@ export is :func:`fertk.inference.load_onnx_model` and :class:`fertk.inference.On
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fertk.errors import FertkError
+from fertk.fsutil import write_json
 from fertk.inference.onnx import DEFAULT_OPSET, export_backbone, export_head
 
 
@@ -74,7 +74,7 @@ def export_onnx(
         "checkpoint": str(ckpt.path),
     }
     meta_path = base.with_name(base.name + ".json")
-    meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    write_json(meta_path, meta)
     return ExportResult(model_path, head_path, meta_path, bdiff, hdiff)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from fertk.fsutil import write_json
 from fertk.io.results import FaceResult, FrameResult, columns, rows  # re-exported
 
 
@@ -336,7 +337,7 @@ class RunOutputs:
         }
         path = self._path("summary", ".summary.json")
         self.result["files"]["summary"] = str(path)
-        path.write_text(json.dumps(self.result, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(path, self.result)
         return self.result
 
     def __enter__(self) -> RunOutputs:
