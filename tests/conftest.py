@@ -57,3 +57,37 @@ def make_distribution(tmp_path, monkeypatch):
         return info
 
     return make
+
+
+def _bars(n_per_class: int = 24, seed: int = 0, classes: int = 4):
+    """A small learnable prepared set in FER2013's standard layout (``<Usage>/<id>`` subjects):
+    ``classes × n_per_class`` Training images and as many PublicTest and PrivateTest ones.
+    Class k is a bright horizontal bar in the k-th band of the 120×120 crop, on noise, under a
+    random gain and offset (so batch-norm statistics matter)."""
+    import numpy as np
+
+    from fertk.engine.arrays import ArraySet
+
+    rng = np.random.default_rng(seed)
+    rows, labels, subjects = [], [], []
+    band = 96 // classes
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        for i in range(classes * n_per_class):
+            k = i % classes
+            img = rng.normal(0, 12, (120, 120))
+            y0 = 12 + k * band
+            img[y0 : y0 + max(4, band - 4), 12:108] += 90
+            img = img * rng.uniform(0.6, 1.4) + rng.uniform(40, 110)
+            rows.append(np.clip(img, 0, 255).astype(np.uint8))
+            labels.append(k)
+            subjects.append(f"{split}/{i}")
+    n = len(rows)
+    return ArraySet(crops=np.stack(rows), labels=np.asarray(labels), subjects=np.asarray(subjects),
+                    sequences=np.asarray(subjects), frame_index=np.zeros(n, dtype=np.int64),
+                    peak=np.ones(n, dtype=bool), classes=[f"c{k}" for k in range(classes)])
+
+
+@pytest.fixture
+def bars():
+    """Factory of a small learnable generated set (:func:`_bars`)."""
+    return _bars

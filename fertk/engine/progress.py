@@ -50,5 +50,10 @@ class TrainProgress:
                 self._progress.console.print(f"{task.description} {done}/{int(task.total or 0)} {info}")
 
     def log(self, message: str) -> None:
+        """A line in the progress display, or on stderr when there is none."""
         if self._progress is not None:
             self._progress.console.print(message)
+        else:
+            import sys
+
+            print(f"fertk: {message}", file=sys.stderr)

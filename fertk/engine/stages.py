@@ -137,6 +137,7 @@ class StageResult:
     best_step: int
     steps_run: int
     best_val: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -229,6 +230,13 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     """Stage 1: train the frame CNN, select the epoch with the best validation accuracy."""
     from torch.utils.data import DistributedSampler
 
+    from fertk.engine.batchnorm import (
+        bn_layers,
+        gap_warning,
+        mode_gap,
+        recompute_stats,
+        training_batches,
+    )
     from fertk.engine.config import fine_tune_plan
 
     cfg, st, dist = ctx.cfg, ctx.cfg.frame, ctx.dist
@@ -272,6 +280,12 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     if device.type == "cuda" and src_t.numel() < 4 * 1024**3:
         src_t = src_t.to(device)
 
+    # batch norm (fertk.engine.batchnorm): statistics recomputed before each validation, and
+    # evaluation mode checked against batch statistics on fixed training images
+    has_bn = bool(bn_layers(model))
+    precise = min(int(st.precise_bn), steps_per_epoch) if has_bn else 0
+    probe = np.random.default_rng(seed_for(cfg.run.seed, ctx.fold_index, 6)).permutation(n)[:256]
+    warned: list[str] = []
     start, history, best_state, best_step, best_score, bad = 0, [], cpu_state(model), -1, None, 0
     best_val: dict[str, float] = {}
     state = _resume(ctx, model, opt)
@@ -328,6 +342,20 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
                                "train_s": time.perf_counter() - t_start}
         last = epoch + 1 == st.epochs
         if (epoch + 1) % st.eval_every == 0 or last:
+            if precise and not frozen:  # frozen features keep their source's statistics
+                g = torch.Generator().manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 7, epoch))
+                rows = torch.randperm(n, generator=g).numpy()
+                with amp_context(device, ctx.amp_dtype):
+                    recompute_stats(model, training_batches(pipe, src_t, rows, per_rank, precise, g)())
+            if has_bn:
+                with amp_context(device, ctx.amp_dtype):
+                    gap = mode_gap(model, pipe.test(src_t[torch.from_numpy(probe).to(src_t.device)]),
+                                   train_y_t[torch.from_numpy(probe).to(device)])
+                rec["bn_check"] = {"eval_acc": gap[0], "batch_stats_acc": gap[1]}
+                line = gap_warning(cfg.model.backbone, *gap, precise)
+                if line and line not in warned:
+                    warned.append(line)
+                    ctx.progress.log(f"{ctx.fold_name} epoch {epoch + 1}: {line}")
             logits = predict(model, pipe.test, val_x, amp_dtype=ctx.amp_dtype)
             vloss = float(F.cross_entropy(logits, torch.as_tensor(val_y))) if len(val_y) else 0.0
             vm = compute_metrics(val_y, logits.argmax(1).numpy(), classes)
@@ -356,7 +384,11 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
         p.requires_grad_(True)
     # epochs run = one history record per epoch, including those of an interrupted run (a
     # resumed stage that had already finished or stopped early runs none here)
-    return StageResult(best_state, history, best_step, len(history), best_val)
+    last_check = next((r["bn_check"] for r in reversed(history) if "bn_check" in r), None)
+    final = gap_warning(cfg.model.backbone, last_check["eval_acc"], last_check["batch_stats_acc"],
+                        precise) if last_check else None
+    return StageResult(best_state, history, best_step, len(history), best_val,
+                       [final] if final else [])
 
 
 def split_classifier(model: torch.nn.Module, explicit: bool = False
