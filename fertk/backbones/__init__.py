@@ -19,6 +19,7 @@ def register_backbones(register):
         input_size=[96, 96],
         in_chans=1,
         paper=True,
+        channels_last=True,  # trains faster in NHWC on CPU (benchmarks/bench_train.py --sweep)
     )
     register(
         "compact_tiny",
@@ -27,6 +28,7 @@ def register_backbones(register):
         input_size=[96, 96],
         in_chans=1,
         paper=True,
+        channels_last=True,  # trains faster in NHWC on CPU (benchmarks/bench_train.py --sweep)
     )
     register(
         "compact_bn",
@@ -35,6 +37,7 @@ def register_backbones(register):
         input_size=[96, 96],
         in_chans=1,
         paper=False,
+        channels_last=True,
     )
     register(
         "dtan",

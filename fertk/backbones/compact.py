@@ -10,7 +10,14 @@ parameters; ``filters=(16, 16, 32, 32)`` ("tiny") has 1,229,623. ``activation="p
 channel-wise PReLU as the figure draws (adds 384 parameters for compact: 64 per conv and fc
 layer); the paper's text says ReLU, the default. ``batch_norm=True`` (registered as
 ``compact_bn``) adds BatchNorm after each conv and drops the conv biases: that is *not* the
-paper's model.
+paper's model. ``batch_norm="fold"`` trains with that BatchNorm (it converges much faster) and
+gives the paper's exact layers for inference (BatchNorm after each conv and each fc layer
+while training): :meth:`CompactCNN.deploy` folds each BatchNorm into the weights and bias of
+the layer before it, so a saved model has the paper's
+layers and parameter count and the same outputs (to float rounding).
+
+``input_size`` may be any multiple of 4: ``48`` is the paper's layer structure at FER2013's
+native resolution (903,559 parameters for compact, 344,887 for tiny, 7 classes).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ class CompactCNN(ConvFCBackbone):
         fc: tuple[int, int] | list[int] = (64, 64),
         activation: str = "relu",
         drop: float = 0.6,
-        batch_norm: bool = False,
+        batch_norm: bool | str = False,
         input_size: int | tuple[int, int] | list[int] = 96,
         crop_size: int = 96,
         mean: list[float] | None = None,
@@ -56,7 +63,12 @@ class CompactCNN(ConvFCBackbone):
         self.in_chans = int(in_chans)
         self.input_size = (h, w)
         self.activation = activation
-        self.batch_norm = bool(batch_norm)
+        if batch_norm not in (False, True, "fold"):
+            raise FertkError(f"compact: batch_norm must be false, true or fold, got {batch_norm!r}")
+        self.batch_norm = batch_norm
+        self.options = {"filters": [int(v) for v in filters], "fc": [int(v) for v in fc],
+                        "activation": activation, "drop": float(drop), "input_size": [h, w],
+                        "crop_size": int(crop_size), "mean": mean, "std": std}
         self.input_spec = make_input_spec((h, w), self.in_chans, crop_size, mean, std)
 
         def block(cin: int, cout: int) -> list[nn.Module]:
@@ -78,17 +90,48 @@ class CompactCNN(ConvFCBackbone):
         )
         flat = f4 * (h // 4) * (w // 4)
         fc1, fc2 = (int(v) for v in fc)
-        self.fc = nn.Sequential(
-            nn.Linear(flat, fc1),
-            make_activation(activation, fc1),
-            nn.Dropout(drop),
-            nn.Linear(fc1, fc2),
-            make_activation(activation, fc2),
-            nn.Dropout(drop),
-        )
+        fold = batch_norm == "fold"  # also a BatchNorm after each fc layer, folded likewise
+
+        def dense(cin: int, cout: int) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Linear(cin, cout, bias=not fold)]
+            if fold:
+                layers.append(nn.BatchNorm1d(cout))
+            return [*layers, make_activation(activation, cout), nn.Dropout(drop)]
+
+        self.fc = nn.Sequential(*dense(flat, fc1), *dense(fc1, fc2))
         self.feature_dim = fc2
         self.classifier = nn.Linear(fc2, self.num_classes)
         xavier_init(self)
+
+    def deploy(self) -> tuple[CompactCNN, dict[str, Any]]:
+        """The inference form and the options it is rebuilt with: for ``batch_norm="fold"``
+        the paper's layers (no BatchNorm) with every BatchNorm folded into its convolution,
+        in eval mode; otherwise this model itself (``{}``: its options are unchanged)."""
+        if self.batch_norm != "fold":
+            return self, {}
+        import torch
+
+        plain = CompactCNN(num_classes=self.num_classes, in_chans=self.in_chans,
+                           batch_norm=False, **{k: v for k, v in self.options.items() if v is not None})
+        plain.to(next(self.parameters()).device)
+        src = [*self.features, *self.fc]
+        dst = [*plain.features, *plain.fc]
+        layers = (nn.Conv2d, nn.Linear)
+        pairs = [(i, m) for i, m in enumerate(src) if isinstance(m, layers)]
+        targets = [m for m in dst if isinstance(m, layers)]
+        with torch.no_grad():
+            for (i, layer), out in zip(pairs, targets, strict=True):
+                bn = src[i + 1]
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                out.weight.copy_(layer.weight * scale.view(-1, *[1] * (layer.weight.dim() - 1)))
+                bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
+                out.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+            acts_src = [m for m in src if isinstance(m, nn.PReLU)]
+            acts_dst = [m for m in dst if isinstance(m, nn.PReLU)]
+            for a, b in zip(acts_src, acts_dst, strict=True):
+                b.weight.copy_(a.weight)
+            plain.classifier.load_state_dict(self.classifier.state_dict())
+        return plain.eval(), {"batch_norm": False}
 
 
 def build_compact(num_classes: int = 7, in_chans: int = 1, **options: Any) -> CompactCNN:
