@@ -33,11 +33,11 @@ def register_augmentations(register):
              kind="illumination", options=["copies", "lam", "include_original", "mode"])
     register("geometric", f"{_GEO}:build_geometric",
              description="Batch random 96 crop of 120 + flip + small rotation/scale, one grid_sample",
-             kind="geometric", options=["crop", "size", "flip", "rotate", "scale", "seed"])
+             kind="geometric", options=["crop", "size", "shift", "flip", "rotate", "scale", "seed"])
     register("paper", f"{_GEO}:build_paper",
              description="Paper's training augmentation: random 96x96 crop of 120x120 + mirror",
-             kind="geometric", options=["crop", "size", "flip", "seed"])
+             kind="geometric", options=["crop", "size", "shift", "flip", "seed"])
     register("random_crop", f"{_GEO}:build_random_crop", description="Random crop window only",
-             kind="geometric", options=["crop", "size", "seed"])
+             kind="geometric", options=["crop", "size", "shift", "seed"])
     register("hflip", f"{_GEO}:build_hflip", description="Central crop + random horizontal flip",
              kind="geometric", options=["crop", "size", "flip", "seed"])

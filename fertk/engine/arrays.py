@@ -212,14 +212,59 @@ def frame_rows(ds: ArraySet, subjects: Sequence[str], frames: str = "peak") -> n
     return np.flatnonzero(mask)
 
 
-ILLUMINATIONS = ("he", "lm", "ws")
-
-
-def illuminate(crops: np.ndarray, name: str) -> np.ndarray:
-    """Apply a registered illumination normalisation (``he``/``lm``/``ws``) to uint8 crops."""
-    if name in (None, "", "none"):
-        return np.asarray(crops)
+def illumination(name: str, options: dict[str, Any] | None = None) -> Any:
+    """The registered illumination augmentation ``name`` built with ``options``."""
     from fertk.plugins import get_registry
 
-    fn = get_registry("augmentations").create(name)
+    return get_registry("augmentations").create(name, **(options or {}))
+
+
+def is_scheme(name: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether illumination ``name`` is a training scheme (it has ``expand``: trains on copies
+    of every image, like the paper's ``aug``) rather than one normalisation."""
+    return callable(getattr(illumination(name, options), "expand", None))
+
+
+def illuminate(crops: np.ndarray, name: str, options: dict[str, Any] | None = None) -> np.ndarray:
+    """Apply a registered illumination normalisation (``he``/``lm``/``ws``/a plugin's) to uint8 crops."""
+    if name in (None, "", "none"):
+        return np.asarray(crops)
+    fn = illumination(name, options)
     return np.asarray(fn(np.ascontiguousarray(crops)), dtype=np.uint8)
+
+
+def eval_illumination(aug: Any) -> str:
+    """The normalisation applied at test time (and to the sequence stage's inputs) under the
+    ``frame.augment`` config ``aug``: the illumination itself, or a scheme's ``test_illumination``."""
+    if is_scheme(aug.illumination, aug.illumination_options):
+        return aug.test_illumination
+    return aug.illumination
+
+
+class Illuminated:
+    """Crops of one data set under each normalisation, computed once per name (the training
+    run's shared cache, passed to every fold)."""
+
+    def __init__(self, ds: ArraySet) -> None:
+        self.ds = ds
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str) -> np.ndarray:
+        if name in ("none", "", None):
+            return self.ds.crops
+        if name not in self._cache:
+            self._cache[name] = illuminate(self.ds.crops, name)
+        return self._cache[name]
+
+    def training(self, aug: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(crops, labels)`` the frame stage trains on: ``rows`` under the normalisation, or
+        every copy of the registered scheme (``expand``), labels repeated."""
+        scheme = illumination(aug.illumination, aug.illumination_options)
+        if callable(getattr(scheme, "expand", None)):
+            x, y = scheme.expand(np.asarray(self.ds.crops[rows]), self.ds.labels[rows])
+            return np.asarray(x, dtype=np.uint8), np.asarray(y)
+        if aug.illumination_options:
+            x = illuminate(np.asarray(self.ds.crops[rows]), aug.illumination, aug.illumination_options)
+        else:
+            x = np.asarray(self(aug.illumination)[rows])
+        return x, self.ds.labels[rows]

@@ -1,10 +1,11 @@
 """Batch pipeline of the engine: uint8 crops → augmented, normalised network input tensors.
 
-A thin adapter, no image logic of its own: training batches go through
-:class:`fertk.augment.geometric.BatchAugment` (the engine's ``frame.augment`` options: random
-``crop_size`` window inside the 120×120 crop, flip, rotation, scale and the resize to the
-backbone's input size, one batched op on the training device, driven by a per-epoch
-``torch.Generator`` so a resumed run replays the same draws), then
+A thin adapter, no image logic of its own: training batches go through the registered
+geometric augmentation that ``frame.augment.geometric`` names (built-in: ``geometric``, a
+:class:`fertk.augment.geometric.BatchAugment`: random ``crop_size`` window inside the
+120×120 crop, flip, rotation, scale and the resize to the backbone's input size, one batched
+op on the training device; a plugin's is built the same way), driven by a per-epoch
+``torch.Generator`` so a resumed run replays the same draws, then
 :meth:`fertk.preprocess.FrameTransform.normalize`. Test-time input is exactly
 :class:`~fertk.preprocess.FrameTransform` (central ``crop_size`` square, resize, normalise).
 """
@@ -16,7 +17,33 @@ from typing import Any
 import numpy as np
 import torch
 
-from fertk.augment.geometric import BatchAugment, crop_windows
+from fertk.augment.geometric import crop_windows
+
+
+def build_geometric(aug: Any, crop: int, size: tuple[int, int]) -> Any:
+    """The registered geometric augmentation ``aug.geometric`` (an
+    :class:`~fertk.engine.config.AugmentConfig`) for a ``crop`` window resized to ``size``.
+
+    It is given ``crop`` and ``size``, those of ``shift``, ``flip`` (probability 0.5 or 0),
+    ``rotate`` (± degrees) and ``scale`` (``(1 - s, 1 + s)``) that it declares in its
+    registered ``options``, and ``aug.geometric_options``. It must be callable as
+    ``augment(x, generator)`` on float ``(B, 1, S, S)`` batches in [0, 1], returning
+    ``(B, 1, *size)``. None (the centre crop, no augmentation) for ``geometric: none`` or
+    when every one of shift, flip, rotate and scale is off and no options are given.
+    """
+    if aug is None or aug.geometric == "none":
+        return None
+    if not (aug.shift or aug.flip or aug.rotate or aug.scale or aug.geometric_options):
+        return None
+    from fertk.plugins import get_registry
+
+    reg = get_registry("augmentations")
+    declared = set(reg.get(aug.geometric).metadata.get("options") or ())
+    mapped = {"shift": bool(aug.shift), "flip": 0.5 if aug.flip else 0.0, "rotate": float(aug.rotate),
+              "scale": (1.0 - float(aug.scale), 1.0 + float(aug.scale))}
+    options = {"crop": crop, "size": size, **{k: v for k, v in mapped.items() if k in declared}}
+    options = {k: v for k, v in options.items() if k in declared or k in ("crop", "size")}
+    return reg.create(aug.geometric, **{**options, **aug.geometric_options})
 
 
 class BatchPipeline:
@@ -35,7 +62,7 @@ class BatchPipeline:
         self.augment = augment
         self.device = torch.device(device)
         self.channels_last = channels_last
-        self._augmenters: dict[int, BatchAugment | None] = {}
+        self._augmenters: dict[int, Any] = {}
 
     # -- helpers ------------------------------------------------------------------------
     def to_tensor(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -54,17 +81,11 @@ class BatchPipeline:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def augmenter(self, side: int) -> BatchAugment | None:
-        """The :class:`BatchAugment` for ``side``×``side`` crops (None: no augmentation)."""
+    def augmenter(self, side: int) -> Any:
+        """The geometric augmentation for ``side``×``side`` crops (None: the centre crop)."""
         if side not in self._augmenters:
-            aug = self.augment
-            if aug is None or not (aug.shift or aug.flip or aug.rotate or aug.scale):
-                self._augmenters[side] = None
-            else:
-                self._augmenters[side] = BatchAugment(
-                    crop=self.ft.region(side), size=self.ft.input_size, shift=bool(aug.shift),
-                    flip=0.5 if aug.flip else 0.0, rotate=float(aug.rotate),
-                    scale=(1.0 - float(aug.scale), 1.0 + float(aug.scale)))
+            self._augmenters[side] = build_geometric(self.augment, self.ft.region(side),
+                                                     self.ft.input_size)
         return self._augmenters[side]
 
     # -- test time ----------------------------------------------------------------------

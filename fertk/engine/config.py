@@ -88,17 +88,26 @@ class ModelConfig:
 
 @dataclass
 class AugmentConfig:
-    """Training-time geometric augmentation and the illumination scheme.
+    """Training-time augmentation: registered augmentations (``fertk list augmentations``).
 
-    ``illumination``: ``none``, ``he``, ``lm``, ``ws`` (one normalisation for train and
-    test) or ``aug`` (train on HE, LM and WS copies; test with ``test_illumination``).
+    ``geometric``: an augmentation of kind ``geometric`` (or ``none``: the centre crop), built
+    with the crop window and input size of the backbone, the options ``shift``, ``flip``,
+    ``rotate``, ``scale`` that it declares, and ``geometric_options``; a plugin's trains like a
+    built-in one. ``illumination``: an augmentation of kind ``illumination`` (with
+    ``illumination_options``): a normalisation (``he``, ``lm``, ``ws``, ``none``) is applied
+    to training and test images alike; a training scheme (one with ``expand``, the paper's
+    ``aug``: HE, LM and WS copies of every image) trains on its copies and tests with
+    ``test_illumination``.
     """
 
+    geometric: str = "geometric"
+    geometric_options: dict[str, Any] = field(default_factory=dict)
     shift: bool = True
     flip: bool = True
     rotate: float = 0.0
     scale: float = 0.0
     illumination: str = "none"
+    illumination_options: dict[str, Any] = field(default_factory=dict)
     test_illumination: str = "none"
 
 
@@ -120,6 +129,9 @@ class FrameStageConfig:
     init: str = "xavier"  # xavier | default
     patience: int = 100
     eval_every: int = 1
+    # batch norm: running statistics recomputed over this many training batches before each
+    # validation (0: off); see fertk.engine.batchnorm
+    precise_bn: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # fine-tuning (see fine_tune_plan): features frozen for N epochs | features | none | auto
     freeze: str | int = "auto"
@@ -152,7 +164,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp16 | off
-    channels_last: str = "auto"  # auto (on CUDA) | on | off
+    channels_last: str = "auto"  # auto (CUDA; CPU where the backbone registers it) | on | off
     compile: bool = False
     deterministic: bool = True
     progress: bool = True
@@ -183,6 +195,11 @@ class TrainConfig:
         for key in ("freeze", "lr_backbone"):  # added later: at their default, the digests of
             if d["frame"].get(key) == "auto":  # earlier runs stay valid (--resume, compare reuse)
                 d["frame"].pop(key)
+        aug = d["frame"]["augment"]
+        for key, default in (("geometric", "geometric"), ("geometric_options", {}),
+                             ("illumination_options", {})):  # likewise
+            if aug.get(key) == default:
+                aug.pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -370,11 +387,23 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         bad("frame.frames", f"must be peak, all or last:K (got {fr!r})")
     if cfg.frame.init not in ("xavier", "default"):
         bad("frame.init", "must be xavier or default")
-    ill = ("none", "he", "lm", "ws", "aug")
-    if cfg.frame.augment.illumination not in ill:
-        bad("frame.augment.illumination", f"must be one of {', '.join(ill)}")
-    if cfg.frame.augment.test_illumination not in ill[:4]:
-        bad("frame.augment.test_illumination", "must be none, he, lm or ws")
+    aug = cfg.frame.augment
+    for key, kind, name in (("illumination", "illumination", aug.illumination),
+                            ("test_illumination", "illumination", aug.test_illumination),
+                            ("geometric", "geometric", aug.geometric)):
+        if key == "geometric" and name == "none":
+            continue
+        problem = augmentation_problem(name, kind)
+        if problem:
+            bad(f"frame.augment.{key}", problem)
+    for key in ("geometric_options", "illumination_options"):
+        if not isinstance(getattr(aug, key), dict):
+            bad(f"frame.augment.{key}", "must be a mapping of options")
+    from fertk.engine.arrays import is_scheme
+
+    if is_scheme(aug.test_illumination):
+        bad("frame.augment.test_illumination", f"'{aug.test_illumination}' is a training scheme; "
+            "name the normalisation applied at test time (he, lm, ws or none)")
     fz = cfg.frame.freeze
     if not (fz in ("auto", "features", "none") or (isinstance(fz, int) and not isinstance(fz, bool) and fz >= 0)):
         bad("frame.freeze", f"must be auto, features, none or a number of epochs >= 0 (got {fz!r})")
@@ -391,6 +420,9 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         bad("sequence.tracks", f"must be a positive integer or null (got {cfg.sequence.tracks!r})")
     if cfg.sequence.input_kind not in ("probs", "features"):
         bad("sequence.input_kind", "must be probs or features")
+    pb = cfg.frame.precise_bn
+    if not isinstance(pb, int) or isinstance(pb, bool) or pb < 0:
+        bad("frame.precise_bn", f"must be a number of batches >= 0 (got {pb!r})")
     if cfg.run.amp not in ("auto", "bf16", "fp16", "off"):
         bad("run.amp", "must be auto, bf16, fp16 or off")
     if cfg.run.channels_last not in ("auto", "on", "off", True, False):
@@ -401,6 +433,24 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                      ("sequence.seq_len", cfg.sequence.seq_len)):
         if not isinstance(val, int) or val < 1:
             bad(key, f"must be a positive integer (got {val!r})")
+
+
+def augmentation_problem(name: Any, kind: str) -> str | None:
+    """Why ``name`` is not a registered augmentation of ``kind`` (None: it is one)."""
+    from fertk.plugins import get_registry
+    from fertk.registry import UnknownComponentError
+
+    names = [n for n in get_registry("augmentations").names()
+             if get_registry("augmentations").get(n).metadata.get("kind") == kind]
+    if not isinstance(name, str):
+        return f"must be the name of a {kind} augmentation ({', '.join(names)}), got {name!r}"
+    try:
+        spec = get_registry("augmentations").get(name)
+    except UnknownComponentError as exc:
+        return f"{str(exc).rstrip('.')}; {kind} augmentations: {', '.join(names)}"
+    if spec.metadata.get("kind") != kind:
+        return f"'{name}' is a {spec.metadata.get('kind')} augmentation, not a {kind} one ({', '.join(names)})"
+    return None
 
 
 def starts_trained(cfg: TrainConfig) -> bool:

@@ -3,13 +3,20 @@ stage, checkpoints. The list of folds itself comes from :mod:`fertk.engine.folds
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from fertk.engine.arrays import ArraySet, frame_rows, sequence_groups
+from fertk.engine.arrays import (
+    ArraySet,
+    Illuminated,
+    eval_illumination,
+    frame_rows,
+    sequence_groups,
+)
 from fertk.engine.batching import BatchPipeline
 from fertk.engine.config import fine_tune_plan
 from fertk.engine.folds import FoldSplit
@@ -37,13 +44,6 @@ def amp_dtype_for(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cuda" else None  # auto
 
 
-def eval_illumination(aug: Any) -> str:
-    """The normalisation applied at test time (and to the sequence stage's inputs)."""
-    if aug.illumination in ("he", "lm", "ws"):
-        return aug.illumination
-    return aug.test_illumination if aug.illumination == "aug" else "none"
-
-
 def build_backbone(cfg: Any, num_classes: int) -> torch.nn.Module:
     from fertk.plugins import get_registry
 
@@ -56,6 +56,29 @@ def build_backbone(cfg: Any, num_classes: int) -> torch.nn.Module:
         head = classifier_of(model) if getattr(model, "pretrained_source", None) else None
         xavier_init(head[1] if head else model)  # pretrained (timm): only the new classifier
     return model
+
+
+def cpu_channels_last(backbone: str) -> bool:
+    """Whether ``run.channels_last: auto`` trains ``backbone`` in NHWC on the CPU: where its
+    registration says so (``channels_last=True``, set for the compact family, measured 1.2x
+    (compact_tiny) to 1.8x (compact) faster on 2 cores by ``benchmarks/bench_train.py
+    --sweep``). Not by default: torch 2.14's CPU backward crashes in NHWC for mini-Xception."""
+    from fertk.plugins import get_registry
+
+    try:
+        return bool(get_registry("backbones").get(backbone).metadata.get("channels_last"))
+    except Exception:  # noqa: BLE001 - an unknown name fails later with its own message
+        return False
+
+
+def deploy_form(backbone: torch.nn.Module) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The backbone's inference form and the options that rebuild it: ``backbone.deploy()``
+    where the backbone defines one (a training-only reparameterisation, e.g. compact's
+    ``batch_norm: fold``), else the backbone itself with its options unchanged."""
+    deploy = getattr(backbone, "deploy", None)
+    if not callable(deploy):
+        return backbone, {}
+    return deploy()
 
 
 def predictions(labels: np.ndarray, predicted: np.ndarray) -> dict[str, list[int]]:
@@ -215,16 +238,31 @@ def build_head(cfg: Any, num_classes: int, input_dim: int) -> tuple[torch.nn.Mod
     return head, opts
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What a fold reads of its training run (the run is never written to by a fold):
+    config, output folder, config digest, the detector of the prepared data, the shared
+    illumination cache, and whether this fold logs the ``model.init_from`` lines."""
+
+    cfg: Any
+    out: Path
+    digest: str
+    detector: str
+    illuminated: Illuminated
+    log_init: bool = True
+
+
 class FoldRunner:
-    def __init__(self, trainer: Any, ds: ArraySet, fold: FoldSplit, index: int, dist: Any,
+    def __init__(self, run: RunInfo, ds: ArraySet, fold: FoldSplit, index: int, dist: Any,
                  progress: Any, budget: list[int]):
-        self.t, self.cfg, self.ds, self.fold, self.index = trainer, trainer.cfg, ds, fold, index
+        self.t, self.cfg, self.ds, self.fold, self.index = run, run.cfg, ds, fold, index
         self.dist, self.progress, self.budget = dist, progress, budget
-        self.dir = trainer.out / "folds" / fold.name
+        self.dir = run.out / "folds" / fold.name
         self.k = len(ds.classes)
         self.amp = amp_dtype_for(self.cfg.run.amp, dist.device)
         cl = self.cfg.run.channels_last
-        self.channels_last = (cl in ("on", True)) or (cl == "auto" and dist.device.type == "cuda")
+        self.channels_last = cl in ("on", True) or (cl == "auto" and (
+            dist.device.type == "cuda" or cpu_channels_last(self.cfg.model.backbone)))
 
     @property
     def optimistic(self) -> bool:
@@ -250,13 +288,9 @@ class FoldRunner:
         self.init_source = init_backbone(cfg, backbone, list(ds.classes), {
             "input_spec": spec, "crop": self.crop_meta(), "illumination": t_ill})
         self.pretrained = pretrained_record(backbone)
-        if self.init_source and self.dist.is_main and not getattr(self.t, "init_reported", False):
-            self.t.init_reported = True  # once per run, not once per fold
+        if self.init_source and self.dist.is_main and self.t.log_init:  # once per run
             for line in describe_init(self.init_source):
-                if self.progress.enabled:
-                    self.progress.log(line)
-                else:
-                    print(f"fertk: {line}", file=sys.stderr)
+                self.progress.log(line)
         pipe = BatchPipeline(spec, cfg.frame.augment, self.dist.device, self.channels_last)
         frames = cfg.frame.frames
         tr = frame_rows(ds, fold.train, frames)
@@ -268,12 +302,8 @@ class FoldRunner:
             raise FertkError(f"fold {fold.name}: the validation subjects have no labelled frames; "
                              "raise protocol.val_fraction")
         aug = cfg.frame.augment
-        test_crops = self.t.illuminated(ds, t_ill)
-        if aug.illumination == "aug":
-            train_x = np.concatenate([self.t.illuminated(ds, n)[tr] for n in ("he", "lm", "ws")])
-            train_y = np.tile(ds.labels[tr], 3)
-        else:
-            train_x, train_y = np.asarray(test_crops[tr]), ds.labels[tr]
+        test_crops = self.t.illuminated(t_ill)
+        train_x, train_y = self.t.illuminated.training(aug, tr)
         result: dict[str, Any] = {
             "fold": fold.name, "index": self.index, "config_digest": self.t.digest,
             "selection": cfg.selection_label,
@@ -292,6 +322,9 @@ class FoldRunner:
             st = StageResult(cpu_state(backbone), [], -1, 0,
                              {"accuracy": val_m["accuracy"], "uar": val_m["uar"]})
         backbone.load_state_dict(st.best_state)
+        # the inference form is what is tested, saved and fed to the sequence stage (a model
+        # trained with batch norm to fold gives the paper's layers here)
+        backbone, self.deploy_options = deploy_form(backbone)
         backbone.to(self.dist.device).eval()
         logits = predict(backbone, pipe.test, np.asarray(test_crops[te]), amp_dtype=self.amp)
         frame_pred = logits.argmax(1).numpy()
@@ -304,7 +337,7 @@ class FoldRunner:
             save_checkpoint(frame_ckpt, {"backbone": backbone.state_dict()}, meta)
         result["frame"] = {"test": test_m, "val": st.best_val, "best_epoch": st.best_step,
                            "epochs_run": st.steps_run, "history": st.history,
-                           "checkpoint": str(frame_ckpt),
+                           "checkpoint": str(frame_ckpt), "warnings": st.warnings,
                            "predictions": predictions(ds.labels[te], frame_pred)}
         result["sequence"] = None
         if cfg.model.temporal and cfg.sequence.enabled:
@@ -452,10 +485,12 @@ class FoldRunner:
         return {
             "fertk_version": __version__,
             "classes": list(self.ds.classes),
-            "backbone": {"name": cfg.model.backbone, "options": checkpoint_options(cfg, spec, self.k)},
+            "backbone": {"name": cfg.model.backbone,
+                         "options": {**checkpoint_options(cfg, spec, self.k),
+                                     **getattr(self, "deploy_options", {})}},
             "temporal": temporal,
             "crop": self.crop_meta(),
-            "detector": self.t.detector_name(),
+            "detector": self.t.detector,
             "input_spec": spec,
             "illumination": None if t_ill == "none" else t_ill,
             "train": {
@@ -464,7 +499,7 @@ class FoldRunner:
                 "data_hash": self.ds.key, "best_step": st.best_step, "val": st.best_val,
                 "test": {k: test_m[k] for k in ("accuracy", "uar", "macro_f1")},
                 "dataset": cfg.data.dataset, **self.test_part(),
-                "preprocessing": {"detector": self.t.detector_name(), "crop": self.crop_meta()},
+                "preprocessing": {"detector": self.t.detector, "crop": self.crop_meta()},
                 **({"init_from": self.init_source} if self.init_source else {}),
                 **({"pretrained": self.pretrained} if self.pretrained else {}),
                 "fine_tune": dict(zip(("freeze_epochs", "lr_backbone"), fine_tune_plan(cfg),

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from fertk.engine.arrays import ArraySet, frame_rows, illuminate, load_data, sequence_groups
+from fertk.engine.arrays import ArraySet, frame_rows, load_data, sequence_groups
 from fertk.engine.config import TrainConfig, config_to_yaml
 from fertk.engine.folds import FoldSplit, make_folds, save_splits
 from fertk.engine.metrics import METRICS, compute_metrics, merge_confusions
@@ -47,7 +47,8 @@ class Trainer:
         self._data = data
         self.argv = argv if argv is not None else list(sys.argv)
         self.digest = cfg.digest()
-        self._illum: dict[str, np.ndarray] = {}
+        self._illuminated: Any = None
+        self._init_logged = False
 
     # -- setup --------------------------------------------------------------------------
     def _check_out_dir(self) -> None:
@@ -84,13 +85,6 @@ class Trainer:
                 raise FertkError(f"protocol.only_folds={only}: no such fold (0..{len(folds) - 1})")
             return folds_sel
         return folds
-
-    def illuminated(self, ds: ArraySet, name: str) -> np.ndarray:
-        if name in ("none", "", None):
-            return ds.crops
-        if name not in self._illum:
-            self._illum[name] = illuminate(ds.crops, name)
-        return self._illum[name]
 
     def detector_name(self) -> str | None:
         prep = (getattr(self._data, "report", {}) or {}).get("options", {}) or {}
@@ -135,7 +129,8 @@ class Trainer:
 
     def _run_fold(self, ds: ArraySet, fold: FoldSplit, index: int, dist: Any, progress: Any,
                   budget: list[int]) -> dict[str, Any]:
-        from fertk.engine.fold_runner import FoldRunner
+        from fertk.engine.arrays import Illuminated
+        from fertk.engine.fold_runner import FoldRunner, RunInfo
 
         fold_dir = self.out / "folds" / fold.name
         result_file = fold_dir / "result.json"
@@ -143,8 +138,12 @@ class Trainer:
             res = read_json(result_file)
             if res.get("config_digest") == self.digest:
                 return res
-        runner = FoldRunner(self, ds, fold, index, dist, progress, budget)
-        res = runner.run()
+        if self._illuminated is None or self._illuminated.ds is not ds:
+            self._illuminated = Illuminated(ds)
+        run = RunInfo(self.cfg, self.out, self.digest, self.detector_name(), self._illuminated,
+                      log_init=not self._init_logged)
+        res = FoldRunner(run, ds, fold, index, dist, progress, budget).run()
+        self._init_logged = True
         if dist.is_main:
             write_json(result_file, res)
         return res

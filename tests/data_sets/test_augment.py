@@ -101,21 +101,26 @@ def test_geometric_ops_are_exact_where_they_should_be():
     assert (rot - center_crop(disc)).abs().mean() < 0.01
 
 
-def test_loader_batches_with_illumination_and_augmentation(prepared_last3):
-    from fertk.data import BatchLoader
+def test_training_batches_with_the_aug_scheme_and_augmentation(prepared_last3):
+    """The engine's one batch path: the registered "aug" scheme's copies (HE, LM, WS), then
+    the registered geometric augmentation, replayed exactly by the same generator; test-time
+    input is the central crop."""
+    from fertk.engine.arrays import Illuminated, as_array_set
+    from fertk.engine.batching import BatchPipeline
+    from fertk.engine.config import AugmentConfig
 
+    ds = as_array_set(prepared_last3)
     rows = prepared_last3.frame_indices(peak_only=False)
-    loader = BatchLoader(prepared_last3, rows, batch_size=32, illumination="aug", augment="geometric",
-                         seed=0)
-    batches = list(loader)
-    assert len(batches) == len(loader) == -(-len(rows) // 32)
-    x, y = batches[0]
-    assert x.shape == (32, 1, 96, 96) and y.dtype == torch.long
-    assert sum(len(b[1]) for b in batches) == len(rows)
-    again = list(BatchLoader(prepared_last3, rows, batch_size=32, illumination="aug",
-                             augment="geometric", seed=0))
-    assert torch.equal(again[0][0], x)
-    test = BatchLoader(prepared_last3, rows[:5], batch_size=5, shuffle=False)
-    tx, ty = next(iter(test))
-    expect = torch.from_numpy(np.asarray(prepared_last3.crops[rows[:5]])[:, 12:108, 12:108]) / 255
-    assert torch.allclose(tx[:, 0], expect) and ty.tolist() == prepared_last3.labels[rows[:5]].tolist()
+    aug = AugmentConfig(illumination="aug", rotate=10.0, scale=0.1)
+    x_u8, y = Illuminated(ds).training(aug, rows)
+    assert len(x_u8) == 3 * len(rows) and y.tolist() == np.tile(ds.labels[rows], 3).tolist()
+    he = fertk.create("augmentations", "he")(np.asarray(ds.crops[rows[:2]]))
+    assert np.array_equal(x_u8[:2], he)
+    spec = {"input_size": [96, 96], "in_chans": 1, "crop_size": 96, "mean": [0.5], "std": [0.5]}
+    pipe = BatchPipeline(spec, aug)
+    x = pipe.train(x_u8[:32], torch.Generator().manual_seed(0))
+    assert x.shape == (32, 1, 96, 96)
+    assert torch.equal(pipe.train(x_u8[:32], torch.Generator().manual_seed(0)), x)
+    tx = pipe.test(np.asarray(ds.crops[rows[:5]]))
+    expect = torch.from_numpy(np.asarray(ds.crops[rows[:5]])[:, 12:108, 12:108]) / 255
+    assert torch.allclose(tx[:, 0], (expect - 0.5) / 0.5)
