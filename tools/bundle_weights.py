@@ -33,8 +33,9 @@ def run_record(run: Path, stage: str) -> dict[str, Any]:
     part = result[stage] or {}
     hist = part.get("history") or []
     rec = {"config": (run / "config.yaml").read_text(encoding="utf-8"),
-           "command": " ".join(manifest.get("argv") or []),
-           "train_seconds": round(sum(float(h.get("train_s", 0.0)) for h in hist), 1)}
+           "command": " ".join(manifest.get("command") or manifest.get("argv") or []),
+           "train_seconds": round(sum(float(h.get("train_s", 0.0)) for h in hist), 1),
+           "wall_seconds": round(sum(float(h.get("epoch_s", h.get("train_s", 0.0))) for h in hist), 1)}
     if stage == "frame":
         rec.update(best_epoch=part.get("best_epoch"), epochs_run=part.get("epochs_run"))
     else:
