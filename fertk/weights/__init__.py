@@ -44,6 +44,10 @@ DEFAULT_BUDGET_MS = 10.0
 #: ``.safetensors``). The checksum is pinned here, not read from the asset's JSON, so a
 #: replaced or corrupted asset is refused (``tools/convert_fer_minixception.py`` rebuilds it).
 BUNDLED: dict[str, tuple[str, str]] = {
+    "compact_tiny-fer2013": (
+        "compact_tiny_fer2013",
+        "5dab78220476e9ccbf1c848edfbfa837f3e95ac21e1b8a50e4fc8c5cdafa5078",
+    ),
     "minixception-fer2013": (
         "minixception_fer2013",
         "30c2b0d1cb1cfd2bfecb499e5babd1dbb307ceefe80acec762377d58874760f9",

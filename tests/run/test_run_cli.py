@@ -191,3 +191,20 @@ def test_webcam_that_cannot_be_opened_is_one_line(tmp_path, checkpoint, capfd):
     for noise in ("WARN", "Traceback", "others completed", "Warning", "error "):
         assert noise not in err, err
     assert not out.exists() or not list(out.iterdir())  # no empty CSV, JSONL or timeline
+
+
+@pytest.mark.parametrize("backbone", ["compact_tiny"])
+def test_the_papers_model_with_its_gru_runs_with_no_other_option(tmp_path, backbone):
+    """The design card's command, ``fertk run clip.mp4 --detector dlib --backbone B --temporal
+    gru``, runs on the bundled FER2013 weights of B and their GRU head."""
+    from pathlib import Path
+
+    clip = Path(__file__).resolve().parents[2] / "examples" / "media" / "pexels_wolfgang_langer.mp4"
+    res = _run([clip, "--detector", "dlib", "--backbone", backbone, "--temporal", "gru",
+                "--max-frames", "12", "--out", tmp_path / "out", "--no-annotate"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(next((tmp_path / "out").rglob("*.summary.json")).read_text())
+    text = json.dumps(summary)
+    assert f"{backbone}-fer2013" in text and "gru" in text
+    rows = _rows(next((tmp_path / "out").rglob("*.csv")))
+    assert len(rows) >= 12 and any(r["label"] for r in rows)

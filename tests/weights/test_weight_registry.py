@@ -35,7 +35,7 @@ def test_cache_dir_env(monkeypatch, tmp_path):
 
 
 def test_bundled_entry_metadata(fresh_plugins, cache_dir):
-    m = fresh_plugins.get_registry("weights").get(DEFAULT_WEIGHTS).metadata
+    m = fresh_plugins.get_registry("weights").get("minixception-fer2013").metadata
     assert m["origin"] == "bundled" and m["backbone"] == "minixception"
     assert m["classes"] == ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]
     assert m["crop"] == {"name": "box", "options": {"margin": 0.2, "shift": -0.12}}
@@ -43,7 +43,7 @@ def test_bundled_entry_metadata(fresh_plugins, cache_dir):
     spec = m["input_spec"]
     assert spec["input_size"] == [64, 64] and spec["in_chans"] == 1 and spec["crop_size"] == 120
     assert spec["mean"] == [0.5] and spec["std"] == [0.5]  # (x/255 - 0.5) / 0.5 == x/255*2 - 1
-    assert m["sha256"] == BUNDLED[DEFAULT_WEIGHTS][1]
+    assert m["sha256"] == BUNDLED["minixception-fer2013"][1]
     assert sha256_file(ASSETS_DIR / "minixception_fer2013.safetensors") == m["sha256"]
     meta = json.loads((ASSETS_DIR / "minixception_fer2013.json").read_text())
     assert meta["train"]["original_labels"] == ["angry", "disgust", "fear", "happy", "sad",
@@ -123,7 +123,7 @@ def test_bundled_asset_tampering_is_detected(fresh_plugins, cache_dir, tmp_path,
     meta_path(sf).write_text(json.dumps(meta))
     monkeypatch.setattr(weights, "ASSETS_DIR", fake_assets)
     with pytest.raises(FertkError, match="checksum mismatch: registered sha256"):
-        load_checkpoint(DEFAULT_WEIGHTS)
+        load_checkpoint("minixception-fer2013")
 
 
 def test_cli_import_info_and_errors(tiny_plugins, tmp_path, make_meta, capsys):
