@@ -89,8 +89,11 @@ def test_component_hook_registers(fresh_plugins, hook, kind):
 
 
 def test_register_landmark_schemes_hook(fresh_plugins):
-    """A plugin's landmark layout becomes known to get_scheme (loaded on the first miss)."""
-    from fertk.types import SCHEMES, get_scheme
+    """A plugin's landmark layout becomes known to get_scheme (loaded on the first miss), in
+    the plugin context only: another context, or this one reset, does not know it."""
+    from fertk.plugins import Context
+    from fertk.registry import UnknownComponentError
+    from fertk.types import SCHEMES, find_scheme, get_scheme
 
     class Schemes:
         @hookimpl
@@ -98,12 +101,13 @@ def test_register_landmark_schemes_hook(fresh_plugins):
             register("probe3", num_points=3, nose=2, left_eye=(0,), right_eye=(1,))
 
     fresh_plugins.register_plugin(Schemes(), name="schemes")
-    try:
-        scheme = get_scheme("probe3")
-        assert (scheme.num_points, scheme.nose, scheme.left_eye) == (3, 2, (0,))
-        assert get_scheme("dlib68").num_points == 68
-    finally:
-        SCHEMES.pop("probe3", None)
+    scheme = get_scheme("probe3")
+    assert (scheme.num_points, scheme.nose, scheme.left_eye) == (3, 2, (0,))
+    assert get_scheme("dlib68").num_points == 68
+    assert "probe3" not in SCHEMES and find_scheme("probe3", Context()) is None
+    fresh_plugins.reset()
+    with pytest.raises(UnknownComponentError, match="probe3"):
+        get_scheme("probe3")
 
 
 def test_builtin_engines_registered_through_the_hook(fresh_plugins):
