@@ -27,6 +27,7 @@ from fertk.clitools import (
     stride_option,
 )
 from fertk.errors import FertkError
+from fertk.faces import DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
 
 
@@ -130,7 +131,7 @@ class _Job:
 
 @click.command("detect")
 @click.argument("source", metavar="SOURCE")
-@component_option("--detector", "-d", kind="detectors", default="dlib", help="Face detector.")
+@component_option("--detector", "-d", kind="detectors", default=DEFAULT_DETECTOR, help="Face detector.")
 @detector_options_option()
 @component_option(
     "--crop", "-c", kind="crops", default=None, show_default=False,
