@@ -26,8 +26,8 @@ def list_components(kind: str, pattern: str | None = None) -> list[str]:
 
 #: Lazy top-level names → their modules (imported on first use; torch only when a pipeline
 #: is built).
-_LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.api", "Results": "fertk.api",
-         "to_dataframe": "fertk.api", "plot_faces": "fertk.plots",
+_LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.pipeline", "Results": "fertk.pipeline",
+         "to_dataframe": "fertk.io.results", "plot_faces": "fertk.plots",
          "plot_timeline": "fertk.plots"}
 
 
