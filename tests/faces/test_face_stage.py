@@ -102,13 +102,13 @@ def test_detect_and_run_give_the_same_crops(tmp_path, astronaut_path, astronaut,
     backbone = fertk.create("backbones", "compact_tiny", num_classes=7)
     pipe = Pipeline(backbone=backbone, crop="landmark", engine="torch", device="cpu", threads=1)
     seen = []
-    classify = pipe.engine.classify
+    classify = pipe.classifier.classify
 
     def spy(crops):
         seen.append(np.array(crops))
         return classify(crops)
 
-    pipe.engine.classify = spy
+    pipe.classifier.classify = spy
     pipe.analyze(astronaut)
     assert pipe.detector_name == "dlib" and pipe.crop_name == "landmark"
     (from_run,) = np.concatenate(seen)
