@@ -100,15 +100,15 @@ def test_run_item_describes_the_job_and_run_job_returns_a_typed_summary(media, b
     cap = cv2.VideoCapture(summary.files["video"])
     assert abs(cap.get(cv2.CAP_PROP_FPS) - 6.0) < 0.01  # the job's rate / stride
     cap.release()
-    # stills: RunOutputs writes the annotated images, no video, no timeline
-    stills = [tmp_path / "a.png", tmp_path / "b.png"]
+    # stills: RunOutputs writes the annotated images (of every 2nd one), no video, no timeline
+    stills = [tmp_path / f"{name}.png" for name in "abc"]
     for p in stills:
         cv2.imwrite(str(p), make_frames(1)[0])
     (group,) = expand_sources([str(p) for p in stills])
     res = run_job(pipe, group, tmp_path / "stills")
     assert res.stills and "video" not in res.files and "timeline" not in res.files
     assert sorted(p.name for p in (tmp_path / "stills" / f"{group.name}.annotated").iterdir()) \
-        == ["a.jpg", "b.jpg"]
+        == ["a.jpg", "c.jpg"]
 
 
 # -- item 3: no hidden process-wide state ---------------------------------------------------------
