@@ -354,7 +354,7 @@ class Context:
             self.plugin_manager()
             self._schemes_generation = self.generation
             self.call_each("register_landmark_schemes", register=self._add_scheme)
-            found = self._schemes.get(name)
+            found = self._schemes.get(name) or SCHEMES.get(name)  # also register_scheme at import
         return found
 
     def scheme(self, name: str) -> LandmarkScheme:

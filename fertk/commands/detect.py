@@ -27,7 +27,7 @@ from fertk.clitools import (
     stride_option,
 )
 from fertk.errors import FertkError
-from fertk.faces import DEFAULT_DETECTOR
+from fertk.faces import BOX_CROP, DEFAULT_CROP, DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
 
 
@@ -135,7 +135,7 @@ class _Job:
 @detector_options_option()
 @component_option(
     "--crop", "-c", kind="crops", default=None, show_default=False,
-    help="Crop policy for --save-crops [default: landmark; box for box-only detectors].",
+    help=f"Crop policy for --save-crops [default: {DEFAULT_CROP}; {BOX_CROP} for box-only detectors].",
 )
 @crop_options_option()
 @json_file_option(help="Per-image/per-frame records (faces, boxes, scores, landmarks) as JSON "

@@ -29,6 +29,7 @@ from fertk.clitools import (
     workers_option,
 )
 from fertk.errors import FertkError
+from fertk.faces import DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.command("run")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @component_option("--detector", "-d", kind="detectors", default=None,
-                  help="Face detector [default: the weights' suggestion, else dlib].")
+                  help=f"Face detector [default: the weights' suggestion, else {DEFAULT_DETECTOR}].")
 @detector_options_option()
 @component_option("--crop", "-c", kind="crops", default=None,
                   help="Crop policy [default: the weights' own]; a different one is refused.")
