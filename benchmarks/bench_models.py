@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import fertk
-from fertk.engines import ENGINES, build_engine
+from fertk.engines import ENGINES, build_variant
 from fertk.models.cost import count_macs, matmul_gflops, measure_latency
 from fertk.preprocess import FrameTransform
 
@@ -140,7 +140,7 @@ def main() -> None:
         for engine in engines:
             t0 = time.perf_counter()
             try:
-                run = build_engine(model, engine, x, calibration=cal)
+                run = build_variant(model, engine, x, calibration=cal)
             except Exception as exc:
                 print(f"| {name} | {macs / 1e6:,.0f} | {floor:.2f} | {engine} | failed: {type(exc).__name__} |||||")
                 continue
@@ -167,7 +167,7 @@ def main() -> None:
     print(f"| eager (fp32) | {100 * fp32_acc:.2f}% | 0.00 | 100.0% |")
     for engine in [e for e in engines if e.startswith("int8") or e.endswith("int8")]:
         try:
-            run = build_engine(trained, engine, te_x[:1], calibration=calibration)
+            run = build_variant(trained, engine, te_x[:1], calibration=calibration)
         except Exception as exc:
             print(f"| {engine} | failed: {type(exc).__name__} | | |")
             continue

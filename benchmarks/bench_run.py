@@ -104,7 +104,7 @@ def pipelined(video: Path, out: Path, **config) -> tuple[float, int, dict]:
     if res.get("error"):
         raise RuntimeError(res["error"])
     return time.perf_counter() - t1, int(res["frames"]), {"startup_s": t1 - t0,
-                                                          "engine": pipe.engine.name,
+                                                          "engine": pipe.classifier.name,
                                                           "codec": res.get("video_codec")}
 
 

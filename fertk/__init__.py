@@ -6,28 +6,28 @@ Heavy components are built on demand through the registries (see :mod:`fertk.reg
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from fertk.errors import FertkError  # noqa: E402
-from fertk.hookspecs import hookimpl, hookspec  # noqa: E402
-from fertk.plugins import get_plugin_manager, registries  # noqa: E402
-from fertk.registry import Registry, UnknownComponentError  # noqa: E402
+from fertk._version import __version__
+from fertk.errors import FertkError
+from fertk.hookspecs import hookimpl, hookspec
+from fertk.plugins import Context, default_context, get_plugin_manager, registries
+from fertk.registry import Registry, UnknownComponentError
 
 
 def create(kind: str, name: str, **options):
-    """Build the component ``name`` of ``kind`` (e.g. ``create("backbones", "compact")``)."""
-    return registries()[kind].create(name, **options)
+    """Build the component ``name`` of ``kind`` (e.g. ``create("backbones", "compact")``)
+    from the default plugin context's registries."""
+    return default_context().get_registry(kind).create(name, **options)
 
 
 def list_components(kind: str, pattern: str | None = None) -> list[str]:
     """Names registered for ``kind``, optionally filtered by an ``fnmatch`` pattern."""
-    return registries()[kind].names(pattern)
+    return default_context().get_registry(kind).names(pattern)
 
 
 #: Lazy top-level names → their modules (imported on first use; torch only when a pipeline
 #: is built).
-_LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.api", "Results": "fertk.api",
-         "to_dataframe": "fertk.api", "plot_faces": "fertk.plots",
+_LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.pipeline", "Results": "fertk.pipeline",
+         "to_dataframe": "fertk.io.results", "plot_faces": "fertk.plots",
          "plot_timeline": "fertk.plots"}
 
 
@@ -42,6 +42,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Context",
     "Pipeline",
     "Results",
     "analyze",
@@ -53,6 +54,7 @@ __all__ = [
     "Registry",
     "UnknownComponentError",
     "create",
+    "default_context",
     "get_plugin_manager",
     "hookimpl",
     "hookspec",

@@ -163,7 +163,7 @@ def validate_metadata(metadata: Any, where: str = "checkpoint") -> dict[str, Any
     ``crop`` ({"name", "options"} or null), ``detector`` and ``illumination`` (name or
     null), ``train`` (dict), ``licence``, ``source`` (str), ``fertk_version``.
     """
-    from fertk import __version__
+    from fertk._version import __version__
 
     if not isinstance(metadata, dict):
         raise FertkError(f"{where}: metadata must be a JSON object, got {type(metadata).__name__}")
@@ -251,7 +251,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return validate_metadata(raw, where=str(mpath))
 
 
-def _resolve(source: str | os.PathLike[str]) -> tuple[Path, str | None, dict[str, Any]]:
+def _resolve(source: str | os.PathLike[str], context: Any = None
+             ) -> tuple[Path, str | None, dict[str, Any]]:
     """(base path, registered name or None, registry metadata) for a path or a weight name."""
     text = os.fspath(source)
     base = split_base(text)
@@ -262,7 +263,7 @@ def _resolve(source: str | os.PathLike[str]) -> tuple[Path, str | None, dict[str
     looks_like_path = os.sep in text or text.endswith((WEIGHTS_SUFFIX, META_SUFFIX))
     from fertk.plugins import get_registry
 
-    registry = get_registry("weights")
+    registry = get_registry("weights", context)
     if not looks_like_path and text in registry:
         spec = registry.get(text)
         resolved = registry.create(text)
@@ -300,40 +301,61 @@ def _not_a_checkpoint(path: Path) -> FertkError:
 
 def check_compatible(
     ckpt_or_meta: Checkpoint | dict[str, Any],
+    where: str | None = None,
     *,
     classes: list[str] | tuple[str, ...] | None = None,
-    backbone: str | None = None,
-    temporal: str | None = None,
+    backbone: Any = None,
+    temporal: Any = None,
     sha256: str | None = None,
-    where: str | None = None,
+    options: bool = False,
+    head_exported: bool = True,
 ) -> None:
-    """Raise :class:`FertkError` when a checkpoint contradicts what the caller expects.
+    """Raise :class:`FertkError` when a checkpoint (or an export's metadata) contradicts what
+    the caller expects: the one compatibility check of fertk.
 
     ``classes`` must be the same list (same names, same order); ``backbone``/``temporal``
     the same component names; ``sha256`` the checksum of the ``.safetensors`` file.
+    ``options=True``: the expectations are a run's options (``--backbone``, ``--temporal``,
+    ``classes=``): the message names the option to leave out; built modules are not checked;
+    a temporal head may be named for a model that holds none (it must then need no training,
+    :func:`fertk.inference.model.resolve_model`), and ``head_exported=False`` (an ONNX export
+    without its head) refuses the model's own head. The crop is settled by
+    :func:`fertk.faces.settle_crop`.
     """
     if isinstance(ckpt_or_meta, Checkpoint):
         meta, label = ckpt_or_meta.metadata, where or ckpt_or_meta.label
     else:
         meta, label = ckpt_or_meta, where or "checkpoint"
+    have_backbone = (meta.get("backbone") or {}).get("name")
+    have_head = (meta.get("temporal") or {}).get("name")
     if sha256 is not None and meta.get("sha256") not in (None, sha256):
         raise FertkError(f"{label}: checksum mismatch: expected sha256 {sha256}, file has {meta['sha256']}")
-    if classes is not None and list(classes) != list(meta["classes"]):
+    same_classes = classes is None or list(classes) == list(meta["classes"])
+    if options:
+        if isinstance(backbone, str) and backbone != have_backbone:
+            raise FertkError(f"--backbone {backbone} contradicts {label}, which holds "
+                             f"'{have_backbone}' weights (leave --backbone out to use the checkpoint's)")
+        if not same_classes:
+            raise FertkError(f"classes {list(classes)} contradict {label}, which predicts "
+                             f"{list(meta['classes'])}")
+        if isinstance(temporal, str) and have_head is not None and temporal != have_head:
+            raise FertkError(f"--temporal {temporal} contradicts {label}, which holds a trained "
+                             f"'{have_head}' head (leave --temporal out to use it)")
+        if isinstance(temporal, str) and have_head is not None and not head_exported:
+            raise FertkError(f"{label}: exported without its '{have_head}' head: export again "
+                             "with --with-head")
+        return
+    if not same_classes:
         ours, theirs = set(meta["classes"]), set(classes)
-        detail = (
-            f"order differs ({list(meta['classes'])} vs {list(classes)})"
-            if ours == theirs
-            else f"checkpoint has {sorted(ours)}, expected {sorted(theirs)}"
-        )
+        detail = (f"order differs ({list(meta['classes'])} vs {list(classes)})" if ours == theirs
+                  else f"checkpoint has {sorted(ours)}, expected {sorted(theirs)}")
         raise FertkError(f"{label}: class-set mismatch: {detail}")
-    if backbone is not None and meta["backbone"]["name"] != backbone:
-        raise FertkError(f"{label}: backbone mismatch: checkpoint holds '{meta['backbone']['name']}' "
+    if backbone is not None and have_backbone != backbone:
+        raise FertkError(f"{label}: backbone mismatch: checkpoint holds '{have_backbone}' "
                          f"weights, not '{backbone}'")
-    if temporal is not None:
-        have = (meta.get("temporal") or {}).get("name")
-        if have != temporal:
-            raise FertkError(f"{label}: temporal head mismatch: checkpoint holds "
-                             f"{repr(have) if have else 'no temporal head'}, not '{temporal}'")
+    if temporal is not None and have_head != temporal:
+        raise FertkError(f"{label}: temporal head mismatch: checkpoint holds "
+                         f"{repr(have_head) if have_head else 'no temporal head'}, not '{temporal}'")
 
 
 def load_checkpoint(
@@ -341,17 +363,19 @@ def load_checkpoint(
     *,
     verify: bool = True,
     device: str = "cpu",
+    context: Any = None,
 ) -> Checkpoint:
     """Load a checkpoint from a path (base, ``.safetensors`` or ``.json``) or a weight name.
 
     With ``verify`` (default) the ``.safetensors`` file's SHA-256 must match the one in the
     JSON and, for registered weights, the registry entry's ``sha256``, ``classes`` and
-    ``backbone``. Tensors are read with safetensors: no code is ever unpickled.
+    ``backbone``. Tensors are read with safetensors: no code is ever unpickled. Weight
+    names are looked up in ``context``'s registry (default: the default plugin context).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    base, name, reg_meta = _resolve(source)
+    base, name, reg_meta = _resolve(source, context)
     wpath = weights_path(base)
     meta = read_metadata(base)
     if not wpath.is_file():
@@ -418,25 +442,27 @@ def _load_part(module: Any, sd: dict[str, Any], part: str, ckpt: Checkpoint) -> 
     module.load_state_dict(sd, strict=True)
 
 
-def build_from_checkpoint(ckpt: Checkpoint | str | os.PathLike[str]) -> tuple[Any, Any | None]:
+def build_from_checkpoint(ckpt: Checkpoint | str | os.PathLike[str], context: Any = None
+                          ) -> tuple[Any, Any | None]:
     """Build ``(backbone, temporal head or None)`` from a checkpoint, weights loaded, eval mode.
 
     The backbone is ``create("backbones", name, num_classes=len(classes), **options)``; the
     head ``create("temporal", name, num_classes=K, input_dim=..., **options)`` where
     ``input_dim`` defaults to K for ``input_kind="probs"`` and the backbone's
-    ``feature_dim`` for ``"features"``.
+    ``feature_dim`` for ``"features"``; both from ``context``'s registries (default: the
+    default plugin context).
     """
     from fertk.plugins import get_registry
 
     if not isinstance(ckpt, Checkpoint):
-        ckpt = load_checkpoint(ckpt)
+        ckpt = load_checkpoint(ckpt, context=context)
     meta = ckpt.metadata
     k = ckpt.num_classes
     opts = dict(meta["backbone"]["options"])
     if opts.setdefault("num_classes", k) != k:
         raise FertkError(f"{ckpt.label}: class-set mismatch: backbone options say num_classes="
                          f"{opts['num_classes']} but metadata lists {k} classes")
-    backbone = get_registry("backbones").create(meta["backbone"]["name"], **opts)
+    backbone = get_registry("backbones", context).create(meta["backbone"]["name"], **opts)
     _load_part(backbone, ckpt.state_dicts["backbone"], "backbone", ckpt)
     backbone.eval()
     head = None
@@ -446,7 +472,7 @@ def build_from_checkpoint(ckpt: Checkpoint | str | os.PathLike[str]) -> tuple[An
         if "input_dim" not in topts:
             kind = topts.get("input_kind", "probs")
             topts["input_dim"] = k if kind == "probs" else int(backbone.feature_dim)
-        head = get_registry("temporal").create(meta["temporal"]["name"], **topts)
+        head = get_registry("temporal", context).create(meta["temporal"]["name"], **topts)
         _load_part(head, ckpt.state_dicts.get("temporal", {}), "temporal", ckpt)
         head.eval()
     return backbone, head

@@ -1,14 +1,25 @@
-"""Drawing on BGR images: face boxes, landmarks and label text (used by detect and run).
+"""Drawing: face boxes, landmarks and labels on BGR images, results' panels, timelines.
 
-Every function draws in place on a uint8 BGR image and returns it; pass ``image.copy()`` to
-keep the original. Gray input is converted with :func:`ensure_bgr` first. Sizes (line
-thickness, point radius, font scale) default to values proportional to the face or image,
-so annotations stay legible on both 320×240 frames and 4K photos.
+The one drawing code of fertk, below both of its users: the files of ``fertk run``
+(:mod:`fertk.io.outputs`) and the Python plots (:mod:`fertk.plots`, which adds reading and
+writing images); ``fertk detect`` draws its faces here too.
+
+Every ``draw_*`` function draws in place on a uint8 BGR image and returns it; pass
+``image.copy()`` to keep the original. Gray input is converted with :func:`ensure_bgr` first.
+Sizes (line thickness, point radius, font scale) default to values proportional to the face
+or image, so annotations stay legible on both 320×240 frames and 4K photos.
+:func:`draw_results` draws a frame's results (each label panel placed beside its face where
+it covers no other face and no other panel: right, left, below, above, then the
+least-covering place); :func:`timeline_figure` plots probabilities over time, one row per
+track (the longest ``max_tracks``; the title says how many were left out).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,9 +155,9 @@ def draw_face(
     if landmarks and face.landmarks is not None:
         nose = None
         if face.scheme:
-            from fertk.types import SCHEMES
+            from fertk.types import find_scheme
 
-            scheme = SCHEMES.get(face.scheme)
+            scheme = find_scheme(face.scheme)
             nose = scheme.nose if scheme is not None else None
         draw_landmarks(image, face.landmarks, highlight=nose)
     if label:
@@ -181,3 +192,139 @@ def draw_crop_region(image: np.ndarray, matrix: np.ndarray, size: int, color: Co
     pts = (corners - t) @ np.linalg.inv(a).T
     cv2.polylines(image, [np.round(pts).astype(np.int32)], True, color, _thickness(image), cv2.LINE_AA)
     return image
+
+
+# -- results: label panels and timelines -------------------------------------------------------
+#: Rows (tracks) of a timeline plot unless asked otherwise.
+MAX_TRACKS = 12
+#: Line colours of the classes in timeline plots (matplotlib's tab10 order, anger red first).
+CLASS_COLORS = ("#d62728", "#8c564b", "#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4", "#e377c2",
+                "#7f7f7f", "#bcbd22", "#17becf")
+
+Box = tuple[int, int, int, int]
+
+
+def _overlap(a: Box, b: Box) -> int:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0, w) * max(0, h)
+
+
+def place_panel(face: Sequence[float], size: tuple[int, int], image_size: tuple[int, int],
+                avoid: Iterable[Box], gap: int = 4) -> Box:
+    """Where a ``size`` = (w, h) panel beside ``face`` (x1, y1, x2, y2) covers least of
+    ``avoid`` (other faces, panels already placed): right, left, below, above, inside."""
+    w, h = size
+    iw, ih = image_size
+    x1, y1, x2, y2 = (int(round(v)) for v in face)
+    candidates = [(x2 + gap, y1), (x1 - gap - w, y1), (x1, y2 + gap), (x1, y1 - gap - h),
+                  (x2 + gap, y2 - h), (x1 - gap - w, y2 - h), (x1, y1)]
+    avoid = list(avoid)
+    best, best_cost = None, None
+    for order, (px, py) in enumerate(candidates):
+        px = int(min(max(px, 0), max(0, iw - w)))
+        py = int(min(max(py, 0), max(0, ih - h)))
+        box = (px, py, px + w, py + h)
+        covered = sum(_overlap(box, a) for a in avoid)
+        own = _overlap(box, (x1, y1, x2, y2))
+        cost = (covered, own, order)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = box, cost
+    return best  # type: ignore[return-value]
+
+
+def _panel_size(classes: Sequence[str], text: str, scale: float, bars: bool) -> tuple[int, int]:
+    import cv2
+
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)
+    width, height = tw + 6, th + base + 6
+    if bars:
+        bh, bw = max(8, int(11 * scale)), max(60, int(80 * scale))
+        (nw, _), _ = cv2.getTextSize("surprise", cv2.FONT_HERSHEY_SIMPLEX, 0.38 * scale, 1)
+        width = max(width, bw + nw + 10)
+        height += len(classes) * (bh + 2) + 2
+    return width, height
+
+
+def draw_results(image: np.ndarray, result: Any, *, landmarks: bool = True,
+                 bars: bool = True) -> np.ndarray:
+    """A BGR copy of ``image`` (uint8 BGR, BGRA or gray) with the faces of ``result`` (a
+    :class:`~fertk.io.results.FrameResult`) drawn: box, landmarks, track, label, bars."""
+    import cv2
+
+    out = ensure_bgr(image).copy()  # never draw on the caller's array
+    h, w = out.shape[:2]
+    scale = max(0.6, min(w, h) / 600)
+    faces = list(result.faces)
+    boxes: list[Box] = [tuple(int(round(v)) for v in f.box) for f in faces]  # type: ignore[misc]
+    placed: list[Box] = []
+    for i, f in enumerate(faces):
+        color = color_for(f.track if f.track is not None else i)
+        draw_box(out, f.box, color)
+        if landmarks and f.landmarks is not None:
+            draw_landmarks(out, f.landmarks, color=color)
+        tag = f"#{f.track} " if f.track is not None else ""
+        text = f"{tag}{f.label} {f.confidence:.2f}"
+        pw, ph = _panel_size(result.classes, text, scale, bars)
+        others = [b for k, b in enumerate(boxes) if k != i] + placed
+        px, py, qx, qy = place_panel(f.box, (pw, ph), (w, h), others)
+        placed.append((px, py, qx, qy))
+        region = out[py:qy, px:qx]
+        region[:] = (region * 0.35).astype(np.uint8)  # a dark, see-through panel
+        (_, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)
+        draw_label(out, text, (px, py + th + base + 4), color, scale=0.5 * scale)
+        if not bars:
+            continue
+        bh, bw = max(8, int(11 * scale)), max(60, int(80 * scale))
+        for k, (name, p) in enumerate(zip(result.classes, f.probs, strict=False)):
+            by = py + th + base + 8 + k * (bh + 2)
+            cv2.rectangle(out, (px + 3, by), (px + 3 + bw, by + bh), (70, 70, 70), -1)
+            cv2.rectangle(out, (px + 3, by), (px + 3 + int(bw * float(p)), by + bh), color, -1)
+            cv2.putText(out, name[:8], (px + bw + 6, by + bh - 1), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.38 * scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def timeline_figure(series: dict[Any, list[tuple[float, np.ndarray]]], classes: Sequence[str], *,
+                    title: str = "", max_tracks: int | None = MAX_TRACKS,
+                    path: str | os.PathLike | None = None):
+    """A matplotlib Figure of ``{track: [(time, probabilities), ...]}``, one row per track
+    (the longest ``max_tracks``; ``None``: all); saved to ``path`` (PNG) when given."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = list(classes)
+    tracks = sorted(series, key=lambda k: (-len(series[k]), str(k)))
+    shown = tracks if max_tracks is None else tracks[:max_tracks]
+    rows = max(1, len(shown))
+    fig = Figure(figsize=(11, 1.9 * rows + 1.0), dpi=90, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
+    if not shown:
+        axes[0].text(0.5, 0.5, "no face found", ha="center", va="center")
+        axes[0].set_axis_off()
+    for ax, key in zip(axes, shown, strict=False):
+        pts = series[key]
+        t = np.array([p[0] for p in pts])
+        probs = np.stack([p[1] for p in pts])
+        for k, name in enumerate(names):
+            ax.plot(t, probs[:, k], label=name, color=CLASS_COLORS[k % len(CLASS_COLORS)], lw=1.2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(f"track {key}" if key is not None else "face")
+        ax.grid(alpha=0.3)
+    if shown:
+        axes[-1].set_xlabel("time (s)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="expression")
+    left_out = len(tracks) - len(shown)
+    head = title or ""
+    if left_out:
+        head = (f"{head}: " if head else "") + \
+            f"the {len(shown)} longest of {len(tracks)} tracks ({left_out} not drawn)"
+    if head:
+        fig.suptitle(head, fontsize=11)
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(str(path))
+    return fig

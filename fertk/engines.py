@@ -1,16 +1,17 @@
 """Old import path of the engine variants: :mod:`fertk.inference.variants` (kept for plugins,
-benchmarks and notebooks). ``build_engine(model, name, example, **options)`` is
-:func:`fertk.inference.build_engine`, the one engine builder."""
+benchmarks and notebooks; not to be confused with :mod:`fertk.engine`, the trainer).
+
+``build_variant(model, name, example, **options)`` builds one (:func:`fertk.inference.build_variant`);
+``build_engine`` is its old name here, kept for one release."""
 
 from __future__ import annotations
 
-from fertk.inference.runtime import build_engine
+from fertk.inference.runtime import build_engine, build_variant
 from fertk.inference.variants import (
     ENGINES,
     FP32_ENGINES,
     INT8_ENGINES,
     Engine,
-    build_variant,
     export_onnx_bytes,
 )
 

@@ -8,7 +8,7 @@ an ``onnx`` section (file names, opset, parity). Every export runs the same inpu
 PyTorch and onnxruntime and refuses a model whose probabilities differ by more than ``atol``.
 
 The writer and the parity check are :mod:`fertk.inference.onnx`; loading and running an
-export is :func:`fertk.inference.load_onnx_model` and :class:`fertk.inference.OnnxEngine`.
+export is :func:`fertk.inference.load_onnx_model` and :class:`fertk.inference.OnnxClassifier`.
 """
 
 from __future__ import annotations

@@ -1,20 +1,25 @@
 """The face stage: frame → faces → crops, shared by ``fertk run``, ``fertk detect`` and
-``prepare()`` (where the face is found and cropped, in one place).
+``prepare()`` (where the face is found and cropped, in one place), and the one resolver of
+detector, crop policy and their options: every default of both lives here.
 
 :class:`FaceStage` builds a detector and a crop policy from names and options (or takes
 caller-built objects) and settles, once, which crop policy goes with which detector:
 
+- the detector is the one named, else the one a model or a data set suggests, else
+  :data:`DEFAULT_DETECTOR` (``dlib``); :func:`choose_detector`;
 - a detector gives landmarks when its built object has a ``scheme`` that is not ``None``
   (``dlib`` with ``landmarks=0`` has none), or, before it is built, by its registry metadata
   (:attr:`fertk.contracts.DetectorInfo.finds_landmarks`); :func:`detector_landmarks`;
-- the crop is the one named, else the model's (a checkpoint's crop and options), else
-  :data:`fertk.crops.DEFAULT_CROP` (``landmark``) for a detector with landmarks and ``box``
-  for a box-only one; :func:`settle_crop`;
+- a model keeps the crop it was trained with, options included (a checkpoint's or an
+  export's ``crop``): naming the same crop keeps them, naming another one is refused with
+  both named; without a model crop the crop is the one named, else :data:`DEFAULT_CROP`
+  (``landmark``) for a detector with landmarks and :data:`BOX_CROP` for a box-only one;
+  the user's options (``-C NAME=VALUE``) are layered over the chosen crop's; :func:`settle_crop`;
 - a crop policy that needs landmarks with a box-only detector is one :class:`FertkError`.
 
 Two pseudo-detectors exist for data sets: ``none`` (the whole image is the face, cropped
-with ``box`` and no margin: pre-cropped data such as FER2013) and ``dataset`` (landmarks
-shipped with the data set; :mod:`fertk.data.prepare` supplies the faces).
+with :data:`WHOLE_IMAGE_CROP`, ``box`` without margin: pre-cropped data such as FER2013) and
+``dataset`` (landmarks shipped with the data set; :mod:`fertk.data.prepare` supplies the faces).
 """
 
 from __future__ import annotations
@@ -25,47 +30,93 @@ import numpy as np
 
 from fertk.errors import FertkError
 
+#: The detector used when none is named and no model or data set suggests one.
+DEFAULT_DETECTOR = "dlib"
+#: The crop policy of a detector with landmarks when none is named (the paper's).
+DEFAULT_CROP = "landmark"
+#: The crop policy of a box-only detector when none is named.
+BOX_CROP = "box"
+#: The crop of pseudo-detector ``none`` (the whole image is the face): name and options.
+WHOLE_IMAGE_CROP: tuple[str, dict[str, Any]] = ("box", {"margin": 0.0})
 #: Pseudo-detectors (not in the registry) and whether their faces have landmarks.
 PSEUDO_DETECTORS = {"none": False, "dataset": True}
 _UNSET = object()
 
 
-def _registry(kind: str):
+def _registry(kind: str, context: Any = None):
     from fertk.plugins import get_registry
 
-    return get_registry(kind)
+    return get_registry(kind, context)
 
 
-def detector_landmarks(detector: Any) -> bool:
+def choose_detector(*named: str | None) -> str:
+    """The first detector named in ``named`` (the user's, then a model's or a data set's
+    suggestion, in the caller's order), else :data:`DEFAULT_DETECTOR`."""
+    return next((n for n in named if n), DEFAULT_DETECTOR)
+
+
+def default_crop(*named: str | None) -> str:
+    """The first crop policy named in ``named``, else :data:`DEFAULT_CROP` (for callers that
+    know no detector; :func:`settle_crop` picks by the detector)."""
+    return next((n for n in named if n), DEFAULT_CROP)
+
+
+def crop_label(name: str, options: dict[str, Any] | None = None) -> str:
+    """``box(margin=0.2, shift=-0.12)``: a crop policy with its options, for messages."""
+    opts = ", ".join(f"{k}={v!r}" for k, v in (options or {}).items())
+    return f"{name}({opts})" if opts else name
+
+
+def detector_landmarks(detector: Any, context: Any = None) -> bool:
     """Whether ``detector`` (a built object, or a registered / pseudo name) gives landmarks."""
     if isinstance(detector, str):
         if detector in PSEUDO_DETECTORS:
             return PSEUDO_DETECTORS[detector]
-        return _registry("detectors").get(detector).metadata.finds_landmarks  # rule: contracts.py
+        # the rule is DetectorInfo.finds_landmarks (contracts.py)
+        return _registry("detectors", context).get(detector).metadata.finds_landmarks
     scheme = getattr(detector, "scheme", _UNSET)
     return True if scheme is _UNSET else scheme is not None  # no scheme said: trust the caller
 
 
-def settle_crop(detector: Any, crop: str | None = None, options: dict[str, Any] | None = None, *,
-                model_crop: dict[str, Any] | None = None, detector_name: str | None = None
-                ) -> tuple[str, dict[str, Any]]:
-    """``(crop name, options)`` for ``detector`` (see the module's rules); refuses a crop that
-    needs landmarks with a box-only detector."""
-    landmarks = detector_landmarks(detector)
-    if crop:
-        name, opts = crop, {}
-    elif model_crop and model_crop.get("name"):
-        name, opts = model_crop["name"], dict(model_crop.get("options") or {})
-    elif (detector_name or detector) == "none":
-        name, opts = "box", {"margin": 0.0}
-    else:
-        from fertk.crops import DEFAULT_CROP
+def model_crop_choice(model_crop: dict[str, Any] | None, crop: str | None = None,
+                      model_label: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The crop a model was trained with, ``(name, options)``, or ``None`` when it names none.
 
-        name, opts = (DEFAULT_CROP if landmarks else "box"), {}
+    ``crop`` (the user's ``--crop``) may name it again (its options are kept); naming another
+    policy is one :class:`FertkError` saying what the model was trained with."""
+    if not (model_crop and model_crop.get("name")):
+        return None
+    name, opts = model_crop["name"], dict(model_crop.get("options") or {})
+    if crop and crop != name:
+        label = model_label or "the model"
+        raise FertkError(f"--crop {crop} contradicts {label}, trained with crop "
+                         f"{crop_label(name, opts)}: it would see other crops than it learnt "
+                         f"from (leave --crop out, or name {name} and change its options with "
+                         "-C NAME=VALUE)")
+    return name, opts
+
+
+def settle_crop(detector: Any, crop: str | None = None, options: dict[str, Any] | None = None, *,
+                model_crop: dict[str, Any] | None = None, detector_name: str | None = None,
+                model_label: str | None = None, context: Any = None
+                ) -> tuple[str, dict[str, Any]]:
+    """``(crop name, options)`` for ``detector`` (see the module's rules): the model's crop
+    (``model_crop``, ``{"name", "options"}``), else ``crop``, else the detector's default,
+    with ``options`` layered over; refuses a crop that needs landmarks with a box-only detector."""
+    landmarks = detector_landmarks(detector, context)
+    fixed = model_crop_choice(model_crop, crop, model_label)
+    if fixed is not None:
+        name, opts = fixed
+    elif crop:
+        name, opts = crop, {}
+    elif (detector_name or detector) == "none":
+        name, opts = WHOLE_IMAGE_CROP[0], dict(WHOLE_IMAGE_CROP[1])
+    else:
+        name, opts = (DEFAULT_CROP if landmarks else BOX_CROP), {}
     opts.update(options or {})
-    if _registry("crops").get(name).metadata.needs_landmarks and not landmarks:
+    if _registry("crops", context).get(name).metadata.needs_landmarks and not landmarks:
         label = detector_name or (detector if isinstance(detector, str) else type(detector).__name__)
-        if not crop and model_crop and model_crop.get("name"):  # the model fixes the crop
+        if fixed is not None:  # the model fixes the crop
             raise FertkError(f"the model was trained with crop '{name}', which needs landmarks, "
                              f"but detector '{label}' gives boxes only (use a detector with "
                              "landmarks, e.g. --detector dlib)")
@@ -91,19 +142,21 @@ class FaceStage:
 
     ``detector``/``crop``: registered names or built objects (with ``detect`` / ``crop``);
     ``default_detector``: used when ``detector`` is None (a checkpoint's, a data set's),
-    else :data:`fertk.detectors.DEFAULT_DETECTOR`; ``model_crop``: the model's crop spec
-    ``{"name", "options"}``, used when ``crop`` is None; ``with_crops=False``: faces only.
+    else :data:`DEFAULT_DETECTOR`; ``model_crop``: the model's crop spec ``{"name",
+    "options"}`` (``model_label`` names the model in errors), kept with ``crop_options``
+    layered over it (:func:`settle_crop`); ``with_crops=False``: faces only; ``context``: the
+    plugin context whose registries build the parts (default: the default one).
     ``fast_detector`` is the detector's cheaper variant for frequent re-detection in videos.
     """
 
     def __init__(self, detector: Any = None, crop: Any = None, *,
                  detector_options: dict[str, Any] | None = None,
                  crop_options: dict[str, Any] | None = None, default_detector: str | None = None,
-                 model_crop: dict[str, Any] | None = None, with_crops: bool = True):
+                 model_crop: dict[str, Any] | None = None, model_label: str | None = None,
+                 with_crops: bool = True, context: Any = None):
+        self.context = context
         if detector is None or isinstance(detector, str):
-            from fertk.detectors import DEFAULT_DETECTOR
-
-            self.detector_name = detector or default_detector or DEFAULT_DETECTOR
+            self.detector_name = choose_detector(detector, default_detector)
             self.detector = self._build_detector(self.detector_name, detector_options or {})
         else:
             self.detector_name, self.detector = type(detector).__name__, detector
@@ -117,16 +170,16 @@ class FaceStage:
             return
         on = self.detector if self.detector is not None else self.detector_name
         self.crop_name, self.crop_options = settle_crop(
-            on, crop, crop_options, model_crop=model_crop, detector_name=self.detector_name)
-        self.cropper = _registry("crops").create(self.crop_name, **self.crop_options)
+            on, crop, crop_options, model_crop=model_crop, detector_name=self.detector_name,
+            model_label=model_label, context=context)
+        self.cropper = _registry("crops", context).create(self.crop_name, **self.crop_options)
 
-    @staticmethod
-    def _build_detector(name: str, options: dict[str, Any]) -> Any:
+    def _build_detector(self, name: str, options: dict[str, Any]) -> Any:
         if name == "none":
             return WholeImage()
         if name == "dataset":
             return None  # the data set supplies the faces (fertk.data.prepare)
-        return _registry("detectors").create(name, **options)
+        return _registry("detectors", self.context).create(name, **options)
 
     def faces(self, image: np.ndarray, fast: bool = False) -> list[Any]:
         """Faces in a BGR (or gray) image, largest first; ``fast``: the cheaper variant."""
@@ -148,4 +201,6 @@ class FaceStage:
         return out
 
 
-__all__ = ["PSEUDO_DETECTORS", "FaceStage", "WholeImage", "detector_landmarks", "settle_crop"]
+__all__ = ["BOX_CROP", "DEFAULT_CROP", "DEFAULT_DETECTOR", "PSEUDO_DETECTORS", "WHOLE_IMAGE_CROP",
+           "FaceStage", "WholeImage", "choose_detector", "crop_label", "default_crop",
+           "detector_landmarks", "model_crop_choice", "settle_crop"]

@@ -1,13 +1,18 @@
 """The run pipeline: frames → faces (tracked) → crops → expression probabilities, per track.
 
-:class:`Pipeline` is the Python API behind ``fertk run``::
+:class:`Pipeline` is the Python API behind ``fertk run``, and :func:`analyze` its shortcut::
 
     import fertk
-    pipe = fertk.Pipeline()                       # bundled default weights, dlib, landmark crop
+    pipe = fertk.Pipeline()                       # bundled default weights, dlib, its own crop
     for rec in pipe.run("clip.mp4"):              # one FrameResult per processed frame
         for face in rec.faces:
             print(rec.frame, face.track, face.label, face.confidence)
     df = fertk.pipeline.to_dataframe(pipe.run("clip.mp4"))   # needs pandas
+    res = fertk.analyze("photo.jpg")              # the default pipeline of the plugin context
+
+:meth:`Pipeline.run_item` describes one job (:class:`fertk.io.job.Job`: stills or a clip, its
+frame rate, whether results carry frame probabilities) and yields its results; the files
+are written from that description (:mod:`fertk.jobs`, :class:`fertk.io.outputs.RunOutputs`).
 
 Stages are pipelined: a background thread decodes the video into a bounded queue
 (:mod:`fertk.io.video`); the calling thread detects, tracks and crops; a second thread
@@ -19,15 +24,18 @@ once a second, fast re-detection every ``detect_every`` frames, optical flow in 
 stills always get the full-quality detector. Without a temporal head, each track's
 probabilities are smoothed over time (:class:`fertk.temporal.smoothing.TrackSmoother`).
 
-Faces are found and cropped by :class:`fertk.faces.FaceStage`; the model is resolved and run
-by :mod:`fertk.inference` (never untrained; options that contradict a checkpoint are refused).
+Faces are found and cropped by :class:`fertk.faces.FaceStage` (the model keeps its crop,
+the user's crop options are layered over it); the model is resolved and run by
+:mod:`fertk.inference` (never untrained; options that contradict a checkpoint are refused).
+The parts come from the registries of one plugin context (``context``, default
+:func:`fertk.plugins.default_context`).
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -35,11 +43,14 @@ from typing import Any
 import numpy as np
 
 from fertk.errors import FertkError
-from fertk.inference import ModelSpec, build_engine, load_onnx_model, resolve_model
+from fertk.inference import ModelSpec, build_classifier, load_onnx_model, resolve_model
 from fertk.inference import weights_for_backbone as weights_for_backbone
+from fertk.io.images import to_bgr
+from fertk.io.job import Job
 from fertk.io.results import FaceResult, FrameResult
 from fertk.io.results import to_dataframe as to_dataframe  # kept here for existing callers
-from fertk.io.video import DEFAULT_FPS, DecodeStats, Frame, MediaItem, expand_sources, iter_frames
+from fertk.io.video import DecodeStats, Frame, MediaItem, expand_sources, frame_rate, iter_frames
+from fertk.plugins import Context, default_context
 
 #: Frames per track the streaming temporal head looks at (the paper's 9 sampled frames).
 DEFAULT_WINDOW = 9
@@ -84,7 +95,9 @@ class Pipeline:
     ``window``: frames per track fed to the temporal head; ``batch_size``: crops per
     classification batch; ``max_missed``: processed frames a track may miss before it is
     closed; ``image_sequence``: images of one folder/glob are frames of one clip;
-    ``threads``: classifier threads (default :func:`default_threads`).
+    ``threads``: classifier threads (default :func:`default_threads`), set only while it
+    classifies; ``context``: the plugin context whose registries build every part (default:
+    :func:`fertk.plugins.default_context`).
     """
 
     def __init__(
@@ -111,6 +124,7 @@ class Pipeline:
         classes: list[str] | None = None,
         threads: int | None = None,
         landmarks: bool = True,
+        context: Context | None = None,
     ):
         if int(detect_every) < 1 or int(stride) < 1 or int(window) < 1 or int(batch_size) < 1:
             raise FertkError("detect_every, stride, window and batch_size must be >= 1")
@@ -134,18 +148,18 @@ class Pipeline:
         self.max_missed = max_missed
         self.image_sequence = bool(image_sequence)
         self.fps = fps
+        self.context = context = context or default_context()
+        crop_name = crop if isinstance(crop, str) else None
         weights_path = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None
         if weights_path and weights_path.endswith(".onnx"):
             self.model = load_onnx_model(weights_path, backbone=backbone, temporal=temporal,
-                                         crop=crop if isinstance(crop, str) else None)
+                                         crop=crop_name, context=context)
             engine = "onnxruntime"
             if device == "auto":  # an exported model runs on the CPU unless CUDA is asked for
                 device = "cpu"
         else:
-            self.model = resolve_model(
-                weights=weights, backbone=backbone, temporal=temporal,
-                crop=crop if isinstance(crop, str) else None, classes=classes,
-            )
+            self.model = resolve_model(weights=weights, backbone=backbone, temporal=temporal,
+                                       crop=crop_name, classes=classes, context=context)
         self.classes = self.model.classes
         from fertk.engine.distributed import resolve_device
 
@@ -156,28 +170,32 @@ class Pipeline:
                 raise FertkError(f"--device {device}: CUDA is not available on this machine "
                                  "(use --device auto or cpu)")
         self.device = resolve_device(device)
-        self.engine = build_engine(self.model, engine, threads=threads or default_threads(),
-                                   device=self.device)
+        from fertk.faces import FaceStage
+
+        # the model keeps its crop; the user's crop options are layered over it (fertk.faces)
+        stage = FaceStage(detector, crop, detector_options=detector_options,
+                          crop_options=crop_options, default_detector=self.model.detector,
+                          model_crop=self.model.crop, model_label=self.model.source,
+                          context=context)
+        self.face_stage = stage
+        self.detector_name, self.crop_name = stage.detector_name, stage.crop_name
+        self.detector, self.fast_detector, self.cropper = stage.detector, stage.fast_detector, stage.cropper
+        self.classifier = build_classifier(self.model, engine, threads=threads or default_threads(),
+                                           device=self.device, context=context)
         from fertk.temporal.smoothing import DEFAULT_SMOOTHING
 
         if smoothing is None:
             smoothing = DEFAULT_SMOOTHING if self.model.head is None else 0.0
         self.smoothing = float(smoothing)
-        from fertk.faces import FaceStage
-
-        # a crop name is in self.model.crop already (checked against the checkpoint there)
-        stage = FaceStage(detector, None if isinstance(crop, str) else crop,
-                          detector_options=detector_options, crop_options=crop_options,
-                          default_detector=self.model.detector, model_crop=self.model.crop)
-        self.face_stage = stage
-        self.detector_name, self.crop_name = stage.detector_name, stage.crop_name
-        self.detector, self.fast_detector, self.cropper = stage.detector, stage.fast_detector, stage.cropper
         self.illumination = None
         if self.model.illumination:
-            from fertk.plugins import get_registry
-
-            self.illumination = get_registry("augmentations").create(self.model.illumination)
+            self.illumination = context.get_registry("augmentations").create(self.model.illumination)
         self.last_stats: DecodeStats | None = None
+
+    @property
+    def engine(self) -> Any:
+        """The classifier (:attr:`classifier`; this name is kept for one release)."""
+        return self.classifier
 
     def describe(self) -> dict[str, Any]:
         """Names of the parts in use (for logs and summaries)."""
@@ -188,7 +206,7 @@ class Pipeline:
             "backbone": (m.metadata.get("backbone") or {}).get("name", type(m.backbone).__name__),
             "temporal": None if m.head is None else type(m.head).__name__,
             "weights": m.source,
-            "engine": self.engine.name,
+            "engine": self.classifier.name,
             "device": str(self.device),
             "smoothing": self.smoothing,
             "classes": list(self.classes),
@@ -214,50 +232,52 @@ class Pipeline:
     def analyze(self, x: Any, source: str | None = None) -> Any:
         """Results for ``x``: a path (image, video, folder, glob), a list of them, a numpy
         array (BGR or gray) or a PIL image. One image: a ``FrameResult``; otherwise a
-        :class:`fertk.api.Results` list; both have ``.to_dataframe()`` (see :mod:`fertk.api`).
+        :class:`Results` list; both have ``.to_dataframe()`` (see :mod:`fertk.api`).
         """
-        from fertk.api import analyze_with
 
         def still(image: np.ndarray, name: str) -> FrameResult:
-            return next(iter(self._process([Frame(name, 0, None, image)], still=True)))[0]
+            job = self._job(MediaItem("images", name, name, [name]), DecodeStats())
+            return next(iter(self._process([Frame(name, 0, None, image)], job)))[0]
 
         return analyze_with(self, x, still, source)
 
-    def run_item(self, item: MediaItem, stats: DecodeStats | None = None
-                 ) -> Iterator[tuple[FrameResult, np.ndarray]]:
-        """``(result, frame image)`` pairs for one job, in frame order."""
+    def _job(self, item: MediaItem, stats: DecodeStats) -> Job:
+        """What this pipeline decides for ``item``, once: stills or a clip, its frame rate
+        (:func:`fertk.io.video.frame_rate`), whether results keep frame probabilities."""
+        still = item.kind == "images" and not item.sequence
+        return Job(item, still, frame_rate(item, self.fps), self.stride, list(self.classes),
+                   frame_probs=self.model.head is not None or (self.smoothing > 0 and not still),
+                   stats=stats)
+
+    def run_item(self, item: MediaItem, stats: DecodeStats | None = None) -> Job:
+        """The job of one source: its description and, iterating it, ``(result, frame
+        image)`` pairs in frame order. A video or webcam that cannot be opened fails here."""
         stats = stats if stats is not None else DecodeStats()
         self.last_stats = stats
-        frames = iter_frames(item, stride=self.stride, stats=stats, fps=self.fps)
-        still = item.kind == "images" and not item.sequence
-        yield from self._process(frames, still=still, stats=stats)
+        job = self._job(item, stats)
+        frames = iter_frames(item, stride=self.stride, stats=stats, fps=job.rate)
+        job.frames = self._process(frames, job)
+        return job
 
-    def _process(self, frames: Iterable[Frame], still: bool, stats: DecodeStats | None = None
-                 ) -> Iterator[tuple[FrameResult, np.ndarray]]:
+    def _process(self, frames: Iterable[Frame], job: Job) -> Iterator[tuple[FrameResult, np.ndarray]]:
         from fertk.temporal.smoothing import TrackSmoother
         from fertk.tracking import FaceTracker, LandmarkFlow, Schedule, follow_faces
 
         max_missed = self.max_missed if self.max_missed is not None else max(2, 2 * self.detect_every)
         tracker = FaceTracker(max_missed=max_missed)
         flow = LandmarkFlow()
-        rate = None
+        rate, still = job.rate, job.still
         windows: dict[int, deque] = {}
-        smoother = None
+        smoother = TrackSmoother(self.smoothing, job.fps)
         pending: list[_Pending] = []
         n_crops = 0
-        schedule = Schedule(self.detect_every, self.scan_every or 1)
+        schedule = Schedule(self.detect_every, self.scan_every or
+                            max(self.detect_every, round(SCAN_SECONDS * job.fps)))
         last_time: float | None = None
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fertk-classify")
         future: Future | None = None
         try:
             for frame in frames:
-                if rate is None:  # the decoder knows the frame rate once the first frame is out
-                    rate = (stats.fps if stats is not None and stats.fps else None) or self.fps \
-                        or DEFAULT_FPS
-                    if self.scan_every is None:
-                        schedule.scan_every = max(self.detect_every,
-                                                  round(SCAN_SECONDS * rate / self.stride))
-                    smoother = TrackSmoother(self.smoothing, rate / self.stride)
                 if still:  # unrelated stills: fresh tracks, always detect
                     tracker = FaceTracker(max_missed=0)
                     faces, detected = tracker.update(self.face_stage.faces(frame.image), 0), True
@@ -281,26 +301,27 @@ class Pipeline:
                     batch, pending, n_crops = pending, [], 0
                     if future is not None:
                         yield from future.result()
-                    future = pool.submit(self._classify, batch, windows, smoother, still)
+                    future = pool.submit(self._classify, batch, windows, smoother, job)
             if future is not None:
                 yield from future.result()
                 future = None
             if pending:
-                yield from self._classify(pending, windows, smoother, still)
+                yield from self._classify(pending, windows, smoother, job)
         finally:
             if future is not None:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _classify(self, batch: list[_Pending], windows: dict[int, deque], smoother: Any,
-                  still: bool) -> list[tuple[FrameResult, np.ndarray]]:
+                  job: Job) -> list[tuple[FrameResult, np.ndarray]]:
+        still = job.still
         crops = [c for p in batch for c in p.crops]
         if crops:
-            probs, feats = self.engine.classify(np.stack(crops))
+            probs, feats = self.classifier.classify(np.stack(crops))
         else:
             probs, feats = np.zeros((0, len(self.classes)), np.float32), None
         head = self.model.head
-        smooth = smoother is not None and smoother.tau > 0 and not still
+        smooth = smoother.tau > 0 and not still
         out: list[tuple[FrameResult, np.ndarray]] = []
         k = 0
         for p in batch:
@@ -318,16 +339,15 @@ class Pipeline:
                         win = windows[key] = deque(maxlen=self.window)
                     win.append(vec)
                     stacks.append(np.stack(win))
-                final = self.engine.head_windows(stacks)
+                final = self.classifier.head_windows(stacks)
             if smooth and n:
                 final = np.stack([smoother.update(face.track_id, final[i], p.frame.time)
                                   for i, face in enumerate(p.faces)])
             for tid in p.closed:
                 windows.pop(tid, None)
-                if smoother is not None:
-                    smoother.drop(tid)
+                smoother.drop(tid)
             fr = p.frame
-            keep_frame = head is not None or smooth
+            keep_frame = job.frame_probs
             results = [
                 FaceResult(
                     box=tuple(float(v) for v in face.box),
@@ -347,7 +367,75 @@ class Pipeline:
         return out
 
 
+# -- the Python API: fertk.analyze (fertk.api re-exports these) --------------------------------
+class Results(list):
+    """The per-frame results of :func:`analyze` (a list of ``FrameResult``)."""
+
+    def to_dataframe(self, landmarks: bool = False):
+        """One row per face (see :func:`to_dataframe`)."""
+        return to_dataframe(self, landmarks=landmarks)
+
+    def plot_timeline(self, **kwargs: Any):
+        """:func:`fertk.plots.plot_timeline` of these results (one source)."""
+        from fertk.plots import plot_timeline
+
+        return plot_timeline(self, **kwargs)
+
+    def __repr__(self) -> str:
+        faces = sum(len(r.faces) for r in self)
+        sources = list(dict.fromkeys(r.source for r in self))
+        names = ", ".join(os.path.basename(str(s)) for s in sources[:3])
+        more = f", ... {len(sources) - 3} more" if len(sources) > 3 else ""
+        return f"Results({len(self)} frame(s), {faces} face(s); {names}{more})"
 
 
-__all__ = ["DEFAULT_WINDOW", "ModelSpec", "Pipeline", "resolve_model", "to_dataframe",
-           "weights_for_backbone"]
+def _is_picture(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or (hasattr(x, "convert") and hasattr(x, "size"))
+
+
+def _single_image_path(x: Any) -> bool:
+    from fertk.io.images import is_image_path
+
+    return isinstance(x, (str, os.PathLike)) and os.path.isfile(x) and is_image_path(x)
+
+
+def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResult],
+                 source: str | None = None) -> FrameResult | Results:
+    """:meth:`fertk.Pipeline.analyze`: ``still(image, source)`` analyses one array."""
+    if _is_picture(x):
+        return still(to_bgr(x), source or "<array>")
+    if _single_image_path(x):
+        from fertk.io.images import read_image
+
+        return still(read_image(x), source or os.fspath(x))
+    if isinstance(x, (list, tuple)):
+        out = Results()
+        for k, item in enumerate(x):
+            got = analyze_with(pipe, item, still, None if source is None else f"{source}[{k}]")
+            out.extend(got if isinstance(got, Results) else [got])
+        return out
+    if isinstance(x, (str, os.PathLike, int)):
+        return Results(pipe.run(os.fspath(x) if not isinstance(x, int) else x))
+    raise FertkError(f"cannot analyze a {type(x).__name__}: pass a path, a list of paths, a "
+                     "numpy array (BGR or gray) or a PIL image")
+
+
+#: The key under which a plugin context keeps the default pipeline of :func:`analyze`.
+ANALYZE_PIPELINE = "fertk.analyze"
+
+
+def analyze(x: Any, **options: Any) -> FrameResult | Results:
+    """Expressions of every face in ``x`` with the default (or given) pipeline.
+
+    ``options`` are :class:`Pipeline` arguments (``weights``, ``detector``, ``context`` ...);
+    the pipeline built without options (``context`` aside) is kept by its plugin context
+    (:meth:`fertk.plugins.Context.cached`) for the next call, until the plugins change.
+    """
+    context = options.pop("context", None) or default_context()
+    if options:
+        return Pipeline(context=context, **options).analyze(x)
+    return context.cached(ANALYZE_PIPELINE, lambda: Pipeline(context=context)).analyze(x)
+
+
+__all__ = ["ANALYZE_PIPELINE", "DEFAULT_WINDOW", "ModelSpec", "Pipeline", "Results", "analyze",
+           "analyze_with", "resolve_model", "to_dataframe", "weights_for_backbone"]

@@ -1,4 +1,11 @@
-"""The plugin manager: built-in plugins plus third-party ones from the ``fertk`` entry points.
+"""The plugin context: built-in plugins plus third-party ones from the ``fertk`` entry points.
+
+One :class:`Context` holds what the plugin system knows: the pluggy plugin manager, the
+registries filled from it, the landmark schemes its plugins add, and the warnings already
+given. Nothing else in fertk keeps plugin state. fertk uses one default context,
+:func:`default_context`, unless another is passed (``fertk.Pipeline(context=...)``); the
+functions of this module (:func:`registries`, :func:`get_registry`, :func:`register_plugin`,
+:func:`reset` …) are the default context's methods.
 
 Built-in components are ordinary plugins listed in :data:`DEFAULT_PLUGINS` and registered
 under their module names (``fertk.backbones`` …), which no entry point can take: an entry
@@ -33,9 +40,11 @@ from typing import Any
 import pluggy
 
 from fertk import hookspecs
+from fertk._version import __version__
 from fertk.contracts import CONTRACTS, MetadataError
 from fertk.errors import FertkError, one_line
-from fertk.registry import DuplicateComponentError, Registry
+from fertk.registry import DuplicateComponentError, Registry, UnknownComponentError
+from fertk.schemes import SCHEMES, LandmarkScheme
 
 #: Modules that register the built-in components, through the same hooks as third parties.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -83,46 +92,6 @@ class PluginInfo:
         }
 
 
-class _State:
-    def __init__(self) -> None:
-        self.pm: pluggy.PluginManager | None = None
-        self.infos: dict[str, PluginInfo] = {}
-        self.registries: dict[str, Registry] | None = None
-        self.warned: set[str] = set()
-        self.generation = 0  # bumped whenever the set of plugins changes
-        self.calling: str | None = None  # the plugin whose hook is running (call_each)
-        self.schemes_generation = -1  # the generation whose landmark-scheme hooks have run
-
-
-_state = _State()
-
-
-def generation() -> int:
-    """A counter that changes whenever plugins are reset, added or removed."""
-    return _state.generation
-
-
-def warn(message: str) -> None:
-    """Print a one-line plugin warning on stderr, once per process per message."""
-    if message in _state.warned:
-        return
-    _state.warned.add(message)
-    print(f"fertk: warning: {message}", file=sys.stderr)
-
-
-def record_error(plugin: str, message: str) -> None:
-    """Record ``message`` against ``plugin`` (``fertk plugins`` status) and warn once."""
-    info = _state.infos.get(plugin)
-    if info is not None and message not in info.errors:
-        info.errors.append(message)
-    warn(message)
-
-
-def calling_plugin() -> str | None:
-    """The name of the plugin whose hook :func:`call_each` is running, else ``None``."""
-    return _state.calling
-
-
 def _selected_entry_point_names() -> set[str] | None:
     raw = os.environ.get("FERTK_LOAD_PLUGINS")
     if raw is None:
@@ -150,71 +119,6 @@ def _iter_entry_points():
         yield ep, dist
 
 
-def _load_builtins(pm: pluggy.PluginManager) -> None:
-    from fertk import __version__
-
-    for module_name in DEFAULT_PLUGINS:
-        info = PluginInfo(name=module_name, builtin=True, version=__version__, module=module_name)
-        _state.infos[module_name] = info
-        try:
-            module = importlib.import_module(module_name)
-            pm.register(module, name=module_name)
-        except (Exception, SystemExit) as exc:  # a broken built-in must not take the CLI down either
-            record_error(module_name, f"built-in plugin '{module_name}' failed to load: {one_line(exc)}")
-
-
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    selected = _selected_entry_point_names()
-    found: set[str] = set()
-    for ep, dist in _iter_entry_points():
-        dist_name = dist.metadata["Name"] if dist.metadata else None
-        found.update({ep.name, dist_name or ""})
-        if selected is not None and ep.name not in selected and dist_name not in selected:
-            continue
-        if ep.name in _state.infos:
-            warn(
-                f"plugin '{ep.name}' from distribution '{dist_name}' not loaded: the name "
-                f"is already taken by plugin '{ep.name}'"
-            )
-            continue
-        info = PluginInfo(
-            name=ep.name,
-            builtin=False,
-            version=dist.version,
-            distribution=dist_name,
-            module=ep.value,
-        )
-        _state.infos[ep.name] = info
-        try:
-            plugin = ep.load()
-            pm.register(plugin, name=ep.name)
-        except (Exception, SystemExit) as exc:  # any failure of third-party code, sys.exit included
-            record_error(ep.name, f"plugin '{ep.name}' failed to load: {one_line(exc)}")
-    if selected:
-        for name in sorted(selected - found):
-            warn(f"FERTK_LOAD_PLUGINS names '{name}', but no such plugin is installed")
-
-
-def _check_pending(pm: pluggy.PluginManager) -> None:
-    """Report hook implementations that match no hook spec (a misspelled hook name is
-    otherwise silently never called): pluggy's ``check_pending``, one line per plugin."""
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError:
-        specs = sorted(n for n, h in vars(pm.hook).items() if not n.startswith("_") and h.has_spec())
-        for name, hook in vars(pm.hook).items():
-            if name.startswith("_") or hook.has_spec():
-                continue
-            for impl in hook.get_hookimpls():
-                if impl.optionalhook:
-                    continue
-                plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
-                close = difflib.get_close_matches(name, specs, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                record_error(plugin_name, f"plugin '{plugin_name}' implements unknown hook "
-                                           f"'{name}'{hint}; it is never called")
-
-
 def _ordered_impls(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
     """The implementations of ``hook_name`` in plugin registration order, built-ins first.
 
@@ -226,123 +130,319 @@ def _ordered_impls(pm: pluggy.PluginManager, hook_name: str) -> list[Any]:
     return sorted(impls, key=lambda impl: rank.get(id(impl.plugin), len(rank)))
 
 
+class Context:
+    """Plugin manager, registries and landmark schemes of one fertk session.
+
+    Everything is built on first use: the plugin manager loads the built-ins and the entry
+    points (:data:`DEFAULT_PLUGINS`, ``FERTK_LOAD_PLUGINS``), the registries are filled from
+    its hooks, plugins' landmark schemes are loaded on the first unknown scheme name.
+    :attr:`generation` changes whenever the set of plugins changes; what was built from the
+    old set (registries, schemes, :meth:`cached` objects) is dropped then.
+    """
+
+    def __init__(self) -> None:
+        self._pm: pluggy.PluginManager | None = None
+        self.infos: dict[str, PluginInfo] = {}
+        self._registries: dict[str, Registry] | None = None
+        self._schemes: dict[str, LandmarkScheme] = {}  # added by register_landmark_schemes
+        self._schemes_generation = -1  # the generation whose landmark-scheme hooks have run
+        self._cache: dict[str, tuple[int, Any]] = {}
+        self.warned: set[str] = set()
+        self.generation = 0  # bumped whenever the set of plugins changes
+        self.calling: str | None = None  # the plugin whose hook is running (call_each)
+
+    def __repr__(self) -> str:
+        loaded = "not loaded" if self._pm is None else f"{len(self.infos)} plugins"
+        return f"Context({loaded}, generation {self.generation})"
+
+    # -- warnings ------------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        """Print a one-line plugin warning on stderr, once per message."""
+        if message in self.warned:
+            return
+        self.warned.add(message)
+        print(f"fertk: warning: {message}", file=sys.stderr)
+
+    def record_error(self, plugin: str, message: str) -> None:
+        """Record ``message`` against ``plugin`` (``fertk plugins`` status) and warn once."""
+        info = self.infos.get(plugin)
+        if info is not None and message not in info.errors:
+            info.errors.append(message)
+        self.warn(message)
+
+    # -- the plugin manager --------------------------------------------------------------
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The plugin manager, built (built-ins, then entry points) on first use."""
+        if self._pm is None:
+            pm = pluggy.PluginManager("fertk")
+            pm.add_hookspecs(hookspecs)
+            self._pm = pm
+            self._load_builtins(pm)
+            self._load_entry_points(pm)
+            self._check_pending(pm)
+            for name, info in self.infos.items():
+                plugin = pm.get_plugin(name)
+                if plugin is not None:
+                    info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
+        return self._pm
+
+    def _load_builtins(self, pm: pluggy.PluginManager) -> None:
+        for module_name in DEFAULT_PLUGINS:
+            info = PluginInfo(name=module_name, builtin=True, version=__version__, module=module_name)
+            self.infos[module_name] = info
+            try:
+                module = importlib.import_module(module_name)
+                pm.register(module, name=module_name)
+            except (Exception, SystemExit) as exc:  # a broken built-in must not take the CLI down either
+                self.record_error(module_name, f"built-in plugin '{module_name}' failed to load: "
+                                               f"{one_line(exc)}")
+
+    def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
+        selected = _selected_entry_point_names()
+        found: set[str] = set()
+        for ep, dist in _iter_entry_points():
+            dist_name = dist.metadata["Name"] if dist.metadata else None
+            found.update({ep.name, dist_name or ""})
+            if selected is not None and ep.name not in selected and dist_name not in selected:
+                continue
+            if ep.name in self.infos:
+                self.warn(f"plugin '{ep.name}' from distribution '{dist_name}' not loaded: the "
+                          f"name is already taken by plugin '{ep.name}'")
+                continue
+            info = PluginInfo(name=ep.name, builtin=False, version=dist.version,
+                              distribution=dist_name, module=ep.value)
+            self.infos[ep.name] = info
+            try:
+                plugin = ep.load()
+                pm.register(plugin, name=ep.name)
+            except (Exception, SystemExit) as exc:  # any failure of third-party code, sys.exit included
+                self.record_error(ep.name, f"plugin '{ep.name}' failed to load: {one_line(exc)}")
+        if selected:
+            for name in sorted(selected - found):
+                self.warn(f"FERTK_LOAD_PLUGINS names '{name}', but no such plugin is installed")
+
+    def _check_pending(self, pm: pluggy.PluginManager) -> None:
+        """Report hook implementations that match no hook spec (a misspelled hook name is
+        otherwise silently never called): pluggy's ``check_pending``, one line per plugin."""
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError:
+            specs = sorted(n for n, h in vars(pm.hook).items() if not n.startswith("_") and h.has_spec())
+            for name, hook in vars(pm.hook).items():
+                if name.startswith("_") or hook.has_spec():
+                    continue
+                for impl in hook.get_hookimpls():
+                    if impl.optionalhook:
+                        continue
+                    plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+                    close = difflib.get_close_matches(name, specs, n=1, cutoff=0.6)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    self.record_error(plugin_name, f"plugin '{plugin_name}' implements unknown "
+                                                   f"hook '{name}'{hint}; it is never called")
+
+    def changed(self) -> None:
+        """The set of plugins (or what they register) changed: drop the registries and
+        whatever was built from them; the next lookup fills them again."""
+        self._registries = None
+        self._cache.clear()
+        self.generation += 1
+
+    def register_plugin(self, plugin: Any, name: str | None = None) -> str:
+        """Register an in-process plugin object or module (notebooks, tests, examples)."""
+        pm = self.plugin_manager()
+        registered = pm.register(plugin, name=name)
+        if registered is None:
+            raise FertkError(f"plugin '{name}' is already registered")
+        info = PluginInfo(name=registered, builtin=False, module=getattr(plugin, "__name__", None))
+        info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
+        self.infos[registered] = info
+        self._check_pending(pm)
+        self.changed()
+        return registered
+
+    def unregister_plugin(self, name: str) -> None:
+        self.plugin_manager().unregister(name=name)
+        self.infos.pop(name, None)
+        self.changed()
+
+    def reset(self) -> None:
+        """Forget all plugins, registries, schemes and warnings; the next use loads them again."""
+        self._pm = None
+        self.infos = {}
+        self._schemes = {}
+        self.warned = set()
+        self.changed()
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of ``hook_name``, isolating failures plugin by plugin.
+
+        Implementations run in registration order (built-ins first). Each receives only the
+        arguments it names, so new hook arguments stay opt-in.
+        """
+        pm = self.plugin_manager()
+        for impl in _ordered_impls(pm, hook_name):
+            plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+            self.calling = plugin_name
+            try:
+                impl.function(**args)
+            except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
+                self.record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: "
+                                               f"{one_line(exc)}")
+            finally:
+                self.calling = None
+
+    def plugin_infos(self, include_builtins: bool = False) -> list[PluginInfo]:
+        self.plugin_manager()
+        self.registries()  # hook errors are recorded while filling the registries
+        infos = sorted(self.infos.values(), key=lambda i: (not i.builtin, i.name))
+        return [i for i in infos if include_builtins or not i.builtin]
+
+    # -- registries ----------------------------------------------------------------------
+    def _register_into(self, registry: Registry, plugin_name: str, name: str, factory: Any,
+                       **kw: Any) -> None:
+        try:
+            registry.register(name, factory, plugin=plugin_name, **kw)
+        except (DuplicateComponentError, MetadataError) as exc:  # their message names plugin and component
+            self.record_error(plugin_name, str(exc))
+        except (TypeError, ValueError) as exc:
+            self.record_error(plugin_name, f"plugin '{plugin_name}' registered an invalid "
+                                           f"{registry.label}: {exc}")
+
+    def registries(self) -> dict[str, Registry]:
+        """All registries, filled from every loaded plugin (kept until the plugins change)."""
+        if self._registries is not None:
+            return self._registries
+        pm = self.plugin_manager()
+        regs = {kind: Registry(kind, label, info=CONTRACTS[kind][0], protocol=CONTRACTS[kind][1])
+                for kind, (_, label) in hookspecs.KINDS.items()}
+        for kind, (hook_name, _) in hookspecs.KINDS.items():
+            for impl in _ordered_impls(pm, hook_name):
+                plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+                register = partial(self._register_into, regs[kind], plugin_name)
+                try:
+                    impl.function(register=register)
+                except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
+                    self.record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: "
+                                                   f"{one_line(exc)}")
+        self._registries = regs
+        return regs
+
+    def get_registry(self, kind: str) -> Registry:
+        regs = self.registries()
+        if kind not in regs:
+            raise UnknownComponentError("component kind", kind, sorted(regs))
+        return regs[kind]
+
+    # -- landmark schemes ----------------------------------------------------------------
+    def _add_scheme(self, name: str, **fields: Any) -> None:
+        scheme = LandmarkScheme(name, **fields)
+        existing = self._schemes.get(name) or SCHEMES.get(name)
+        if existing is not None and existing != scheme:
+            raise ValueError(f"landmark scheme '{name}' is already defined differently")
+        self._schemes[name] = scheme
+
+    def find_scheme(self, name: str | None) -> LandmarkScheme | None:
+        """The landmark scheme ``name`` (built-in or a plugin's), or ``None`` when unknown.
+
+        Plugins' ``register_landmark_schemes`` hooks run on the first name that is not
+        known yet (once per set of plugins)."""
+        if not name:
+            return None
+        found = self._schemes.get(name) or SCHEMES.get(name)
+        if found is None and self._schemes_generation != self.generation:
+            self.plugin_manager()
+            self._schemes_generation = self.generation
+            self.call_each("register_landmark_schemes", register=self._add_scheme)
+            found = self._schemes.get(name) or SCHEMES.get(name)  # also register_scheme at import
+        return found
+
+    def scheme(self, name: str) -> LandmarkScheme:
+        """The landmark scheme ``name``; an unknown name is one error naming the known ones."""
+        found = self.find_scheme(name)
+        if found is None:
+            raise UnknownComponentError("landmark scheme", name, sorted({*SCHEMES, *self._schemes}))
+        return found
+
+    # -- objects built from this context -------------------------------------------------
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()`` once per set of plugins (e.g. the default pipeline of
+        :func:`fertk.analyze`); dropped when the plugins change."""
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != self.generation:
+            hit = self._cache[key] = (self.generation, build())
+        return hit[1]
+
+
+_DEFAULT = Context()
+
+
+def default_context() -> Context:
+    """The context fertk uses when none is passed: the one of the CLI, ``fertk.create`` and
+    ``fertk.analyze``."""
+    return _DEFAULT
+
+
+# -- the default context's methods, as functions (the plugin API of earlier releases) ---------
+def generation() -> int:
+    """A counter that changes whenever plugins are reset, added or removed."""
+    return _DEFAULT.generation
+
+
+def warn(message: str) -> None:
+    """Print a one-line plugin warning on stderr, once per message."""
+    _DEFAULT.warn(message)
+
+
+def record_error(plugin: str, message: str) -> None:
+    """Record ``message`` against ``plugin`` (``fertk plugins`` status) and warn once."""
+    _DEFAULT.record_error(plugin, message)
+
+
+def calling_plugin() -> str | None:
+    """The name of the plugin whose hook :func:`call_each` is running, else ``None``."""
+    return _DEFAULT.calling
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, built on first use."""
-    if _state.pm is None:
-        pm = pluggy.PluginManager("fertk")
-        pm.add_hookspecs(hookspecs)
-        _state.pm = pm
-        _load_builtins(pm)
-        _load_entry_points(pm)
-        _check_pending(pm)
-        for name, info in _state.infos.items():
-            plugin = pm.get_plugin(name)
-            if plugin is not None:
-                info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
-    return _state.pm
+    """The default context's plugin manager, built on first use."""
+    return _DEFAULT.plugin_manager()
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> str:
     """Register an in-process plugin object or module (notebooks, tests, examples)."""
-    pm = get_plugin_manager()
-    registered = pm.register(plugin, name=name)
-    if registered is None:
-        raise FertkError(f"plugin '{name}' is already registered")
-    info = PluginInfo(name=registered, builtin=False, module=getattr(plugin, "__name__", None))
-    info.hooks = sorted(c.name for c in (pm.get_hookcallers(plugin) or []))
-    _state.infos[registered] = info
-    _check_pending(pm)
-    _state.registries = None
-    _state.generation += 1
-    return registered
+    return _DEFAULT.register_plugin(plugin, name)
 
 
 def unregister_plugin(name: str) -> None:
-    pm = get_plugin_manager()
-    pm.unregister(name=name)
-    _state.infos.pop(name, None)
-    _state.registries = None
-    _state.generation += 1
+    _DEFAULT.unregister_plugin(name)
 
 
 def reset() -> None:
     """Forget all plugins and registries; the next use loads them again (for tests)."""
-    _state.pm = None
-    _state.infos = {}
-    _state.registries = None
-    _state.warned = set()
-    _state.generation += 1
+    _DEFAULT.reset()
 
 
 def call_each(hook_name: str, **kwargs: Any) -> None:
-    """Call every implementation of ``hook_name``, isolating failures plugin by plugin.
-
-    Implementations run in registration order (built-ins first). Each receives only the
-    arguments it names, so new hook arguments stay opt-in.
-    """
-    pm = get_plugin_manager()
-    for impl in _ordered_impls(pm, hook_name):
-        plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
-        args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
-        _state.calling = plugin_name
-        try:
-            impl.function(**args)
-        except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
-            record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {one_line(exc)}")
-        finally:
-            _state.calling = None
-
-
-def _register_into(registry: Registry, plugin_name: str, name: str, factory: Any, **kw: Any) -> None:
-    try:
-        registry.register(name, factory, plugin=plugin_name, **kw)
-    except (DuplicateComponentError, MetadataError) as exc:  # their message names plugin and component
-        record_error(plugin_name, str(exc))
-    except (TypeError, ValueError) as exc:
-        record_error(plugin_name, f"plugin '{plugin_name}' registered an invalid {registry.label}: {exc}")
+    """:meth:`Context.call_each` of the default context."""
+    _DEFAULT.call_each(hook_name, **kwargs)
 
 
 def registries() -> dict[str, Registry]:
-    """All registries, filled from every loaded plugin (cached)."""
-    if _state.registries is not None:
-        return _state.registries
-    pm = get_plugin_manager()
-    regs = {kind: Registry(kind, label, info=CONTRACTS[kind][0], protocol=CONTRACTS[kind][1])
-            for kind, (_, label) in hookspecs.KINDS.items()}
-    for kind, (hook_name, _) in hookspecs.KINDS.items():
-        for impl in _ordered_impls(pm, hook_name):
-            plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
-            register = partial(_register_into, regs[kind], plugin_name)
-            try:
-                impl.function(register=register)
-            except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
-                record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: {one_line(exc)}")
-    _state.registries = regs
-    return regs
+    """All registries of the default context, filled from every loaded plugin."""
+    return _DEFAULT.registries()
 
 
-def load_landmark_schemes(register: Callable[..., None]) -> None:
-    """Run the ``register_landmark_schemes`` hooks (once per set of plugins) with ``register``
-    (``register(name, **fields)``); :func:`fertk.types.get_scheme` calls it with the one that
-    adds to :data:`fertk.types.SCHEMES` (passed in, so this module does not import types)."""
-    if _state.schemes_generation == _state.generation:
-        return
-    get_plugin_manager()
-    _state.schemes_generation = _state.generation
-    call_each("register_landmark_schemes", register=register)
-
-
-def get_registry(kind: str) -> Registry:
-    regs = registries()
-    if kind not in regs:
-        from fertk.registry import UnknownComponentError
-
-        raise UnknownComponentError("component kind", kind, sorted(regs))
-    return regs[kind]
+def get_registry(kind: str, context: Context | None = None) -> Registry:
+    """The registry of ``kind`` in ``context`` (default: :func:`default_context`)."""
+    return (context or _DEFAULT).get_registry(kind)
 
 
 def plugin_infos(include_builtins: bool = False) -> list[PluginInfo]:
-    get_plugin_manager()
-    registries()  # hook errors are recorded while filling the registries
-    infos = sorted(_state.infos.values(), key=lambda i: (not i.builtin, i.name))
-    return [i for i in infos if include_builtins or not i.builtin]
+    return _DEFAULT.plugin_infos(include_builtins)
+
+
+__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "Context", "PluginInfo", "call_each",
+           "calling_plugin", "default_context", "generation", "get_plugin_manager",
+           "get_registry", "plugin_infos", "record_error", "register_plugin", "registries",
+           "reset", "unregister_plugin", "warn"]

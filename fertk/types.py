@@ -11,71 +11,25 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from fertk.schemes import SCHEMES, LandmarkScheme, register_scheme  # noqa: F401 - re-exported
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-@dataclass(frozen=True)
-class LandmarkScheme:
-    """A named landmark layout and the indices of the points the crop policies need.
+def find_scheme(name: str | None, context: Any = None) -> LandmarkScheme | None:
+    """The landmark scheme ``name`` (built-in or a plugin's) in ``context`` (default: the
+    default plugin context), or ``None`` when unknown."""
+    from fertk.plugins import default_context
 
-    ``nose`` is the crop centre of the paper's landmark crop; ``left_eye``/``right_eye`` are
-    the indices averaged to get each eye centre (subject's left/right as seen in the image:
-    ``left_eye`` has the smaller x on a frontal face).
-    """
-
-    name: str
-    num_points: int
-    nose: int
-    left_eye: tuple[int, ...]
-    right_eye: tuple[int, ...]
-    mouth: tuple[int, ...] = ()
+    return (context or default_context()).find_scheme(name)
 
 
-#: Landmark schemes known to the core; plugins may add more with :func:`register_scheme`.
-SCHEMES: dict[str, LandmarkScheme] = {
-    "dlib68": LandmarkScheme(
-        "dlib68", 68, nose=30, left_eye=tuple(range(36, 42)), right_eye=tuple(range(42, 48)),
-        mouth=tuple(range(48, 68)),
-    ),
-    # dlib's 5-point model: 0-1 one eye's corners, 2-3 the other's, 4 below the nose.
-    "dlib5": LandmarkScheme("dlib5", 5, nose=4, left_eye=(2, 3), right_eye=(0, 1)),
-    # insightface / RetinaFace order: left eye, right eye, nose, left mouth, right mouth.
-    "five_point": LandmarkScheme("five_point", 5, nose=2, left_eye=(0,), right_eye=(1,), mouth=(3, 4)),
-    # mediapipe face mesh (468 points, 478 with irises); 1 is the nose tip.
-    "mediapipe478": LandmarkScheme(
-        "mediapipe478", 478, nose=1, left_eye=(33, 133), right_eye=(362, 263), mouth=(13, 14, 61, 291)
-    ),
-    "mediapipe468": LandmarkScheme(
-        "mediapipe468", 468, nose=1, left_eye=(33, 133), right_eye=(362, 263), mouth=(13, 14, 61, 291)
-    ),
-    # insightface 2d106det.
-    "insightface106": LandmarkScheme(
-        "insightface106", 106, nose=86, left_eye=(35, 39), right_eye=(89, 93), mouth=(52, 61)
-    ),
-}
-
-
-def register_scheme(scheme: LandmarkScheme) -> None:
-    """Add ``scheme`` to :data:`SCHEMES` (plugins: prefer the ``register_landmark_schemes`` hook)."""
-    existing = SCHEMES.get(scheme.name)
-    if existing is not None and existing != scheme:
-        raise ValueError(f"landmark scheme '{scheme.name}' is already defined differently")
-    SCHEMES[scheme.name] = scheme
-
-
-def get_scheme(name: str) -> LandmarkScheme:
+def get_scheme(name: str, context: Any = None) -> LandmarkScheme:
     """The scheme ``name``; schemes of plugins (``register_landmark_schemes``) are loaded on a miss."""
-    if name not in SCHEMES:
-        from fertk.plugins import load_landmark_schemes
+    from fertk.plugins import default_context
 
-        load_landmark_schemes(lambda name, **fields: register_scheme(LandmarkScheme(name, **fields)))
-    try:
-        return SCHEMES[name]
-    except KeyError:
-        from fertk.registry import UnknownComponentError
-
-        raise UnknownComponentError("landmark scheme", name, sorted(SCHEMES)) from None
+    return (context or default_context()).scheme(name)
 
 
 @dataclass

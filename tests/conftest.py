@@ -13,9 +13,10 @@ from fertk import plugins
 
 @pytest.fixture(autouse=True)
 def torch_threads():
-    """A Pipeline (or an engine with ``threads``) sets torch's global thread count: give the
-    later tests of this worker theirs back (torch imported here once, in-process checks of
-    what ``import fertk`` loads run in subprocesses)."""
+    """Give the later tests of this worker torch's thread count back when a test sets it
+    itself (fertk sets it only inside a scoped block, ``fertk.inference.torch_threads``;
+    torch imported here once, in-process checks of what ``import fertk`` loads run in
+    subprocesses)."""
     import torch
 
     n = torch.get_num_threads()

@@ -89,8 +89,11 @@ def test_component_hook_registers(fresh_plugins, hook, kind):
 
 
 def test_register_landmark_schemes_hook(fresh_plugins):
-    """A plugin's landmark layout becomes known to get_scheme (loaded on the first miss)."""
-    from fertk.types import SCHEMES, get_scheme
+    """A plugin's landmark layout becomes known to get_scheme (loaded on the first miss), in
+    the plugin context only: another context, or this one reset, does not know it."""
+    from fertk.plugins import Context
+    from fertk.registry import UnknownComponentError
+    from fertk.types import SCHEMES, find_scheme, get_scheme
 
     class Schemes:
         @hookimpl
@@ -98,12 +101,13 @@ def test_register_landmark_schemes_hook(fresh_plugins):
             register("probe3", num_points=3, nose=2, left_eye=(0,), right_eye=(1,))
 
     fresh_plugins.register_plugin(Schemes(), name="schemes")
-    try:
-        scheme = get_scheme("probe3")
-        assert (scheme.num_points, scheme.nose, scheme.left_eye) == (3, 2, (0,))
-        assert get_scheme("dlib68").num_points == 68
-    finally:
-        SCHEMES.pop("probe3", None)
+    scheme = get_scheme("probe3")
+    assert (scheme.num_points, scheme.nose, scheme.left_eye) == (3, 2, (0,))
+    assert get_scheme("dlib68").num_points == 68
+    assert "probe3" not in SCHEMES and find_scheme("probe3", Context()) is None
+    fresh_plugins.reset()
+    with pytest.raises(UnknownComponentError, match="probe3"):
+        get_scheme("probe3")
 
 
 def test_builtin_engines_registered_through_the_hook(fresh_plugins):
@@ -112,24 +116,24 @@ def test_builtin_engines_registered_through_the_hook(fresh_plugins):
     import torch
 
     from fertk.engines import ENGINES, INT8_ENGINES
-    from fertk.inference import BUILTIN_ENGINES, build_registered_engine
+    from fertk.inference import BUILTIN_ENGINES, build_variant
 
     registry = fresh_plugins.get_registry("engines")
     assert registry.names() == sorted(ENGINES) == sorted(BUILTIN_ENGINES)
     assert {n for n in registry.names() if registry.get(n).metadata.precision == "int8"} == set(INT8_ENGINES)
     model = torch.nn.Linear(3, 2)
     x = torch.randn(2, 3)
-    engine = build_registered_engine(model, "eager", x)
+    engine = build_variant(model, "eager", x)
     assert (engine.name, engine.precision) == ("eager", "fp32")
     assert torch.allclose(engine(x), model(x))
 
 
 def test_plugin_engine_works_wherever_a_builtin_does(fresh_plugins):
-    """build_engine (of a module) and engine_names (--engine of fertk run) look names up in
+    """build_variant (of a module) and engine_names (--engine of fertk run) look names up in
     the engines registry, so a plugin's engine is accepted like a built-in one."""
     import torch
 
-    from fertk.inference import build_engine, engine_names
+    from fertk.inference import build_engine, build_variant, engine_names
 
     class Halved:
         name, precision = "halved", "fp32"
@@ -149,8 +153,10 @@ def test_plugin_engine_works_wherever_a_builtin_does(fresh_plugins):
     fresh_plugins.register_plugin(Plugin(), name="halved-engine")
     model = torch.nn.Linear(3, 2)
     x = torch.randn(2, 3)
-    assert torch.allclose(build_engine(model, "halved", x)(x), model(x) / 2)
+    assert torch.allclose(build_variant(model, "halved", x)(x), model(x) / 2)
     assert "halved" in engine_names() and engine_names()[:2] == ["torch", "onnxruntime"]
+    with pytest.deprecated_call():  # the old name of both builders, kept for one release
+        assert torch.allclose(build_engine(model, "halved", x)(x), model(x) / 2)
 
 
 def test_register_commands_hook(fresh_plugins):

@@ -2,9 +2,10 @@
 
 Lazy imports inside functions count too (they are dependencies; ``pipeline`` and ``export``
 once imported each other that way). ``from fertk.a import b`` is an edge to ``fertk.a.b`` when
-that is a module, else to ``fertk.a``. The package root ``fertk`` is left out: it is the public
-facade (``fertk.create``, ``fertk.__version__``, the lazy ``fertk.Pipeline``), which modules
-may call back into at run time.
+that is a module, else to ``fertk.a``. The package root ``fertk`` counts like any module, and
+the modules its lazy names (``fertk.Pipeline``, ``fertk.analyze`` …) import on first use are
+its imports too: a module that reaches back into the facade (``import fertk`` to find
+``fertk.Pipeline``, ``from fertk import __version__``) below it is a cycle.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ def module_names(root: Path, package: str) -> dict[str, Path]:
 
 
 def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Module → the modules it imports (anywhere in it), the package root left out."""
+    """Module → the modules it imports (anywhere in it); the package root also imports the
+    modules named by string constants in it (its lazy attributes)."""
     modules = module_names(root, package)
-    graph: dict[str, set[str]] = {m: set() for m in modules if m != package}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
     for name in graph:
         path = modules[name]
         is_pkg = path.name == "__init__.py"
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if name == package and isinstance(node, ast.Constant) and node.value in modules:
+                graph[name].add(node.value)  # the facade's lazy table: imported on first use
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             if isinstance(node, ast.Import):
@@ -89,7 +93,35 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_fertk_has_no_import_cycle():
     graph = import_graph(ROOT, "fertk")
     assert "fertk.pipeline" in graph and "fertk.inference.model" in graph
+    assert {"fertk.plugins", "fertk.pipeline"} <= graph["fertk"]  # the root and its lazy names
     assert find_cycles(graph) == []
+
+
+def test_python_api_sits_above_the_pipeline():
+    """``fertk.api`` is a facade over the pipeline (analyze lives with Pipeline); the pipeline
+    does not climb back up to it, nor to the package root."""
+    graph = import_graph(ROOT, "fertk")
+    assert "fertk.pipeline" in graph["fertk.api"]
+    assert not {"fertk.api", "fertk"} & graph["fertk.pipeline"]
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_run_outputs_draw_downwards():
+    """The files of a run are drawn by fertk.draw directly: the run path (jobs → outputs)
+    does not climb back up through the Python plots (plots → draw → io.images)."""
+    graph = import_graph(ROOT, "fertk")
+    assert "fertk.draw" in graph["fertk.io.outputs"] and "fertk.draw" in graph["fertk.plots"]
+    below = reachable(graph, "fertk.io.outputs") | reachable(graph, "fertk.io.preview")
+    assert "fertk.plots" not in below and "fertk.pipeline" not in below
+    assert "fertk.plots" not in reachable(graph, "fertk.draw")
 
 
 def test_inference_layer_direction():
@@ -113,8 +145,12 @@ def test_checker_finds_a_cycle(tmp_path):
     (pkg / "e.py").write_text("def lazy():\n    from pkg.d import x\n")
     (pkg / "f.py").write_text("from pkg import e\n")
     graph = import_graph(pkg, "pkg")
-    assert graph["pkg.a"] == {"pkg.sub.b"} and graph["pkg.sub.b"] == {"pkg.c"}
+    assert graph["pkg.a"] == {"pkg", "pkg.sub.b"} and graph["pkg.sub.b"] == {"pkg.c"}
     assert graph["pkg.e"] == {"pkg.d"} and graph["pkg.d"] == {"pkg.c"}
     assert find_cycles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
     (pkg / "c.py").write_text("def lazy():\n    from pkg.f import y\n")  # c → f → e → d → c
     assert find_cycles(import_graph(pkg, "pkg")) == [["pkg.c", "pkg.d", "pkg.e", "pkg.f"]]
+    # the root's lazy names are its imports: a module that goes back to the root closes a cycle
+    (pkg / "__init__.py").write_text('_LAZY = {"G": "pkg.g"}\n')
+    (pkg / "g.py").write_text("def lazy():\n    import pkg\n")
+    assert ["pkg", "pkg.g"] in find_cycles(import_graph(pkg, "pkg"))

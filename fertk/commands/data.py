@@ -17,6 +17,7 @@ from fertk.clitools import (
     print_table,
     workers_option,
 )
+from fertk.faces import BOX_CROP, DEFAULT_CROP, DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
 
 
@@ -25,9 +26,10 @@ from fertk.hookspecs import hookimpl
 @click.option("--root", required=True, type=click.Path(), help="Folder of the data set.")
 @click.option("--detector", "-d", type=DetectorChoice(), default=None,
               help="Detector name, 'dataset' (landmarks shipped with the data, e.g. CK+ Landmarks/) "
-                   "or 'none' (whole image). Default: the data set's (dlib; none for fer2013).")
+                   f"or 'none' (whole image). Default: the data set's ({DEFAULT_DETECTOR}; none "
+                   "for fer2013).")
 @component_option("--crop", "-c", kind="crops", default=None, show_default=False,
-                  help="Crop policy (default landmark; box with --detector none).")
+                  help=f"Crop policy (default {DEFAULT_CROP}; {BOX_CROP} with --detector none).")
 @workers_option(help="Parallel processes that detect and crop.")
 @click.option("--cache-dir", type=click.Path(), default=None,
               help="Cache folder (default <cache>/prepared, <cache> = $FERTK_CACHE_DIR, "

@@ -27,6 +27,7 @@ from fertk.clitools import (
     stride_option,
 )
 from fertk.errors import FertkError
+from fertk.faces import BOX_CROP, DEFAULT_CROP, DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
 
 
@@ -130,11 +131,11 @@ class _Job:
 
 @click.command("detect")
 @click.argument("source", metavar="SOURCE")
-@component_option("--detector", "-d", kind="detectors", default="dlib", help="Face detector.")
+@component_option("--detector", "-d", kind="detectors", default=DEFAULT_DETECTOR, help="Face detector.")
 @detector_options_option()
 @component_option(
     "--crop", "-c", kind="crops", default=None, show_default=False,
-    help="Crop policy for --save-crops [default: landmark; box for box-only detectors].",
+    help=f"Crop policy for --save-crops [default: {DEFAULT_CROP}; {BOX_CROP} for box-only detectors].",
 )
 @crop_options_option()
 @json_file_option(help="Per-image/per-frame records (faces, boxes, scores, landmarks) as JSON "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -28,13 +29,17 @@ from fertk.clitools import (
     workers_option,
 )
 from fertk.errors import FertkError
+from fertk.faces import DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fertk.io.job import JobSummary
 
 
 @click.command("run")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @component_option("--detector", "-d", kind="detectors", default=None,
-                  help="Face detector [default: the weights' suggestion, else dlib].")
+                  help=f"Face detector [default: the weights' suggestion, else {DEFAULT_DETECTOR}].")
 @detector_options_option()
 @component_option("--crop", "-c", kind="crops", default=None,
                   help="Crop policy [default: the weights' own]; a different one is refused.")
@@ -155,9 +160,9 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
 def landmark_count(pipe) -> int:
     """Points per face of the pipeline's detector (68 when it does not say): the CSV's
     ``x_i``/``y_i`` columns."""
-    from fertk.types import SCHEMES
+    from fertk.types import find_scheme
 
-    scheme = SCHEMES.get(getattr(pipe.detector, "scheme", None) or "")
+    scheme = find_scheme(getattr(pipe.detector, "scheme", None), pipe.context)
     return scheme.num_points if scheme is not None else 68
 
 
@@ -192,12 +197,12 @@ def _run_one(pipe, item, out_dir, options, err, say_error=True):
                     prog.update(task, fps=f"{speed:.1f} fps")
 
             result = run_job(pipe, item, out_dir, options, progress=tick)
-    if result.get("error"):
+    if result.error:
         if say_error:  # a lone source's error is the run's one error line (_report)
-            err.print(f"[red]error[/red] {result['error']}")
-    elif result.get("video_codec"):
-        err.print(f"{item.name}: annotated video {result['files'].get('video')} "
-                  f"({result['video_codec']})", markup=False, highlight=False)
+            err.print(f"[red]error[/red] {result.error}")
+    elif result.video_codec:
+        err.print(f"{item.name}: annotated video {result.files.get('video')} "
+                  f"({result.video_codec})", markup=False, highlight=False)
     return result
 
 
@@ -239,38 +244,32 @@ def _run_parallel(config, items, out_dir, options, workers, err):
         def done(res):
             prog.advance(task)
             if not err.is_terminal:  # a log: one plain line per finished source
-                click.echo(f"{res['name']}: done ({int(prog.tasks[task].completed)}/{len(items)} "
-                           f"sources, {res.get('frames', 0)} frames)", err=True)
-            if res.get("error"):
-                err.print(f"[red]error[/red] {res['name']}: {res['error']}")
-                if res.get("traceback"):
-                    err.print(res["traceback"], markup=False, highlight=False)
+                click.echo(f"{res.name}: done ({int(prog.tasks[task].completed)}/{len(items)} "
+                           f"sources, {res.frames} frames)", err=True)
+            if res.error:
+                err.print(f"[red]error[/red] {res.name}: {res.error}")
+                if res.traceback:
+                    err.print(res.traceback, markup=False, highlight=False)
 
         return run_jobs(config, items, out_dir, options, workers=workers, on_done=done)
 
 
-def _is_stills(res) -> bool:
-    return res.get("kind") == "images" and \
-        all(t.get("start") is None for t in res.get("tracks", []))
-
-
-def summary_rows(results: list[dict]) -> tuple[list[str], list[list]]:
+def summary_rows(results: list[JobSummary]) -> tuple[list[str], list[list]]:
     """Columns and rows of the final table: one row per track of a video, one per image of
     stills (faces and how many show each expression), one per failed source."""
-    stills = [r for r in results if not r.get("error") and _is_stills(r)]
-    videos = len(stills) < len([r for r in results if not r.get("error")])
+    done = [r for r in results if not r.error]
+    videos = any(not r.stills for r in done)
     cols = ["source", "track", "frames", "seconds", "dominant", "time in each (s)"] if videos \
         else ["image", "faces", "dominant", "faces per expression"]
     rows: list[list] = []
     for res in results:
-        if res.get("error"):
-            rows.append([res["name"], *[""] * (len(cols) - 3), "ERROR", res["error"]])
+        if res.error:
+            rows.append([res.name, *[""] * (len(cols) - 3), "ERROR", res.error])
             continue
-        still = res in stills
-        if not res["tracks"]:
-            rows.append([res["name"], *(["-", res["frames"], ""] if videos else [0]), "no face",
-                         ""])
-        for t in res["tracks"]:
+        still = res.stills
+        if not res.tracks:
+            rows.append([res.name, *(["-", res.frames, ""] if videos else [0]), "no face", ""])
+        for t in res.tracks:
             if still:
                 counts = ", ".join(f"{c} {n}" for c, n in sorted(
                     t["frames_in"].items(), key=lambda kv: -kv[1]) if n)
@@ -280,41 +279,42 @@ def summary_rows(results: list[dict]) -> tuple[list[str], list[list]]:
                 continue
             spent = ", ".join(f"{c} {s:.1f}" for c, s in sorted(
                 t["time_in"].items(), key=lambda kv: -kv[1]) if s > 0)
-            rows.append([res["name"], t["track"], t["frames"], t["seconds"], t["dominant"], spent])
+            rows.append([res.name, t["track"], t["frames"], t["seconds"], t["dominant"], spent])
     return cols, rows
 
 
-def _report(results, as_json, out_dir):
-    failed = [r for r in results if r.get("error")]
+def _report(results: list[JobSummary], as_json, out_dir):
+    failed = [r for r in results if r.error]
     if len(failed) == len(results) == 1 and not as_json:
-        raise FertkError(failed[0]["error"])  # nothing ran: no table, just why
+        raise FertkError(failed[0].error)  # nothing ran: no table, just why
     if as_json:
-        print_json(results)
+        print_json([r.to_dict() for r in results])
     else:
         cols, rows = summary_rows(results)
         what = "track" if cols[1] == "track" else "image"
         print_table(f"fertk run: expressions per {what} (files in {out_dir})", cols, rows)
-        done = [r for r in results if not r.get("error")]
+        done = [r for r in results if not r.error]
         parts = []
         for kind, unit in ((False, "frame"), (True, "image")):
-            group = [r for r in done if _is_stills(r) == kind]
+            group = [r for r in done if r.stills == kind]
             if group:
-                n = sum(r.get("frames", 0) for r in group)
-                empty = sum(r.get("frames_without_face", 0) for r in group)
-                bad = sum(r.get("skipped_frames", 0) for r in group)
+                n = sum(r.frames for r in group)
+                empty = sum(r.frames_without_face for r in group)
+                bad = sum(r.decode.get("skipped_frames", 0) for r in group)
                 parts.append(f"{n} {unit}(s), {empty} without a face, {bad} unreadable "
                              f"{unit}(s) skipped")
         console().print(f"{len(done)}/{len(results)} source(s) done" +
                         "".join(f", {p}" for p in parts))
     for r in results:
-        if r.get("missing_frames"):
-            read = r["declared_frames"] - r["missing_frames"]
+        if r.decode.get("missing_frames"):
+            declared = r.decode["declared_frames"]
+            read = declared - r.decode["missing_frames"]
             console(stderr=True).print(
-                f"warning: {r['name']}: the video ends after {read} of the {r['declared_frames']} "
+                f"warning: {r.name}: the video ends after {read} of the {declared} "
                 "frames its header declares (truncated file?); the results cover those frames",
                 markup=False, highlight=False, soft_wrap=True)
     if failed:
-        names = ", ".join(r["name"] for r in failed[:5])
+        names = ", ".join(r.name for r in failed[:5])
         rest = "the others completed" if len(failed) < len(results) else "none completed"
         raise FertkError(f"{len(failed)} of {len(results)} source(s) failed ({names}); {rest}")
 

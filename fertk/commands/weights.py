@@ -227,7 +227,7 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
     for src, dst in ((weights_path(base), weights_path(dest)), (meta_path(base), meta_path(dest))):
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
-    plugins._state.registries = None  # the next lookup sees the new entry
+    plugins.default_context().changed()  # the next lookup sees the new entry
     load_checkpoint(name)  # re-verify the copy through the registry
     click.echo(f"imported {ckpt.label} as '{name}' ({weights_path(dest)}); "
                f"use --weights {name}")

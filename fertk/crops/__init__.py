@@ -6,10 +6,8 @@ only when a component is built. See :mod:`fertk.crops.policies` for the geometry
 
 from __future__ import annotations
 
+from fertk.faces import DEFAULT_CROP  # noqa: F401 - the default lives in fertk.faces (re-exported)
 from fertk.hookspecs import hookimpl
-
-#: The crop policy used when none is named (the paper's).
-DEFAULT_CROP = "landmark"
 
 
 @hookimpl

@@ -131,9 +131,9 @@ def _progress_bar(enabled: bool, total: int, label: str):
 def _resolve_components(ds: Any, detector: str | None, crop: str | None,
                         detector_options: dict | None, crop_options: dict | None):
     """Names and options of the face stage (:func:`fertk.faces.settle_crop` picks the crop)."""
-    from fertk.faces import settle_crop
+    from fertk.faces import choose_detector, settle_crop
 
-    detector = detector or getattr(ds, "default_detector", "dlib")
+    detector = choose_detector(detector, getattr(ds, "default_detector", None))
     detector_options = dict(detector_options or {})
     if detector == "dataset" and not hasattr(type(ds), "landmark_path"):
         raise FertkError(f"detector 'dataset': the {ds.name} data set ships no landmarks "

@@ -98,8 +98,9 @@ class BaseDataset:
     """Shared behaviour; subclasses implement :meth:`_scan` returning samples."""
 
     name = "dataset"
-    #: The detector :func:`fertk.data.prepare` uses when none is named.
-    default_detector = "dlib"
+    #: The detector :func:`fertk.data.prepare` uses when none is named; ``None``: fertk's
+    #: default (:data:`fertk.faces.DEFAULT_DETECTOR`).
+    default_detector: str | None = None
     #: The landmark scheme of the landmarks shipped with the data set, if any.
     landmark_scheme: str | None = None
 

@@ -8,10 +8,8 @@ accepts ``largest``, ``min_size`` and ``max_side`` (see :mod:`fertk.detectors.ba
 
 from __future__ import annotations
 
+from fertk.faces import DEFAULT_DETECTOR  # noqa: F401 - the default lives in fertk.faces (re-exported)
 from fertk.hookspecs import hookimpl
-
-#: The detector used when none is named.
-DEFAULT_DETECTOR = "dlib"
 
 
 @hookimpl

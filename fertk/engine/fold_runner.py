@@ -465,7 +465,9 @@ class FoldRunner:
 
     def crop_meta(self) -> dict[str, Any]:
         prep = getattr(self.ds, "report", {}).get("options", {}) or {}
-        name = self.cfg.data.crop or prep.get("crop") or "landmark"
+        from fertk.faces import default_crop
+
+        name = default_crop(self.cfg.data.crop, prep.get("crop"))
         opts = self.cfg.data.crop_options or prep.get("crop_options") or {}
         return {"name": name, "options": dict(opts)}
 

@@ -88,7 +88,9 @@ class Trainer:
 
     def detector_name(self) -> str | None:
         prep = (getattr(self._data, "report", {}) or {}).get("options", {}) or {}
-        return self.cfg.data.detector or prep.get("detector") or "dlib"
+        from fertk.faces import choose_detector
+
+        return choose_detector(self.cfg.data.detector, prep.get("detector"))
 
     # -- main ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""Model resolution: weights + options → :class:`ModelSpec`, with the one compatibility check.
+"""Model resolution: weights + options → :class:`ModelSpec`.
 
 A model is never used untrained: without ``weights`` the backbone must have registered
 weights (the default is the bundled :data:`fertk.weights.DEFAULT_WEIGHTS`), and a trainable
 temporal head needs a checkpoint that holds it. A checkpoint (or an exported ``.onnx`` with
-its ``.json``) carries its crop policy, classes and heads; options that contradict it raise
-one :class:`~fertk.errors.FertkError` from :func:`check_compatible`.
+its ``.json``) carries its crop policy (kept in :attr:`ModelSpec.crop`, options included:
+:func:`fertk.faces.settle_crop` layers the user's over it), classes and heads; options that
+contradict it raise one :class:`~fertk.errors.FertkError` from the one compatibility check,
+:func:`fertk.checkpoint.check_compatible`. Registries are those of ``context`` (default: the
+default plugin context).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fertk.checkpoint import check_compatible  # noqa: F401 - the one check (old import path)
 from fertk.errors import FertkError
 
 
-def _registry(kind: str):
+def _registry(kind: str, context: Any = None):
     from fertk.plugins import get_registry
 
-    return get_registry(kind)
+    return get_registry(kind, context)
 
 
 def train_hint(what: str) -> str:
@@ -47,12 +51,12 @@ class ModelSpec:
     checkpoint: Any = None
 
 
-def weights_for_backbone(name: str, temporal: str | None = None) -> str | None:
+def weights_for_backbone(name: str, temporal: str | None = None, context: Any = None) -> str | None:
     """A registered weight name holding backbone ``name``: those with the trained head
     ``temporal`` first, then the default weights, then bundled ones, then by name."""
     from fertk.weights import DEFAULT_WEIGHTS
 
-    specs = [s for s in _registry("weights") if s.metadata.backbone == name]
+    specs = [s for s in _registry("weights", context) if s.metadata.backbone == name]
     if not specs:
         return None
 
@@ -63,35 +67,14 @@ def weights_for_backbone(name: str, temporal: str | None = None) -> str | None:
     return min(specs, key=rank).name
 
 
-def head_is_trainable(name: str) -> bool:
-    return _registry("temporal").get(name).metadata.trainable
+def head_is_trainable(name: str, context: Any = None) -> bool:
+    return _registry("temporal", context).get(name).metadata.trainable
 
 
-def check_compatible(meta: dict[str, Any], label: str, *, backbone: Any = None,
-                     crop: str | None = None, classes: list[str] | None = None,
-                     temporal: Any = None, head_exported: bool = True) -> None:
-    """Refuse options that contradict the model's metadata (checkpoint or ONNX export)."""
-    bname = (meta.get("backbone") or {}).get("name")
-    if isinstance(backbone, str) and backbone != bname:
-        raise FertkError(f"--backbone {backbone} contradicts {label}, which holds '{bname}' weights "
-                         "(leave --backbone out to use the checkpoint's)")
-    ccrop = meta.get("crop")
-    if crop is not None and ccrop and crop != ccrop.get("name"):
-        raise FertkError(f"--crop {crop} contradicts {label}, trained with crop '{ccrop['name']}' "
-                         "(leave --crop out to use the checkpoint's)")
-    if classes is not None and list(classes) != list(meta["classes"]):
-        raise FertkError(f"classes {list(classes)} contradict {label}, which predicts "
-                         f"{list(meta['classes'])}")
-    if not isinstance(temporal, str):
-        return
-    chead = (meta.get("temporal") or {}).get("name")
-    if chead is not None and temporal != chead:
-        raise FertkError(f"--temporal {temporal} contradicts {label}, which holds a trained "
-                         f"'{chead}' head (leave --temporal out to use it)")
-    if chead is not None and not head_exported:
-        raise FertkError(f"{label}: exported without its '{chead}' head: export again with "
-                         "--with-head")
-    if chead is None and head_is_trainable(temporal):
+def check_head_trained(meta: dict[str, Any], label: str, temporal: Any, context: Any = None) -> None:
+    """A trainable temporal head named for a model that holds none has no weights: refused."""
+    if isinstance(temporal, str) and not (meta.get("temporal") or {}).get("name") \
+            and head_is_trainable(temporal, context):
         raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights in {label}"))
 
 
@@ -101,35 +84,36 @@ def default_class_names(k: int) -> list[str]:
     return list(CANONICAL_CLASSES[:k]) if k <= len(CANONICAL_CLASSES) else [f"c{i}" for i in range(k)]
 
 
-def make_head(temporal: Any, k: int, seq_len: int | None = None) -> Any:
+def make_head(temporal: Any, k: int, seq_len: int | None = None, context: Any = None) -> Any:
     """A temporal head that needs no training (``temporal``: a name or a caller's module)."""
     if temporal is None:
         return None
     if not isinstance(temporal, str):
         return temporal.eval()
-    if head_is_trainable(temporal):
+    if head_is_trainable(temporal, context):
         raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights"))
     opts: dict[str, Any] = {"num_classes": k, "input_dim": k}
     if seq_len is not None:
         opts["seq_len"] = seq_len
-    return _registry("temporal").create(temporal, **opts).eval()
+    return _registry("temporal", context).create(temporal, **opts).eval()
 
 
-def _default_weights(backbone: Any, temporal: Any) -> str:
+def _default_weights(backbone: Any, temporal: Any, context: Any = None) -> str:
     """The registered weights to use when none are given; refuses untrained choices."""
     if backbone is None:
         from fertk.weights import DEFAULT_WEIGHTS
 
         weights = DEFAULT_WEIGHTS
     else:
-        weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None)
+        weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None,
+                                       context)
         if weights is None:
             raise FertkError(train_hint(f"backbone '{backbone}' has no trained weights"))
-    if isinstance(temporal, str) and head_is_trainable(temporal):
+    if isinstance(temporal, str) and head_is_trainable(temporal, context):
         from fertk.checkpoint import read_metadata
 
-        meta = _registry("weights").get(weights).metadata if weights in _registry("weights") \
-            else read_metadata(weights)
+        registry = _registry("weights", context)
+        meta = registry.get(weights).metadata if weights in registry else read_metadata(weights)
         if meta.get("temporal") != temporal:
             raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights "
                                         f"(weights '{weights}' have none)"))
@@ -144,14 +128,18 @@ def resolve_model(
     crop: str | None = None,
     classes: list[str] | None = None,
     seq_len: int | None = None,
+    context: Any = None,
 ) -> ModelSpec:
     """Load or check the model: checkpoint + options, refusing untrained or contradicting ones.
 
     ``weights``: a checkpoint path, a :class:`~fertk.checkpoint.Checkpoint` or a registered
-    weight name (an exported ``.onnx``: :func:`load_onnx_model`)."""
+    weight name (an exported ``.onnx``: :func:`load_onnx_model`). ``crop``: the crop the
+    caller names, refused when it is not the checkpoint's (:func:`fertk.faces.settle_crop`
+    decides the crop; the spec keeps the checkpoint's, options included)."""
     import torch.nn as nn
 
     from fertk.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
+    from fertk.faces import model_crop_choice
 
     if isinstance(backbone, nn.Module) and weights is None:
         # a caller-built module (notebook, tests): the caller vouches for its weights
@@ -161,20 +149,21 @@ def resolve_model(
         names = list(classes) if classes else default_class_names(k)
         if len(names) != k:
             raise FertkError(f"classes: {len(names)} names given for a backbone with {k} outputs")
-        head = make_head(temporal, k, seq_len)
+        head = make_head(temporal, k, seq_len, context)
         return ModelSpec(backbone.eval(), head, names, input_spec_of(backbone),
                          {"name": crop, "options": {}} if crop else None, None, None, "module")
     if weights is None:
-        weights = _default_weights(backbone, temporal)
-    ckpt = weights if isinstance(weights, Checkpoint) else load_checkpoint(weights)
+        weights = _default_weights(backbone, temporal, context)
+    ckpt = weights if isinstance(weights, Checkpoint) else load_checkpoint(weights, context=context)
     meta = ckpt.metadata
-    check_compatible(meta, ckpt.label, backbone=backbone, crop=crop, classes=classes,
-                     temporal=temporal)
-    net, head = build_from_checkpoint(ckpt)
+    check_compatible(meta, ckpt.label, backbone=backbone, classes=classes, temporal=temporal,
+                     options=True)
+    model_crop_choice(meta.get("crop"), crop, ckpt.label)
+    check_head_trained(meta, ckpt.label, temporal, context)
+    net, head = build_from_checkpoint(ckpt, context)
     if head is None and temporal is not None:
-        head = make_head(temporal, len(meta["classes"]), seq_len)
-    crop_spec = {"name": crop, "options": {}} if crop else meta.get("crop")
-    return ModelSpec(net, head, list(meta["classes"]), dict(meta["input_spec"]), crop_spec,
+        head = make_head(temporal, len(meta["classes"]), seq_len, context)
+    return ModelSpec(net, head, list(meta["classes"]), dict(meta["input_spec"]), meta.get("crop"),
                      meta.get("detector"), meta.get("illumination"), ckpt.label, meta, ckpt)
 
 
@@ -194,8 +183,10 @@ def onnx_metadata(path: Path) -> dict[str, Any]:
 
 
 def load_onnx_model(path: str | os.PathLike, *, backbone: str | None = None,
-                    temporal: str | None = None, crop: str | None = None) -> ModelSpec:
+                    temporal: str | None = None, crop: str | None = None,
+                    context: Any = None) -> ModelSpec:
     """A :class:`ModelSpec` for an exported ``.onnx`` (head from the export)."""
+    from fertk.faces import model_crop_choice
     from fertk.inference.onnx import OnnxHead
 
     path = Path(path)
@@ -203,13 +194,15 @@ def load_onnx_model(path: str | os.PathLike, *, backbone: str | None = None,
         raise FertkError(f"{path}: ONNX model not found")
     meta = onnx_metadata(path)
     exported = bool(meta["onnx"].get("head"))
-    check_compatible(meta, str(path), backbone=backbone, crop=crop, temporal=temporal,
+    check_compatible(meta, str(path), backbone=backbone, temporal=temporal, options=True,
                      head_exported=exported)
+    model_crop_choice(meta.get("crop"), crop, str(path))
+    check_head_trained(meta, str(path), temporal, context)
     if exported:
         head = OnnxHead(path.with_name(meta["onnx"]["head"]),
                         (meta.get("temporal") or {}).get("options") or {}, len(meta["classes"]))
     else:
-        head = make_head(temporal, len(meta["classes"]))
+        head = make_head(temporal, len(meta["classes"]), context=context)
     return ModelSpec(backbone=path, head=head, classes=list(meta["classes"]),
                      input_spec=dict(meta["input_spec"]), crop=meta.get("crop"),
                      detector=meta.get("detector"), illumination=meta.get("illumination"),

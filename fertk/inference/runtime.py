@@ -1,21 +1,52 @@
-"""Classification engines of a resolved model: crops → probabilities (and features), windows
-→ temporal-head probabilities (composed by the rules of :mod:`fertk.models.sequence`). :class:`TorchEngine` (eager, or a variant of
-:mod:`fertk.inference.variants`) and :class:`OnnxEngine`; :func:`build_engine` builds one.
+"""Running models: two builders, one name each.
 
+- :func:`build_classifier`: a resolved model (:class:`~fertk.inference.model.ModelSpec`) →
+  a *classifier*: crops → probabilities (and features), windows → temporal-head
+  probabilities (composed by the rules of :mod:`fertk.models.sequence`).
+  :class:`TorchClassifier` (eager, or a variant of the module) and :class:`OnnxClassifier`.
+- :func:`build_variant`: a bare module → an *engine*, a variant of the module
+  (``engine(x) -> tensor``: channels_last, torchscript, int8 …) built through the ``engines``
+  registry (:mod:`fertk.inference.variants`, plugins).
+
+An engine name (``Pipeline(engine=...)``, ``fertk run --engine``) names how a model runs: a
+classifier backend (:data:`BACKENDS`: torch, onnxruntime) or a registered variant.
 Preprocessing stays :class:`fertk.preprocess.FrameTransform`, so there is one copy of it.
+Torch's thread count is set only while a classifier runs (:func:`torch_threads`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fertk.errors import FertkError
+from fertk.errors import FertkError, MissingDependencyError
 from fertk.inference.model import ModelSpec
 from fertk.inference.onnx import OnnxHead, export_backbone, ort, session, softmax
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``n`` torch intra-op threads in this thread, and give back the count
+    it had (``None``: leave it as it is). Nothing else in fertk sets torch's thread count."""
+    if not n:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    if old == int(n):
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _wants_features(head: Any) -> bool:
@@ -24,7 +55,7 @@ def _wants_features(head: Any) -> bool:
     return input_kind(head) == "features"
 
 
-class _Engine:
+class _Classifier:
     model: ModelSpec
 
     def head(self, windows: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
@@ -41,7 +72,7 @@ class _Engine:
         return out
 
 
-class OnnxEngine(_Engine):
+class OnnxClassifier(_Classifier):
     """Crops → probabilities with onnxruntime; the temporal head in onnxruntime or torch."""
 
     name = "onnxruntime"
@@ -51,6 +82,7 @@ class OnnxEngine(_Engine):
         from fertk.preprocess import FrameTransform
 
         self.model = model
+        self.threads = threads
         self.session = session(Path(model_path), threads, device)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.transform = FrameTransform(model.input_spec)
@@ -59,8 +91,9 @@ class OnnxEngine(_Engine):
             raise FertkError(f"{model_path}: the temporal head needs features, which the export lacks")
 
     @classmethod
-    def for_model(cls, model: ModelSpec, threads: int | None = None, device: Any = "cpu") -> OnnxEngine:
-        """Engine for a ModelSpec: an exported path, or a checkpoint exported on the fly."""
+    def for_model(cls, model: ModelSpec, threads: int | None = None,
+                  device: Any = "cpu") -> OnnxClassifier:
+        """Classifier of a ModelSpec: an exported path, or a checkpoint exported on the fly."""
         if isinstance(model.backbone, (str, os.PathLike)):
             return cls(Path(model.backbone), model, threads, device)
         ckpt = model.checkpoint
@@ -76,7 +109,8 @@ class OnnxEngine(_Engine):
         return cls(onnx_path, model, threads, device)
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        x = self.transform(crops).numpy()
+        with torch_threads(self.threads):  # the preprocessing runs in torch
+            x = self.transform(crops).numpy()
         res = self.session.run(None, {"input": x})
         feats = res[self.outputs.index("features")] if self.features else None
         return softmax(res[0].astype(np.float32)), feats
@@ -91,23 +125,23 @@ class OnnxEngine(_Engine):
             return softmax(head.session.run(None, {"window": x})[0])
         import torch
 
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             return torch.softmax(head(torch.from_numpy(x)).float(), -1).numpy()
 
 
-class TorchEngine(_Engine):
-    """Crops → probabilities (and features) with the PyTorch backbone; head over windows."""
+class TorchClassifier(_Classifier):
+    """Crops → probabilities (and features) with the PyTorch backbone, eager or a registered
+    variant of it; head over windows. ``threads``: torch threads while it runs."""
 
     name = "torch"
 
     def __init__(self, model: ModelSpec, threads: int | None = None, variant: str = "eager",
-                 device: Any = "cpu"):
+                 device: Any = "cpu", context: Any = None):
         import torch
 
         from fertk.preprocess import FrameTransform
 
-        if threads:
-            torch.set_num_threads(int(threads))
+        self.threads = threads
         self.torch = torch
         self.device = torch.device(device)
         model.backbone.to(self.device)
@@ -127,14 +161,15 @@ class TorchEngine(_Engine):
                 raise FertkError(f"--engine {variant}: not available with a features-input head")
             h, w = model.input_spec["input_size"]
             example = torch.zeros(4, int(model.input_spec["in_chans"]), int(h), int(w))
-            self._run = build_registered_engine(model.backbone, variant, example)
+            with torch_threads(threads):
+                self._run = build_variant(model.backbone, variant, example, context=context)
             self.name = variant
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         from fertk.models.sequence import frame_outputs
 
         torch = self.torch
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             x = self.transform(crops).to(self.device, non_blocking=True)
             net = self.model.backbone
             if self.features:
@@ -148,74 +183,112 @@ class TorchEngine(_Engine):
     def head(self, windows: np.ndarray) -> np.ndarray:
         """(B, T, D) windows → (B, K) probabilities of the temporal head."""
         torch = self.torch
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(windows, np.float32)).to(self.device)
             return torch.softmax(self.model.head(x).float(), dim=-1).cpu().numpy()
 
 
-def _model_engine(model: ModelSpec, name: str, threads: int | None, device: Any) -> Any:
-    if threads:
-        import torch
+#: Classifier backends of a resolved model, by engine name: the two that are not a variant of
+#: the module (:func:`build_classifier`); every other engine name is a registered variant,
+#: run inside :class:`TorchClassifier`. ``eager`` and ``onnx``/``ort`` are their old spellings.
+BACKENDS = {"torch": "torch", "eager": "torch", "onnxruntime": "onnxruntime", "onnx": "onnxruntime",
+            "ort": "onnxruntime"}
 
-        torch.set_num_threads(int(threads))
+
+def _onnx_exportable(model: ModelSpec) -> bool:
+    """Whether ``auto`` can run ``model`` with onnxruntime: an export, or a checkpoint whose
+    backbone gives the features its head needs (decided before anything is exported)."""
+    if isinstance(model.backbone, (str, os.PathLike)):
+        return True
+    if model.checkpoint is None:  # a caller-built module: no checkpoint to export
+        return False
+    net = model.backbone
+    has_features = callable(getattr(net, "forward_features", None)) and callable(
+        getattr(net, "forward_head", None))
+    return has_features or not _wants_features(model.head)
+
+
+def build_classifier(model: ModelSpec, name: str = "auto", *, threads: int | None = None,
+                     device: Any = "cpu", context: Any = None) -> TorchClassifier | OnnxClassifier:
+    """The classifier of a resolved model: ``classify`` crops, ``head`` windows, on ``device``.
+
+    ``name``: ``auto`` (onnxruntime on the CPU when it is installed and the model exports,
+    once, into the cache; else torch; torch on CUDA), ``torch``, ``onnxruntime`` or another
+    registered engine (a variant of :mod:`fertk.inference.variants` or a plugin's, looked up in
+    ``context``'s registry). ``auto`` falls back to torch only when onnxruntime is missing or
+    the model cannot be exported by construction; a failing export is an error. ``threads``:
+    the classifier's torch threads (it runs the preprocessing of every classifier), set only
+    while it classifies (:func:`torch_threads`).
+    """
     cuda = str(getattr(device, "type", device)).startswith("cuda")
     if name == "auto":
-        if cuda:
-            return TorchEngine(model, threads, device=device)
+        if cuda or not _onnx_exportable(model):
+            return TorchClassifier(model, threads, device=device, context=context)
         try:
             ort()
-            if model.checkpoint is None:
-                raise FertkError("a caller-built module: no checkpoint to export")
-            return OnnxEngine.for_model(model, threads=threads)
-        except Exception:  # no onnxruntime, or this model does not export or load: torch runs it
-            return TorchEngine(model, threads, device=device)
-    if name in ("torch", "eager"):
-        return TorchEngine(model, threads, device=device)
-    if name in ("onnxruntime", "onnx", "ort"):
-        return OnnxEngine.for_model(model, threads=threads, device=device)
-    if name in engine_names():
-        return TorchEngine(model, threads, variant=name, device=device)
-    raise FertkError(f"--engine '{name}': choose one of auto, {', '.join(engine_names())}")
+        except MissingDependencyError:  # onnxruntime is optional: torch runs the model
+            return TorchClassifier(model, threads, device=device, context=context)
+        return OnnxClassifier.for_model(model, threads=threads)
+    backend = BACKENDS.get(name)
+    if backend == "torch":
+        return TorchClassifier(model, threads, device=device, context=context)
+    if backend == "onnxruntime":
+        return OnnxClassifier.for_model(model, threads=threads, device=device)
+    names = engine_names(context)
+    if name in names:
+        return TorchClassifier(model, threads, variant=name, device=device, context=context)
+    raise FertkError(f"--engine '{name}': choose one of auto, {', '.join(names)}")
 
 
-def build_engine(model: Any, name: str = "auto", example: Any = None, *, threads: int | None = None,
-                 device: Any = "cpu", **options: Any) -> Any:
-    """The one engine builder.
+def build_variant(model: Any, name: str, example: Any, *, context: Any = None,
+                  **options: Any) -> Any:
+    """The engine ``name`` (built-in or a plugin's) of the module ``model``: a callable mapping
+    an input batch to the module's output tensor, built from the ``example`` batch through
+    ``context``'s ``engines`` registry (unknown names and options are one-line errors, the
+    result is checked against :class:`fertk.types.InferenceEngine`).
 
-    ``model`` a resolved :class:`ModelSpec` → a classification engine (``classify`` crops,
-    ``head`` windows) on ``device``: ``auto`` is onnxruntime on the CPU when it is installed
-    and the model exports (once, into the cache), else torch; torch on CUDA. ``threads``
-    also sets torch's, which runs the preprocessing of every engine.
-
-    ``model`` a bare ``nn.Module`` → the variant ``name`` of :mod:`fertk.inference.variants`
-    (``engine(x) -> tensor``), built from the ``example`` batch; ``options`` as there.
-    """
-    if isinstance(model, ModelSpec):
-        return _model_engine(model, name, threads, device)
-    if example is None:
-        raise FertkError(f"engine '{name}' of a module: an example input batch is needed")
-    if threads is not None:
-        options["threads"] = threads
-    return build_registered_engine(model, name, example, **options)
-
-
-def build_registered_engine(model: Any, name: str, example: Any, **options: Any) -> Any:
-    """Build engine ``name`` (built-in or a plugin's) of the module ``model`` through the
-    ``engines`` registry: unknown names and options are one-line errors, the result is checked
-    against :class:`fertk.types.InferenceEngine`."""
+    Options of the built-ins: ``calibration`` (static int8), ``threads`` (ONNX Runtime intra-op
+    threads, default ``torch.get_num_threads()``), ``optimize`` (torchscript), ``mode``
+    (compile), ``backend`` (int8_static). The model itself is never modified (engines work on
+    copies)."""
     from fertk.plugins import get_registry
 
     model.eval()
-    return get_registry("engines").create(name, model=model, example=example, **options)
+    return get_registry("engines", context).create(name, model=model, example=example, **options)
 
 
-def engine_names() -> list[str]:
+def engine_names(context: Any = None) -> list[str]:
     """Engines ``fertk run`` accepts: torch, onnxruntime and every other registered engine
     (the variants of :mod:`fertk.inference.variants`, plugins' engines)."""
     from fertk.inference.builtins import BUILTIN_ENGINES
     from fertk.plugins import get_registry
 
-    registered = get_registry("engines").names()
+    registered = get_registry("engines", context).names()
     builtin = [e for e in BUILTIN_ENGINES if e in registered]  # the documented order first
     rest = builtin + [e for e in registered if e not in BUILTIN_ENGINES]
-    return ["torch", "onnxruntime"] + [e for e in rest if e not in ("eager", "onnxruntime")]
+    return ["torch", "onnxruntime"] + [e for e in rest if BACKENDS.get(e) is None]
+
+
+# -- old names, kept for one release ---------------------------------------------------------
+TorchEngine = TorchClassifier
+OnnxEngine = OnnxClassifier
+build_registered_engine = build_variant
+
+
+def build_engine(model: Any, name: str = "auto", example: Any = None, *, threads: int | None = None,
+                 device: Any = "cpu", **options: Any) -> Any:
+    """Deprecated: :func:`build_classifier` for a :class:`ModelSpec`, :func:`build_variant`
+    for a module (this name did both)."""
+    import warnings
+
+    if isinstance(model, ModelSpec):
+        warnings.warn("fertk: build_engine(ModelSpec) is build_classifier", DeprecationWarning,
+                      stacklevel=2)
+        return build_classifier(model, name, threads=threads, device=device)
+    warnings.warn("fertk: build_engine(module, name, example) is build_variant",
+                  DeprecationWarning, stacklevel=2)
+    if example is None:
+        raise FertkError(f"engine '{name}' of a module: an example input batch is needed")
+    if threads is not None:
+        options["threads"] = threads
+    return build_variant(model, name, example, **options)

@@ -1,7 +1,8 @@
 """Engine variants: one ``nn.Module``, several ways of running it on the CPU, one calling convention.
 
-``build_engine(model, name, example) -> Engine`` (:func:`fertk.inference.build_engine` with a
-module; :func:`build_variant` here); an :class:`Engine` is a callable mapping a
+``build_variant(model, name, example) -> Engine`` (:func:`fertk.inference.build_variant`,
+through the ``engines`` registry, where the builders below are registered by
+:mod:`fertk.inference.builtins`); an :class:`Engine` is a callable mapping a
 float input batch (torch tensor, the model's input layout) to its output tensor, in inference
 mode. ``example`` is a representative input batch (used for tracing, export, calibration).
 
@@ -38,6 +39,7 @@ from fertk.inference.builtins import (
     BUILTIN_ENGINES,  # the one table of built-in names and precisions
 )
 from fertk.inference.onnx import session, to_onnx
+from fertk.inference.runtime import build_variant  # noqa: F401 - the builder, old import path
 
 FP32_ENGINES = tuple(n for n, (precision, _) in BUILTIN_ENGINES.items() if precision == "fp32")
 INT8_ENGINES = tuple(n for n, (precision, _) in BUILTIN_ENGINES.items() if precision == "int8")
@@ -217,17 +219,3 @@ def _ort_int8(model: nn.Module, example: torch.Tensor, calibration: Any = None,
         with open(q8, "rb") as fh:
             sess = _ort_session(fh.read(), threads)
     return _ort_engine("ort_int8", sess, "int8")
-
-
-def build_variant(model: nn.Module, name: str, example: torch.Tensor, **options: Any) -> Engine:
-    """Build engine ``name`` for ``model`` from an ``example`` batch, looked up through the
-    ``engines`` registry (the built-ins of :data:`ENGINES` or a plugin's).
-
-    Options of the built-ins: ``calibration`` (static int8), ``threads`` (ONNX Runtime intra-op
-    threads, default ``torch.get_num_threads()``), ``optimize`` (torchscript), ``mode``
-    (compile), ``backend`` (int8_static). The model itself is never modified (engines work on
-    copies).
-    """
-    from fertk.inference.runtime import build_registered_engine
-
-    return build_registered_engine(model, name, example, **options)

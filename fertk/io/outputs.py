@@ -1,12 +1,15 @@
 """Per-frame results of ``fertk run`` and the files written from them.
 
 :class:`FrameResult` / :class:`FaceResult` are what :meth:`fertk.pipeline.Pipeline.run` yields.
-:class:`RunOutputs` writes, for one source: a CSV with one row per frame and face (frames
-without a face get one row with ``faces`` = 0), a JSONL with one object per frame, an
-optional annotated video (boxes, labels, probability bars), a per-track summary
-(:class:`TrackSummary`: dominant expression, time spent in each) and a timeline PNG of the
-probabilities over time. Files are flushed at least every ``flush_interval`` seconds and
-closed on Ctrl-C or an exception, so what was written stays valid.
+:class:`RunOutputs` writes every file of one source: a CSV with one row per frame and face
+(frames without a face get one row with ``faces`` = 0), a JSONL with one object per frame,
+an annotated video (boxes, labels, probability bars) or, for still images, one annotated
+image each, a per-track summary (:class:`TrackSummary`: dominant expression, time spent in
+each), a timeline PNG of the probabilities over time and the summary JSON. Which ones is
+:class:`OutputOptions`; :meth:`RunOutputs.for_job` reads everything else from the
+pipeline's :class:`~fertk.io.job.Job`. Drawing is :mod:`fertk.draw`. Files are flushed at
+least every ``flush_interval`` seconds and closed on Ctrl-C or an exception, so what was
+written stays valid.
 
 Memory is constant in the length of the video: per-track accumulators are O(classes), and
 the timeline keeps at most ``max_points`` points per track, halving its resolution when full.
@@ -18,14 +21,30 @@ import csv
 import json
 import os
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fertk.fsutil import write_json
 from fertk.io.results import FaceResult, FrameResult, columns, rows  # re-exported
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fertk.io.job import Job
+
+
+@dataclass
+class OutputOptions:
+    """Which files a run writes (see :class:`RunOutputs`)."""
+
+    csv: bool = True
+    jsonl: bool = True
+    annotate: bool = True
+    timeline: bool = True
+    landmarks: bool = False
+    max_frames: int | None = None
 
 
 # -- tabular writers ---------------------------------------------------------------------------
@@ -246,11 +265,12 @@ class Timeline:
 
     def save_png(self, path: str | os.PathLike, title: str = "",
                  max_tracks: int | None = None) -> Path:
-        """The plot of :func:`fertk.plots.plot_timeline` as a PNG."""
-        from fertk.plots import MAX_TRACKS, plot_timeline
+        """The plot of :func:`fertk.plots.plot_timeline` as a PNG
+        (:func:`fertk.draw.timeline_figure`)."""
+        from fertk.draw import MAX_TRACKS, timeline_figure
 
-        plot_timeline(self.series, self.classes, title=title, path=path,
-                      max_tracks=max_tracks or MAX_TRACKS)
+        timeline_figure(self.series, self.classes, title=title, path=path,
+                        max_tracks=max_tracks or MAX_TRACKS)
         return Path(path)
 
 
@@ -258,10 +278,10 @@ class Timeline:
 def annotate(image: np.ndarray, rec: FrameResult, *, landmarks: bool = True, bars: bool = True
              ) -> np.ndarray:
     """A copy of ``image`` with each face's box, track, label and probability bars drawn
-    (:func:`fertk.plots.plot_faces`)."""
-    from fertk.plots import plot_faces
+    (:func:`fertk.draw.draw_results`, as :func:`fertk.plots.plot_faces`)."""
+    from fertk.draw import draw_results
 
-    return plot_faces(image, rec, landmarks=landmarks, bars=bars)
+    return draw_results(image, rec, landmarks=landmarks, bars=bars)
 
 
 # -- one source's outputs ----------------------------------------------------------------------
@@ -269,14 +289,29 @@ class RunOutputs:
     """All files of one source, written as results arrive; a context manager.
 
     ``out_dir/<name>.csv``, ``.jsonl``, ``.tracks.csv``, ``.summary.json`` and optionally
-    ``.annotated.mp4`` and ``.timeline.png``. ``close()`` finalises everything and returns
-    the summary dict; it runs on Ctrl-C and on exceptions too.
+    ``.annotated.mp4``, ``.annotated/<still>.jpg`` (``stills``: one annotated image per
+    still, named by ``still_name(path)``) and ``.timeline.png``. ``close()`` finalises
+    everything and returns the summary dict; it runs on Ctrl-C and on exceptions too.
     """
+
+    @classmethod
+    def for_job(cls, job: Job, out_dir: str | os.PathLike,
+                options: OutputOptions | None = None) -> RunOutputs:
+        """The files ``options`` ask for, as the pipeline's ``job`` decided them: stills get
+        annotated images and no video or timeline, the video runs at the job's frame rate,
+        the frame label columns are there when the job's results carry frame probabilities."""
+        options = options or OutputOptions()
+        return cls(out_dir, job.item.name, job.classes, csv_file=options.csv, jsonl=options.jsonl,
+                   video=options.annotate and not job.still,
+                   stills=options.annotate and job.still, still_name=job.item.still_name,
+                   timeline=options.timeline and not job.still, landmarks=options.landmarks,
+                   frame_label=job.frame_probs, fps=job.fps)
 
     def __init__(self, out_dir: str | os.PathLike, name: str, classes: list[str], *,
                  csv_file: bool = True, jsonl: bool = True, video: bool = False,
                  timeline: bool = False, landmarks: bool = False, frame_label: bool = False,
-                 fps: float | None = None, flush_interval: float = 1.0):
+                 fps: float | None = None, flush_interval: float = 1.0, stills: bool = False,
+                 still_name: Callable[[str], str] | None = None):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -294,6 +329,12 @@ class RunOutputs:
         self.landmarks = landmarks
         self.summary = TrackSummary(classes)
         self.timeline = Timeline(classes) if timeline else None
+        self.stills_dir = None
+        if stills:
+            self.stills_dir = self.out_dir / f"{name}.annotated"
+            self.stills_dir.mkdir(parents=True, exist_ok=True)
+            self.paths["annotated"] = self.stills_dir
+        self.still_name = still_name or (lambda path: Path(path).stem)
         self.closed = False
 
     def _path(self, key: str, suffix: str) -> Path:
@@ -315,6 +356,12 @@ class RunOutputs:
 
                 self.video = VideoWriter(self._path("video", ".annotated.mp4"), fps=self.fps or 30.0)
             self.video.write(annotate(image, rec, landmarks=self.landmarks))
+        if self.stills_dir is not None and image is not None:
+            import cv2
+
+            target = self.stills_dir / f"{self.still_name(rec.source)}.jpg"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(target), annotate(image, rec))
 
     def close(self, stats: dict[str, Any] | None = None) -> dict[str, Any]:
         if self.closed:
@@ -352,6 +399,7 @@ __all__ = [
     "FaceResult",
     "FrameResult",
     "JsonlWriter",
+    "OutputOptions",
     "RunOutputs",
     "Timeline",
     "TrackStats",

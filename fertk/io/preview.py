@@ -48,13 +48,20 @@ class Preview:
         return getattr(self._pipe, name)
 
     def run_item(self, item: Any, stats: Any = None):
+        """The pipeline's job (:class:`fertk.io.job.Job`), its frames shown as they pass."""
+        from dataclasses import replace
+
+        job = self._pipe.run_item(item, stats)
+        return replace(job, frames=self._shown(job.frames))
+
+    def _shown(self, frames: Any):
         import cv2
 
-        from fertk.plots import plot_faces
+        from fertk.draw import draw_results
 
-        for rec, image in self._pipe.run_item(item, stats):
+        for rec, image in frames:
             if not self.closed:
-                cv2.imshow("fertk", plot_faces(image, rec))
+                cv2.imshow("fertk", draw_results(image, rec))
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     self.closed = True
                     cv2.destroyWindow("fertk")

@@ -106,6 +106,14 @@ def probe_video(path: str) -> DecodeStats:
     return DecodeStats(fps=fps if fps > 0 else None, frame_count=count or None, size=size)
 
 
+def frame_rate(item: MediaItem, fps: float | None = None) -> float:
+    """Frames per second of ``item``, decided once per job: the rate a video or webcam reports
+    (when plausible), else ``fps`` (``--fps``), else :data:`DEFAULT_FPS`. Opens a video or
+    webcam once, so one that cannot be opened fails here, before any output is written."""
+    reported = probe_video(item.source).fps if item.kind in ("video", "webcam") else None
+    return (reported if reported and reported < 1000 else None) or fps or DEFAULT_FPS
+
+
 _END = object()
 
 
@@ -407,6 +415,7 @@ __all__ = [
     "VideoWriter",
     "best_fourcc",
     "expand_sources",
+    "frame_rate",
     "is_webcam",
     "iter_frames",
     "open_capture",

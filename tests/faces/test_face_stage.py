@@ -35,7 +35,13 @@ def test_crop_defaults_follow_the_detector():
     assert settle_crop("opencv", "box", {"size": 64}) == ("box", {"size": 64})
     model_crop = {"name": "landmark", "options": {"size": 48}}
     assert settle_crop("dlib", model_crop=model_crop) == ("landmark", {"size": 48})
-    assert settle_crop("dlib", "box", model_crop=model_crop) == ("box", {})
+    # the model keeps its crop: naming it again keeps its options, the user's are layered over
+    assert settle_crop("dlib", "landmark", model_crop=model_crop) == ("landmark", {"size": 48})
+    assert settle_crop("dlib", "landmark", {"alpha": 1.2}, model_crop=model_crop) \
+        == ("landmark", {"size": 48, "alpha": 1.2})
+    with pytest.raises(FertkError, match=r"--crop box contradicts the model, trained with crop "
+                                         r"landmark\(size=48\)"):
+        settle_crop("dlib", "box", model_crop=model_crop)
 
 
 @pytest.mark.parametrize("detector", ["opencv", "none", BoxOnly()])
@@ -47,17 +53,15 @@ def test_landmark_crop_with_box_only_detector_is_one_line_error(detector):
 
 @pytest.mark.parametrize("detector", ["opencv", BoxOnly()])
 def test_crop_fixed_by_the_model_suggests_only_a_detector(detector):
-    """A checkpoint trained with a landmark crop refuses --crop box (check_compatible), so
-    the box-only-detector error suggests a detector with landmarks and not --crop box."""
-    from fertk.inference import check_compatible
-
+    """A checkpoint trained with a landmark crop refuses --crop box (settle_crop), so the
+    box-only-detector error suggests a detector with landmarks and not --crop box."""
     model_crop = {"name": "landmark", "options": {"size": 48}}
     with pytest.raises(FertkError, match="needs landmarks") as info:
         settle_crop(detector, model_crop=model_crop)
     text = str(info.value)
     assert "\n" not in text and "--crop" not in text and "detector with landmarks" in text
-    with pytest.raises(FertkError, match="contradicts"):
-        check_compatible({"crop": model_crop}, "the checkpoint", crop="box")
+    with pytest.raises(FertkError, match="contradicts the checkpoint"):
+        settle_crop(detector, "box", model_crop=model_crop, model_label="the checkpoint")
 
 
 def test_unknown_names_fail_early():
@@ -98,13 +102,13 @@ def test_detect_and_run_give_the_same_crops(tmp_path, astronaut_path, astronaut,
     backbone = fertk.create("backbones", "compact_tiny", num_classes=7)
     pipe = Pipeline(backbone=backbone, crop="landmark", engine="torch", device="cpu", threads=1)
     seen = []
-    classify = pipe.engine.classify
+    classify = pipe.classifier.classify
 
     def spy(crops):
         seen.append(np.array(crops))
         return classify(crops)
 
-    pipe.engine.classify = spy
+    pipe.classifier.classify = spy
     pipe.analyze(astronaut)
     assert pipe.detector_name == "dlib" and pipe.crop_name == "landmark"
     (from_run,) = np.concatenate(seen)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import fertk
-from fertk.engines import FP32_ENGINES, build_engine
+from fertk.engines import FP32_ENGINES, build_variant
 from fertk.errors import FertkError
 
 MODELS = ["compact", "compact_tiny", "dtan"]
@@ -29,7 +29,7 @@ def built():
 def test_fp32_engines_match_eager(built, name, engine):
     model, example = built[name]
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    run = build_engine(model, engine, example)
+    run = build_variant(model, engine, example)
     assert run.precision == "fp32" and run.name == engine
     x = torch.randn(3, 1, *model.input_size)  # another batch size: dynamic batch
     with torch.no_grad():
@@ -44,7 +44,7 @@ def test_fp32_engines_match_eager(built, name, engine):
 def test_int8_engines_stay_close(built, engine):
     model, _ = built["compact_tiny"]
     calib = [torch.randn(8, 1, 96, 96) for _ in range(2)]
-    run = build_engine(model, engine, calib[0], calibration=calib)
+    run = build_variant(model, engine, calib[0], calibration=calib)
     assert run.precision == "int8"
     x = torch.randn(4, 1, 96, 96)
     with torch.no_grad():
@@ -61,10 +61,10 @@ def test_engine_also_runs_a_plugin_backbone():
     with torch.no_grad():
         ref = model(x)
     for engine in ("torchscript", "onnxruntime"):
-        assert (build_engine(model, engine, x)(x) - ref).abs().max() < 1e-4
+        assert (build_variant(model, engine, x)(x) - ref).abs().max() < 1e-4
 
 
 def test_unknown_engine_lists_the_available_ones(built):
     model, example = built["compact_tiny"]
     with pytest.raises(FertkError, match="onnxruntime"):
-        build_engine(model, "onnx", example)
+        build_variant(model, "onnx", example)

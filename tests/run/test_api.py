@@ -23,21 +23,27 @@ def pipe():
     return fertk.Pipeline()  # the bundled model: real expressions on real faces
 
 
-def test_analyze_takes_a_path_a_list_an_array_and_a_pil_image(pipe, monkeypatch):
+def test_analyze_takes_a_path_a_list_an_array_and_a_pil_image(pipe):
+    import functools
+
     import cv2
     from PIL import Image
 
-    monkeypatch.setitem(fertk.api._DEFAULT, "pipe", pipe)
+    from fertk.pipeline import ANALYZE_PIPELINE
+
+    context = fertk.Context()  # its default pipeline: the module's
+    context.cached(ANALYZE_PIPELINE, lambda: pipe)
+    analyze = functools.partial(fertk.analyze, context=context)
     bgr = cv2.imread(str(GROUP))
-    one = fertk.analyze(str(GROUP))
+    one = analyze(str(GROUP))
     assert len(one.faces) == 5 and one.source == str(GROUP)
-    arr = fertk.analyze(bgr)
-    gray = fertk.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-    pil = fertk.analyze(Image.open(GROUP))
+    arr = analyze(bgr)
+    gray = analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    pil = analyze(Image.open(GROUP))
     assert len(arr.faces) == len(pil.faces) == 5 and len(gray.faces) >= 4
     # the PIL image (RGB) is turned into BGR: the same boxes as the BGR array
     assert np.allclose(sorted(f.box for f in pil.faces), sorted(f.box for f in arr.faces), atol=2)
-    many = fertk.analyze([str(GROUP), str(DATA / "astronaut.png")])
+    many = analyze([str(GROUP), str(DATA / "astronaut.png")])
     assert isinstance(many, fertk.Results) and len(many) == 2
     assert "Results(2 frame(s), 6 face(s)" in repr(many)
 

@@ -95,7 +95,7 @@ def test_two_faces_keep_their_own_temporal_windows(media, checkpoint, tmp_path):
     for faces in by_frame:
         for track, face in faces.items():
             history[track].append(face.frame_probs)
-            expect = pipe.engine.head(np.stack(history[track][-4:])[None])[0]
+            expect = pipe.classifier.head(np.stack(history[track][-4:])[None])[0]
             np.testing.assert_allclose(face.probs, expect, rtol=1e-4, atol=1e-5)
     # the two faces are mirror images: their frame outputs differ, so mixing would show
     assert np.abs(history[1][0] - history[2][0]).max() > 0.05
@@ -137,7 +137,7 @@ def test_checkpoint_illumination_is_applied_at_run_time(tmp_path, checkpoint):
     crop = he_pipe.cropper.crop(img, face).image
     equalised = fertk.create("augmentations", "he")(crop)
     assert not np.array_equal(equalised, crop)
-    want, _ = he_pipe.engine.classify(equalised[None])
+    want, _ = he_pipe.classifier.classify(equalised[None])
     np.testing.assert_allclose(got[0].frame_probs, want[0], rtol=1e-4, atol=1e-5)
     assert not np.allclose(got[0].frame_probs, plain[0].frame_probs, atol=1e-4)
 

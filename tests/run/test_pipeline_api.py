@@ -69,7 +69,7 @@ def test_onnx_export_parity_and_onnxruntime_engine(tmp_path, media, checkpoint):
     assert (tmp_path / "model.head.onnx").is_file()
     torch_recs = list(fertk.Pipeline(weights=str(checkpoint)).run(str(media["two"])))
     ort = fertk.Pipeline(weights=str(tmp_path / "model.onnx"))
-    assert ort.engine.name == "onnxruntime"
+    assert ort.classifier.name == "onnxruntime"
     ort_recs = list(ort.run(str(media["two"])))
     a = np.stack([f.probs for r in torch_recs for f in r.faces])
     b = np.stack([f.probs for r in ort_recs for f in r.faces])
