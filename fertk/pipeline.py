@@ -39,7 +39,15 @@ from fertk.inference import ModelSpec, build_engine, load_onnx_model, resolve_mo
 from fertk.inference import weights_for_backbone as weights_for_backbone
 from fertk.io.results import FaceResult, FrameResult
 from fertk.io.results import to_dataframe as to_dataframe  # kept here for existing callers
-from fertk.io.video import DEFAULT_FPS, DecodeStats, Frame, MediaItem, expand_sources, iter_frames
+from fertk.io.video import (
+    DEFAULT_FPS,
+    DecodeStats,
+    Frame,
+    MediaItem,
+    check_fps,
+    expand_sources,
+    iter_frames,
+)
 
 #: Frames per track the streaming temporal head looks at (the paper's 9 sampled frames).
 DEFAULT_WINDOW = 9
@@ -118,6 +126,7 @@ class Pipeline:
             raise FertkError(f"scan_every must be >= 1, got {scan_every}")
         if smoothing is not None and float(smoothing) < 0:
             raise FertkError(f"smoothing must be >= 0 seconds, got {smoothing}")
+        fps = check_fps(fps, "fps")
         self.config = dict(
             detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
             engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,

@@ -111,11 +111,12 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
       fertk run 0 --max-frames 300 --show     # webcam 0, with a live preview
       fertk run videos/ -r --workers 2 --shard 0/4
     """
-    from fertk.io.video import expand_sources
+    from fertk.io.video import check_fps, expand_sources
     from fertk.io.video import shard as take_shard
     from fertk.jobs import OutputOptions
     from fertk.pipeline import Pipeline
 
+    fps = check_fps(fps, "--fps")
     items = take_shard(expand_sources(list(sources), image_sequence=image_sequence,
                                       recursive=recursive), shard)
     config = dict(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import queue
 import threading
@@ -67,6 +68,22 @@ class DecodeStats:
     frame_count: int | None = None
     size: tuple[int, int] | None = None  # (width, height)
     missing: int = 0  # frames the header declares that could not be read: a truncated file
+
+
+def check_fps(fps: float | None, flag: str = "--fps") -> float | None:
+    """``fps`` as a float (``None``: not given); a frame rate that is not a positive, finite
+    number (``nan``, ``inf``, ``0``, ``-5``) is one :class:`FertkError`."""
+    if fps is None:
+        return None
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise FertkError(f"{flag} {fps!r}: the frame rate must be a positive number of frames "
+                         "per second") from None
+    if not (math.isfinite(value) and value > 0):
+        raise FertkError(f"{flag} {fps}: the frame rate must be a positive, finite number of "
+                         "frames per second (e.g. --fps 25)")
+    return value
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -261,6 +278,7 @@ def iter_frames(
     """
     if stride < 1:
         raise FertkError(f"stride must be >= 1, got {stride}")
+    fps = check_fps(fps, "fps")
     if not isinstance(item, MediaItem):
         found = expand_sources([item])
         if len(found) != 1:
@@ -406,6 +424,7 @@ __all__ = [
     "MediaItem",
     "VideoWriter",
     "best_fourcc",
+    "check_fps",
     "expand_sources",
     "is_webcam",
     "iter_frames",
