@@ -169,6 +169,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     faces are listed. A summary table ends the run.
     """
     from fertk.faces import FaceStage
+    from fertk.fsutil import make_dir
     from fertk.io.images import read_image, write_image
 
     err = console(stderr=True)
@@ -180,11 +181,8 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
         dopts.setdefault("min_size", min_size)
     stage = FaceStage(detector, crop, detector_options=dopts, with_crops=crops_dir is not None,
                       crop_options=parse_options(crop_opts, "--crop-option"))
-    annotate = Path(annotate_dir) if annotate_dir else None
-    crops_out = Path(crops_dir) if crops_dir else None
-    for d in (annotate, crops_out):
-        if d is not None:
-            d.mkdir(parents=True, exist_ok=True)
+    annotate = make_dir(annotate_dir, "--annotate") if annotate_dir else None
+    crops_out = make_dir(crops_dir, "--save-crops") if crops_dir else None
 
     records: list[dict[str, Any]] = []
     stats_list: list[SourceStats] = []

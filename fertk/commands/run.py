@@ -116,7 +116,10 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
     from fertk.jobs import OutputOptions
     from fertk.pipeline import Pipeline
 
+    from fertk.fsutil import check_out_dir
+
     fps = check_fps(fps, "--fps")
+    check_out_dir(out_dir, "--out")  # before any work: a file in the way is one line
     items = take_shard(expand_sources(list(sources), image_sequence=image_sequence,
                                       recursive=recursive), shard)
     config = dict(

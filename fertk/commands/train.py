@@ -130,7 +130,10 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, fram
         opts.update(parse_override(o))
     from fertk.engine.evaluate import default_out_dir
 
+    from fertk.fsutil import check_out_dir
+
     out = out or str(default_out_dir(checkpoint, dataset))
+    check_out_dir(out, "--out")  # before the data set is prepared
     report = evaluate_dataset(checkpoint, dataset, root, out, detector=detector, crop=crop,
                               crop_options=parse_options(crop_opts, "--crop-option") or None,
                               cache_dir=cache_dir, workers=workers, frames=frames, device=device,
@@ -182,7 +185,9 @@ def compare_command(configs, overrides, out, no_timing, seeds) -> None:
 
     from fertk.clitools import console
     from fertk.engine.compare import compare
+    from fertk.fsutil import check_out_dir
 
+    check_out_dir(out, "--out")
     compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
             timing=not no_timing, seeds=seeds)
     console().print(Path(out, "compare.md").read_text(encoding="utf-8"))

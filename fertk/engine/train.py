@@ -51,6 +51,9 @@ class Trainer:
 
     # -- setup --------------------------------------------------------------------------
     def _check_out_dir(self) -> None:
+        from fertk.fsutil import check_out_dir
+
+        check_out_dir(self.out, "--out")  # a file in the way: one line, before the data loads
         cfg_path = self.out / "config.yaml"
         if cfg_path.exists() and not self.resume:
             raise FertkError(f"{self.out} already holds a run; pass --resume to continue it "
