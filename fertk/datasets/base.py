@@ -94,6 +94,22 @@ class DataReport(dict):
         return {k: int(v["count"]) for k, v in self.items()}
 
 
+def report_lines(report: dict[str, Any], limit: int = 10) -> list[str]:
+    """What a data set skipped, kind by kind, naming the files: ``bad_label_file (2):`` then
+    one indented line per example (a :class:`DataReport`, or one read back from JSON). The
+    one wording of ``fertk prepare`` and ``fertk splits``."""
+    out = []
+    for kind, entry in report.items():
+        if not isinstance(entry, dict) or not entry.get("count"):
+            continue
+        examples = [str(e) for e in entry.get("examples") or []][:limit]
+        out.append(f"{kind} ({entry['count']}):" if examples else f"{kind} ({entry['count']})")
+        out += [f"  {e}" for e in examples]
+        if entry["count"] > len(examples) and examples:
+            out.append(f"  … {entry['count'] - len(examples)} more")
+    return out
+
+
 class BaseDataset:
     """Shared behaviour; subclasses implement :meth:`_scan` returning samples."""
 
