@@ -111,12 +111,11 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
       fertk run 0 --max-frames 300 --show     # webcam 0, with a live preview
       fertk run videos/ -r --workers 2 --shard 0/4
     """
+    from fertk.fsutil import check_out_dir
     from fertk.io.video import check_fps, expand_sources
     from fertk.io.video import shard as take_shard
     from fertk.jobs import OutputOptions
     from fertk.pipeline import Pipeline
-
-    from fertk.fsutil import check_out_dir
 
     fps = check_fps(fps, "--fps")
     check_out_dir(out_dir, "--out")  # before any work: a file in the way is one line

@@ -129,7 +129,6 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, fram
     for o in options:
         opts.update(parse_override(o))
     from fertk.engine.evaluate import default_out_dir
-
     from fertk.fsutil import check_out_dir
 
     out = out or str(default_out_dir(checkpoint, dataset))
