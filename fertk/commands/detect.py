@@ -221,6 +221,8 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
                 records.append({"source": str(path), "error": str(exc), "faces": []})
                 say("error:", "red", str(exc))
             stats.seconds = time.perf_counter() - start
+            for note in stats.notes:
+                warn(f"{path}: {note}")
             if stats.error is None and stats.kind == "image" and stats.faces == 0:
                 say("no face:", "yellow", str(path))
             progress.advance(task)
@@ -250,6 +252,10 @@ def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
     finally:
         if writer is not None:
             writer.close()
+    if decoded.missing:  # the stream ended before the frames its header declares
+        stats.notes.append(f"the video ends after {decoded.frame_count - decoded.missing} of the "
+                           f"{decoded.frame_count} frames its header declares (truncated file?); "
+                           "the results cover those frames")
 
 
 def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
@@ -264,7 +270,8 @@ def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
 def _summary(stats_list: list[SourceStats], to_stderr: bool) -> None:
     rows = []
     for s in stats_list:
-        status = "error" if s.error else ("no face" if s.faces == 0 else "ok")
+        status = "error" if s.error else "truncated" if s.notes else \
+            ("no face" if s.faces == 0 else "ok")
         rows.append([s.source, s.kind, s.frames, s.faces, s.no_face, s.crops, f"{s.seconds:.2f}", status])
     total = [
         "total", f"{len(stats_list)} files", sum(s.frames for s in stats_list),

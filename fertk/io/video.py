@@ -86,9 +86,18 @@ def check_fps(fps: float | None, flag: str = "--fps") -> float | None:
     return value
 
 
+def quiet_ffmpeg() -> None:
+    """Silence FFmpeg's own log lines (``stream 1, offset 0x61b02: partial file`` for every
+    damaged packet of a truncated file): fertk reports what matters itself (a truncated
+    video, unreadable frames). Must run before OpenCV first uses FFmpeg in the process; a level
+    the user set in ``OPENCV_FFMPEG_LOGLEVEL`` is kept."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 # -- reading ---------------------------------------------------------------------------------
 def open_capture(source: str | int):
     """An opened ``cv2.VideoCapture``; :class:`FertkError` naming the source otherwise."""
+    quiet_ffmpeg()
     import cv2
 
     if is_webcam(source):
@@ -324,6 +333,7 @@ def best_fourcc() -> str:
     """
     import tempfile
 
+    quiet_ffmpeg()
     import cv2
 
     for fourcc in FOURCCS[:-1]:
@@ -374,6 +384,7 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None
 
     def _open(self, width: int, height: int) -> None:
+        quiet_ffmpeg()
         import cv2
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
