@@ -118,6 +118,8 @@ class BaseDataset:
     default_detector = "dlib"
     #: The landmark scheme of the landmarks shipped with the data set, if any.
     landmark_scheme: str | None = None
+    #: A standard test split that ``fertk eval`` scores by default (subjects ``<split>/<id>``).
+    standard_test: str | None = None
 
     def __init__(self, root: str | os.PathLike, *, mode: str = "sequence", last_k: int = 3,
                  neutral: bool = False, neutral_frames: int = 1,
