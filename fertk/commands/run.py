@@ -310,6 +310,14 @@ def _report(results, as_json, out_dir):
         console().print(f"{len(done)}/{len(results)} source(s) done" +
                         "".join(f", {p}" for p in parts))
     for r in results:
+        if _is_stills(r) and r.get("skipped_frames") and r.get("unreadable"):
+            shown = r["unreadable"][:10]
+            more = r["skipped_frames"] - len(shown)
+            console(stderr=True).print(
+                f"warning: {r['name']}: {r['skipped_frames']} unreadable image(s) skipped:\n  "
+                + "\n  ".join(shown) + (f"\n  … {more} more in {r['name']}.summary.json"
+                                         if more > 0 else ""),
+                markup=False, highlight=False, soft_wrap=True)
         if r.get("missing_frames"):
             read = r["declared_frames"] - r["missing_frames"]
             console(stderr=True).print(

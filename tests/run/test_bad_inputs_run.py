@@ -161,3 +161,19 @@ def test_channels_first_and_odd_channel_counts_are_one_error(shape):
     assert str(shape).replace(" ", "") in msg.replace(" ", "") and "H×W" in msg
     if shape[0] in (1, 3, 4):
         assert "channels first" in msg and "transpose(1, 2, 0)" in msg
+
+
+# -- U4: unreadable images are named on screen --------------------------------------------------
+def test_run_dir_names_the_unreadable_images_it_skipped(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "good.png")
+    data = PHOTO.read_bytes()
+    (folder / "cut.png").write_bytes(data[: len(data) // 3])
+    (folder / "notes.jpg").write_text("not an image")
+    code = main(["run", str(folder), "--out", str(tmp_path / "out"), "--no-annotate"])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err, err
+    assert "warning: photos: 2 unreadable image(s) skipped:" in err
+    assert f"{folder / 'cut.png'}: truncated or corrupt image file" in err
+    assert str(folder / "notes.jpg") in err
