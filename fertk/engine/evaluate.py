@@ -208,10 +208,11 @@ def evaluate_dataset(
     train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
     prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == dataset else {}
     data = fertk.create("datasets", dataset, root=root, **dataset_options)
-    if not prep and getattr(data, "default_detector", None) == "none" and \
-            detector in (None, "none"):  # pre-cropped faces: the data set's own whole image
-        prep = {"detector": "none", "crop": {}}
-    crop_meta = (prep.get("crop") if "crop" in prep else meta.get("crop")) or {}
+    own_crop = not prep and getattr(data, "default_detector", None) == "none" and \
+        detector in (None, "none")  # pre-cropped faces: the data set's own, the whole image
+    if own_crop:
+        prep = {"detector": "none"}
+    crop_meta = {} if own_crop else (prep.get("crop") or meta.get("crop") or {})
     prepared = prepare(
         data, detector=detector or prep.get("detector") or meta.get("detector"),
         crop=crop or crop_meta.get("name"),
