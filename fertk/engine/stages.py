@@ -37,38 +37,14 @@ def seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
 
-def _state_digest(obj: Any, h: Any = None) -> str:
-    """sha256 over a trainer state: every tensor's dtype, shape and bytes, every other value's
-    repr, keys in order (what :func:`save_state` stores under ``"checksum"``)."""
-    import hashlib
-
-    h = hashlib.sha256() if h is None else h
-    if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu().contiguous()
-        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    elif isinstance(obj, dict):
-        h.update(b"{")
-        for key, value in obj.items():
-            h.update(repr(key).encode() + b":")
-            _state_digest(value, h)
-        h.update(b"}")
-    elif isinstance(obj, (list, tuple)):
-        h.update(b"[")
-        for value in obj:
-            _state_digest(value, h)
-        h.update(b"]")
-    else:
-        h.update(repr(obj).encode() + b";")
-    return h.hexdigest()
-
-
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write the trainer state atomically, with a sha256 of its contents under ``"checksum"``
     (:func:`load_state` refuses a file whose contents no longer match it)."""
+    from fertk.engine.state_checksum import state_digest
+
     body = {k: v for k, v in state.items() if k != "checksum"}
     with atomic_path(path) as tmp:
-        torch.save({**body, "checksum": _state_digest(body)}, tmp)
+        torch.save({**body, "checksum": state_digest(body)}, tmp)
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
@@ -96,8 +72,10 @@ def load_state(path: Path) -> dict[str, Any] | None:
         raise _damaged(path, why) from exc
     if not isinstance(state, dict):
         raise _damaged(path, f"it holds a {type(state).__name__}, not a trainer state")
+    from fertk.engine.state_checksum import state_digest
+
     stored = state.pop("checksum", None)
-    if stored is not None and stored != _state_digest(state):
+    if stored is not None and stored != state_digest(state):
         raise _damaged(path, "its contents do not match the checksum stored in it: changed "
                              "or corrupted bits")
     return state
