@@ -280,6 +280,12 @@ def _resolve(source: str | os.PathLike[str], context: Any = None
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".tar")
 
 
+def not_a_checkpoint(path: str | os.PathLike[str]) -> FertkError:
+    """The one-line error for an existing file that is not a fertk checkpoint: a pickle is
+    named as refused, with how to convert it."""
+    return _not_a_checkpoint(Path(path))
+
+
 def _not_a_checkpoint(path: Path) -> FertkError:
     """The error for an existing file that is not ``NAME.safetensors`` + ``NAME.json``."""
     try:
@@ -400,6 +406,11 @@ def load_checkpoint(
         flat = load_file(str(wpath), device=device)
     except (SafetensorError, OSError, ValueError) as exc:
         raise FertkError(f"{wpath}: not a readable safetensors file ({exc})") from None
+    bad = non_finite_tensor(flat)
+    if bad is not None:
+        raise FertkError(f"{wpath}: tensor '{bad[0]}' holds {bad[1]} values: these weights would "
+                         "give meaningless outputs, so they are refused (a diverged training run "
+                         "or a damaged file)")
     parts = meta.get("parts") or []
     state_dicts: dict[str, dict[str, Any]] = {p: {} for p in parts}
     for key, tensor in flat.items():
@@ -410,6 +421,21 @@ def load_checkpoint(
     if "backbone" not in state_dicts:
         raise FertkError(f"{wpath}: no backbone tensors in checkpoint")
     return Checkpoint(state_dicts=state_dicts, metadata=meta, path=wpath, name=name)
+
+
+def non_finite_tensor(tensors: dict[str, Any]) -> tuple[str, str] | None:
+    """``(name, "NaN" or "infinite")`` of the first floating-point tensor holding NaN or ±Inf,
+    ``None`` when every value is finite."""
+    import torch
+
+    for key, tensor in tensors.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.numel() == 0:
+            continue
+        if bool(torch.isnan(tensor).any()):
+            return key, "NaN"
+        if not bool(torch.isfinite(tensor).all()):
+            return key, "infinite"
+    return None
 
 
 # -- build ---------------------------------------------------------------------------------
@@ -483,6 +509,8 @@ __all__ = [
     "build_from_checkpoint",
     "check_compatible",
     "load_checkpoint",
+    "non_finite_tensor",
+    "not_a_checkpoint",
     "read_metadata",
     "save_checkpoint",
     "sha256_file",

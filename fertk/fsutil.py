@@ -7,6 +7,9 @@
 - :func:`atomic_path` / :func:`atomic_write` write a file so that readers see the old file
   or the complete new one, never a half-written file (temporary file in the same folder,
   flushed to disk, then ``os.replace``).
+- :func:`check_out_dir` / :func:`make_dir`: an output folder that is a file, lies under a
+  file or cannot be created is one :class:`~fertk.errors.FertkError` naming the option and
+  the path, before any work starts.
 - :func:`json_default` is the one ``json.dumps(default=...)`` for numpy values, paths, sets
   and tuples; :func:`write_json` writes JSON atomically with it.
 
@@ -79,6 +82,47 @@ def atomic_write(target: str | os.PathLike[str], data: str | bytes, encoding: st
         else:
             tmp.write_text(data, encoding=encoding)
     return Path(target)
+
+
+def _dir_problem(path: Path) -> str | None:
+    """Why folder ``path`` cannot be used for output (``None``: it can)."""
+    if path.exists():
+        if not path.is_dir():
+            return f"{path} is a file, not a folder"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"no permission to write in {path}"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create the folder: {parent} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create the folder: no permission to write in {parent}"
+    return None
+
+
+def check_out_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """``path`` as a :class:`Path` when an output folder can be there (it exists, or can be
+    created); one :class:`FertkError` naming ``flag`` and the reason otherwise. Creates nothing."""
+    from fertk.errors import FertkError
+
+    p = Path(path).expanduser()
+    problem = _dir_problem(p)
+    if problem:
+        raise FertkError(f"{flag} {path}: {problem}")
+    return p
+
+
+def make_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Create output folder ``path`` (and its parents); one :class:`FertkError` naming ``flag``
+    when it cannot be created (a file in the way, no permission, a read-only disk)."""
+    from fertk.errors import FertkError
+
+    p = check_out_dir(path, flag)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FertkError(f"{flag} {path}: cannot create the folder ({exc.strerror or exc})") from None
+    return p
 
 
 def json_default(obj: Any) -> Any:

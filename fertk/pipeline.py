@@ -49,7 +49,15 @@ from fertk.io.images import to_bgr
 from fertk.io.job import Job
 from fertk.io.results import FaceResult, FrameResult
 from fertk.io.results import to_dataframe as to_dataframe  # kept here for existing callers
-from fertk.io.video import DecodeStats, Frame, MediaItem, expand_sources, frame_rate, iter_frames
+from fertk.io.video import (
+    DecodeStats,
+    Frame,
+    MediaItem,
+    check_fps,
+    expand_sources,
+    frame_rate,
+    iter_frames,
+)
 from fertk.plugins import Context, default_context
 
 #: Frames per track the streaming temporal head looks at (the paper's 9 sampled frames).
@@ -132,6 +140,7 @@ class Pipeline:
             raise FertkError(f"scan_every must be >= 1, got {scan_every}")
         if smoothing is not None and float(smoothing) < 0:
             raise FertkError(f"smoothing must be >= 0 seconds, got {smoothing}")
+        fps = check_fps(fps, "fps")
         self.config = dict(
             detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
             engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,

@@ -215,13 +215,18 @@ class Registry:
     def create(self, name: str, /, **options: Any) -> Any:
         """Build component ``name`` with ``options`` passed to its factory.
 
-        An option the component does not take, or a value it cannot use (the factory raises
-        ``TypeError`` or ``ValueError``), is a :class:`FertkError` naming the option, its value
-        and the options the component accepts.
+        Each value is first checked against the type its factory declares
+        (:func:`fertk.option_types.check_options`: ``largest=maybe``, ``threshold=nan`` are
+        refused). An option the component does not take, or a value it cannot use (the factory
+        raises ``TypeError`` or ``ValueError``), is a :class:`FertkError` naming the option, its
+        value and the options the component accepts.
         """
+        from fertk.option_types import check_options
+
         spec, member = self.split(name)
         factory = spec.resolve()
         args = () if member is None else (member,)
+        options = check_options(self.label, name, factory, options)  # the declared types
         try:
             built = factory(*args, **options)
         except (TypeError, ValueError) as exc:

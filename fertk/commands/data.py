@@ -60,9 +60,13 @@ def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, 
     summary = ps.summary()
     report = {k: (v["count"] if isinstance(v, dict) and "count" in v else v)
               for k, v in ps.report.items() if k != "dataset"}
-    ds_report = {k: v["count"] for k, v in ps.report.get("dataset", {}).items()}
+    from fertk.datasets.base import report_lines
+
+    skipped = ps.report.get("dataset", {})
+    ds_report = {k: v["count"] for k, v in skipped.items()}
     if as_json:
         print_json({**summary, "report": report, "dataset_report": ds_report,
+                    "dataset_skipped": {k: v.get("examples", []) for k, v in skipped.items()},
                     "no_face_paths": ps.report.get("no_face", {}).get("paths", [])})
         return
     opts = ps.options
@@ -79,6 +83,9 @@ def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, 
         ["cache", f"{summary['cache']} ({built})"],
     ]
     print_table("prepared", ["", ""], rows)
+    lines = report_lines(skipped)
+    if lines:
+        click.echo("skipped by the data set:\n" + "\n".join(lines), err=True)
     for status in ("no_face", "unreadable", "no_landmarks", "crop_failed"):
         paths = ps.report.get(status, {}).get("paths", [])
         if paths:
@@ -160,6 +167,11 @@ def splits_command(dataset, root, protocol, k, val_fraction, seed, options, out)
     rows = [[f.name, len(f.train), len(f.val), len(f.test), ", ".join(list(f.test)[:4])
              + (" …" if len(f.test) > 4 else "")] for f in folds]
     print_table(f"{len(folds)} folds → {path}", ["fold", "train", "val", "test", "test subjects"], rows)
+    from fertk.datasets.base import report_lines
+
+    lines = report_lines(ds.report)
+    if lines:
+        click.echo("skipped by the data set (not in any fold):\n" + "\n".join(lines), err=True)
 
 
 @hookimpl

@@ -170,6 +170,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     faces are listed. A summary table ends the run.
     """
     from fertk.faces import FaceStage
+    from fertk.fsutil import make_dir
     from fertk.io.images import read_image, write_image
 
     err = console(stderr=True)
@@ -181,11 +182,8 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
         dopts.setdefault("min_size", min_size)
     stage = FaceStage(detector, crop, detector_options=dopts, with_crops=crops_dir is not None,
                       crop_options=parse_options(crop_opts, "--crop-option"))
-    annotate = Path(annotate_dir) if annotate_dir else None
-    crops_out = Path(crops_dir) if crops_dir else None
-    for d in (annotate, crops_out):
-        if d is not None:
-            d.mkdir(parents=True, exist_ok=True)
+    annotate = make_dir(annotate_dir, "--annotate") if annotate_dir else None
+    crops_out = make_dir(crops_dir, "--save-crops") if crops_dir else None
 
     records: list[dict[str, Any]] = []
     stats_list: list[SourceStats] = []
@@ -224,6 +222,8 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
                 records.append({"source": str(path), "error": str(exc), "faces": []})
                 say("error:", "red", str(exc))
             stats.seconds = time.perf_counter() - start
+            for note in stats.notes:
+                warn(f"{path}: {note}")
             if stats.error is None and stats.kind == "image" and stats.faces == 0:
                 say("no face:", "yellow", str(path))
             progress.advance(task)
@@ -253,6 +253,10 @@ def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
     finally:
         if writer is not None:
             writer.close()
+    if decoded.missing:  # the stream ended before the frames its header declares
+        stats.notes.append(f"the video ends after {decoded.frame_count - decoded.missing} of the "
+                           f"{decoded.frame_count} frames its header declares (truncated file?); "
+                           "the results cover those frames")
 
 
 def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
@@ -267,7 +271,8 @@ def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
 def _summary(stats_list: list[SourceStats], to_stderr: bool) -> None:
     rows = []
     for s in stats_list:
-        status = "error" if s.error else ("no face" if s.faces == 0 else "ok")
+        status = "error" if s.error else "truncated" if s.notes else \
+            ("no face" if s.faces == 0 else "ok")
         rows.append([s.source, s.kind, s.frames, s.faces, s.no_face, s.crops, f"{s.seconds:.2f}", status])
     total = [
         "total", f"{len(stats_list)} files", sum(s.frames for s in stats_list),

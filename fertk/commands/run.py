@@ -116,11 +116,14 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
       fertk run 0 --max-frames 300 --show     # webcam 0, with a live preview
       fertk run videos/ -r --workers 2 --shard 0/4
     """
-    from fertk.io.video import expand_sources
+    from fertk.fsutil import check_out_dir
+    from fertk.io.video import check_fps, expand_sources
     from fertk.io.video import shard as take_shard
     from fertk.jobs import OutputOptions
     from fertk.pipeline import Pipeline
 
+    fps = check_fps(fps, "--fps")
+    check_out_dir(out_dir, "--out")  # before any work: a file in the way is one line
     items = take_shard(expand_sources(list(sources), image_sequence=image_sequence,
                                       recursive=recursive), shard)
     config = dict(
@@ -306,6 +309,14 @@ def _report(results: list[JobSummary], as_json, out_dir):
         console().print(f"{len(done)}/{len(results)} source(s) done" +
                         "".join(f", {p}" for p in parts))
     for r in results:
+        if r.stills and r.decode.get("skipped_frames") and r.decode.get("unreadable"):
+            shown = r.decode["unreadable"][:10]
+            more = r.decode["skipped_frames"] - len(shown)
+            console(stderr=True).print(
+                f"warning: {r.name}: {r.decode['skipped_frames']} unreadable image(s) skipped:\n  "
+                + "\n  ".join(shown) + (f"\n  … {more} more in {r.name}.summary.json"
+                                         if more > 0 else ""),
+                markup=False, highlight=False, soft_wrap=True)
         if r.decode.get("missing_frames"):
             declared = r.decode["declared_frames"]
             read = declared - r.decode["missing_frames"]

@@ -105,7 +105,8 @@ def _print_summary(con, summary, out) -> None:
 @device_option()
 @click.option("--rows", type=click.Choice(["test", "all"]), default="test", show_default=True,
               help="test: only the rows the checkpoint was tested on, when its metadata names "
-                   "them for this data set (e.g. FER2013's PrivateTest); all: every row.")
+                   "them for this data set, else the data set's standard test split (FER2013's "
+                   "PrivateTest); all: every row.")
 @click.option("--splits", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Split file of a training run (RUN/splits.json); with --fold, score only "
                    "that fold's test subjects.")
@@ -129,13 +130,19 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, fram
     for o in options:
         opts.update(parse_override(o))
     from fertk.engine.evaluate import default_out_dir
+    from fertk.fsutil import check_out_dir
 
     out = out or str(default_out_dir(checkpoint, dataset))
+    check_out_dir(out, "--out")  # before the data set is prepared
     report = evaluate_dataset(checkpoint, dataset, root, out, detector=detector, crop=crop,
                               crop_options=parse_options(crop_opts, "--crop-option") or None,
                               cache_dir=cache_dir, workers=workers, frames=frames, device=device,
                               rows=rows, splits=splits, fold=fold, **opts)
-    console().print(f"scored: {report['dataset']['rows']}")
+    console().print(f"scored: {report['dataset']['rows']}; detector "
+                    f"{report['dataset']['detector']}, crop {report['dataset']['crop']}")
+    if report.get("rows_without_face"):
+        console().print(f"{report['rows_without_face']} of the scored rows have no face found "
+                        "in them: counted as wrong (in n, accuracy and recall)")
     if report.get("warning"):
         click.echo(f"Warning: {report['warning']}", err=True)
     for stage in ("frame", "sequence"):
@@ -182,7 +189,9 @@ def compare_command(configs, overrides, out, no_timing, seeds) -> None:
 
     from fertk.clitools import console
     from fertk.engine.compare import compare
+    from fertk.fsutil import check_out_dir
 
+    check_out_dir(out, "--out")
     compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
             timing=not no_timing, seeds=seeds)
     console().print(Path(out, "compare.md").read_text(encoding="utf-8"))

@@ -198,6 +198,7 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
         build_from_checkpoint,
         load_checkpoint,
         meta_path,
+        not_a_checkpoint,
         split_base,
         weights_path,
     )
@@ -205,6 +206,8 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
     from fertk.weights import user_weights_dir, valid_weight_name
 
     base = split_base(path)
+    if path.is_file() and path.suffix not in (".safetensors", ".json"):
+        raise not_a_checkpoint(path)  # a pickle (.pt) is named as refused, with the conversion
     if not weights_path(base).is_file() and not meta_path(base).is_file():
         raise FertkError(f"{path}: checkpoint not found (need {weights_path(base).name} and "
                          f"{meta_path(base).name})")

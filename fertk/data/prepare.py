@@ -18,13 +18,14 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fertk.data.prepared import CACHE_FORMAT, PreparedSet
+from fertk.data.prepared import CACHE_FORMAT, DamagedCacheError, PreparedSet
 from fertk.errors import FertkError
 from fertk.faces import PSEUDO_DETECTORS
 from fertk.fsutil import cache_root
@@ -177,8 +178,15 @@ def prepare(
     key = cache_key(ds, samples, detector, detector_options, crop, crop_options)
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     final = base / f"{ds.name}-{key[:16]}"
+    if base.is_dir():
+        remove_stale_temporaries(base)
     if (final / "meta.json").is_file() and not rebuild:
-        return PreparedSet(final, cache_hit=True)
+        try:
+            return PreparedSet(final, cache_hit=True)
+        except DamagedCacheError as exc:  # rebuilt from the data set: same key, same content
+            import sys
+
+            print(f"fertk: warning: {exc}; rebuilding it", file=sys.stderr)
     return _build(ds, samples, final, key, detector, detector_options, crop, crop_options,
                   workers, progress)
 
@@ -190,8 +198,10 @@ def _build(ds, samples, final: Path, key: str, detector: str, detector_options: 
     # a worker pool's initializer it would make the pool respawn workers for ever)
     _init_worker(*init)
     size = int(crop_options.get("size", 120))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    from fertk.fsutil import make_dir
+
+    make_dir(final.parent, "--cache-dir")
+    tmp = final.parent / f".{final.name}.tmp-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -199,6 +209,33 @@ def _build(ds, samples, final: Path, key: str, detector: str, detector_options: 
     except BaseException:  # failed or interrupted: leave no half-written cache behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(base: Path) -> list[Path]:
+    """Remove the ``.<cache>.tmp-<host>-<pid>`` folders that a killed ``prepare`` (``kill -9``,
+    a power cut) left in ``base``: those of this machine whose process is gone. Returns them."""
+    host = socket.gethostname()
+    removed = []
+    for path in base.glob(".*.tmp-*"):
+        owner, _, pid = path.name.rpartition(".tmp-")[2].rpartition("-")
+        if not path.is_dir() or not pid.isdigit() or (owner and owner != host):
+            continue
+        if not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _fill(ds, samples, final: Path, tmp: Path, key: str, init: tuple, size: int, workers: int,

@@ -22,6 +22,10 @@ CACHE_FORMAT = 1
 ARRAYS = ("crops", "landmarks", "matrices", "labels", "frame_index", "peak", "found", "scores")
 
 
+class DamagedCacheError(FertkError):
+    """A prepared-data cache folder whose files cannot be read back (truncated, replaced)."""
+
+
 class PreparedSet:
     """Preprocessed frames of one data set (see the module docstring for the files).
 
@@ -35,13 +39,25 @@ class PreparedSet:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise FertkError(f"{self.path}: not a complete fertk prepared cache ({exc})") from exc
-        if meta.get("format") != CACHE_FORMAT:
-            raise FertkError(f"{self.path}: cache format {meta.get('format')} is not {CACHE_FORMAT}")
+            raise DamagedCacheError(_damaged(meta_path, f"not a complete fertk prepared cache: "
+                                                        f"{exc}")) from None
+        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise FertkError(f"{self.path}: cache format {found} is not {CACHE_FORMAT}")
         self.meta: dict[str, Any] = meta
         self.cache_hit = cache_hit
+        n = len(meta.get("paths") or [])
         for name in ARRAYS:
-            arr = np.load(self.path / f"{name}.npy", mmap_mode="r" if name == "crops" else None)
+            file = self.path / f"{name}.npy"
+            try:
+                arr = np.load(file, mmap_mode="r" if name == "crops" else None,
+                              allow_pickle=False)
+            except (OSError, ValueError, EOFError) as exc:  # truncated, missing, not .npy
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise DamagedCacheError(_damaged(file, why)) from None
+            if arr.ndim == 0 or arr.shape[0] != n:
+                raise DamagedCacheError(_damaged(file, f"{arr.shape[0] if arr.ndim else 0} rows, "
+                                                       f"meta.json lists {n} frames"))
             setattr(self, name, arr)
         self.subjects = np.asarray(meta["subjects"], dtype=str)
         self.sequences = np.asarray(meta["sequences"], dtype=str)
@@ -118,6 +134,11 @@ class PreparedSet:
             "cache_hit": self.cache_hit,
             "key": self.key,
         }
+
+
+def _damaged(file: Path, why: str) -> str:
+    return (f"{file}: the prepared-data cache is damaged ({why}); `fertk prepare ... --rebuild` "
+            f"mends it (or delete {file.parent})")
 
 
 def group_sequences(sequences: np.ndarray, frame_index: np.ndarray,

@@ -94,6 +94,29 @@ class DataReport(dict):
         return {k: int(v["count"]) for k, v in self.items()}
 
 
+#: What a data set skips by design (CK+'s sequences without an emotion file, classes left out
+#: with ``-o classes=``): counted, not listed, by :func:`report_lines`.
+EXPECTED_SKIPS = ("unlabelled_sequence", "dropped_class")
+
+
+def report_lines(report: dict[str, Any], limit: int = 10) -> list[str]:
+    """What a data set skipped, kind by kind, naming the files: ``bad_label_file (2):`` then
+    one indented line per example (a :class:`DataReport`, or one read back from JSON); the
+    kinds of :data:`EXPECTED_SKIPS` by their count only. The one wording of ``fertk prepare``
+    and ``fertk splits``."""
+    out = []
+    for kind, entry in report.items():
+        if not isinstance(entry, dict) or not entry.get("count"):
+            continue
+        shown = 0 if kind in EXPECTED_SKIPS else limit
+        examples = [str(e) for e in entry.get("examples") or []][:shown]
+        out.append(f"{kind} ({entry['count']}):" if examples else f"{kind} ({entry['count']})")
+        out += [f"  {e}" for e in examples]
+        if entry["count"] > len(examples) and examples:
+            out.append(f"  … {entry['count'] - len(examples)} more")
+    return out
+
+
 class BaseDataset:
     """Shared behaviour; subclasses implement :meth:`_scan` returning samples."""
 
@@ -103,6 +126,8 @@ class BaseDataset:
     default_detector: str | None = None
     #: The landmark scheme of the landmarks shipped with the data set, if any.
     landmark_scheme: str | None = None
+    #: A standard test split that ``fertk eval`` scores by default (subjects ``<split>/<id>``).
+    standard_test: str | None = None
 
     def __init__(self, root: str | os.PathLike, *, mode: str = "sequence", last_k: int = 3,
                  neutral: bool = False, neutral_frames: int = 1,

@@ -50,6 +50,8 @@ _COPY = re.compile(r"\.(png|jpe?g|bmp)\d*$", re.IGNORECASE)
 class FER2013(BaseDataset):
     name = "fer2013"
     default_detector = "none"
+    #: The split ``fertk eval`` scores by default (the standard protocol's test split).
+    standard_test = "PrivateTest"
 
     def __init__(self, root, *, usage: str = "all", **options: Any) -> None:
         options.setdefault("mode", "peak")

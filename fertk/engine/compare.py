@@ -34,12 +34,28 @@ from fertk.errors import FertkError
 MANIFEST_FORMAT = "fertk-compare-manifest"
 
 
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A compare manifest (``OUT/manifest.json``); one :class:`FertkError` naming the file when
+    it cannot be read, is not JSON or is not a fertk compare manifest."""
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FertkError(f"{path}: cannot read the compare manifest ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FertkError(f"{path}: not a fertk compare manifest (not JSON: {exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
+        raise FertkError(f"{path}: not a fertk compare manifest (format {MANIFEST_FORMAT})")
+    if not isinstance(doc.get("configs"), dict) or not doc["configs"]:
+        raise FertkError(f"{path}: the compare manifest names no configs (its 'configs' entry)")
+    return doc
+
+
 def load_configs(paths: list[str], overrides: list[str] | tuple[str, ...] = ()) -> list[TrainConfig]:
     """Configs from files, or from a compare manifest (a single ``manifest.json``)."""
     if len(paths) == 1 and str(paths[0]).endswith(".json"):
-        doc = read_json(paths[0])
-        if doc.get("format") != MANIFEST_FORMAT:
-            raise FertkError(f"{paths[0]}: not a fertk compare manifest (format {MANIFEST_FORMAT})")
+        doc = read_manifest(paths[0])
         return [build_config(c, overrides, where=f"{paths[0]}:{name}")
                 for name, c in doc["configs"].items()]
     if len(paths) < 1:
@@ -150,7 +166,7 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
 def manifest_seeds(paths: list[str]) -> int | None:
     """The number of seeds a compare manifest recorded (None for config files)."""
     if len(paths) == 1 and str(paths[0]).endswith(".json"):
-        return read_json(paths[0]).get("seeds")
+        return read_manifest(paths[0]).get("seeds")
     return None
 
 

@@ -1,9 +1,11 @@
 """``fertk eval``: a trained checkpoint on a data set → accuracy, UAR, macro-F1 and reports.
 
-The data set is prepared with the checkpoint's own detector and crop policy (overridable),
-its test-time illumination normalisation is applied, and its class names are matched to the
-data set's by name (rows of other classes are counted and left out). With a temporal head,
-sequences are evaluated too (per-frame outputs resampled to the head's length).
+The data set is prepared with the checkpoint's own detector and crop policy (overridable;
+a pre-cropped data set such as FER2013 keeps its own, the whole image), its test-time
+illumination normalisation is applied, and its class names are matched to the data set's by
+name (rows of other classes are counted and left out). A row in which no face was found
+counts as wrong, and the report says how many there were. With a temporal head, sequences
+are evaluated too (per-frame outputs resampled to the head's length).
 """
 
 from __future__ import annotations
@@ -58,20 +60,27 @@ def evaluate(
     if frames == "peak":
         mask &= ds.peak
     rows = np.flatnonzero(mask)
+    found = np.ones(len(labels), bool) if ds.found is None else np.asarray(ds.found, bool)
     train_meta = ckpt.metadata.get("train") or {}
     report: dict[str, Any] = {
         "checkpoint": str(ckpt.path), "classes": classes, "illumination": ill,
         "selection": train_meta.get("selection", "unknown"), "data_hash": ds.key,
         "dropped_rows_by_class": dropped, "frames": frames,
     }
-    with torch.no_grad():
-        logits = predict(backbone, pipe.test, np.asarray(crops[rows]), batch=batch)
-    frame_m = compute_metrics(labels[rows], logits.argmax(1).numpy(), classes)
-    report["frame"] = frame_m
+    pred = np.full(rows.size, -1, np.int64)  # -1: no face found in the row, counted as wrong
+    seen = found[rows]
+    if seen.any():
+        with torch.no_grad():
+            logits = predict(backbone, pipe.test, np.asarray(crops[rows[seen]]), batch=batch)
+        pred[seen] = logits.argmax(1).numpy()
+    report["frame"] = compute_metrics(labels[rows], pred, classes)
+    report["rows_without_face"] = int((~seen).sum())
     if head is not None:
         ds_l = ArraySet(crops=crops, labels=labels, subjects=ds.subjects, sequences=ds.sequences,
                         frame_index=ds.frame_index, peak=ds.peak, classes=classes, key=ds.key)
-        groups = sequence_groups(ds_l)
+        every = sequence_groups(ds_l)
+        groups = sequence_groups(ds_l, np.flatnonzero(found))  # frames with a face
+        seq_pred = np.full(len(every), -1, np.int64)  # a sequence without any face: wrong
         if groups:
             t = int(getattr(head, "seq_len", None) or 9)
             feats = input_kind(head) == "features"
@@ -80,8 +89,11 @@ def evaluate(
             head.to(dev).eval()
             with torch.no_grad():
                 seq_logits = head(x.to(dev)).float().cpu()
-            seq_labels = np.asarray([labels[g[-1]] for g in groups.values()])
-            report["sequence"] = compute_metrics(seq_labels, seq_logits.argmax(1).numpy(), classes)
+            got = dict(zip(groups, seq_logits.argmax(1).numpy().tolist(), strict=True))
+            seq_pred = np.asarray([got.get(k, -1) for k in every], np.int64)
+        if every:
+            seq_labels = np.asarray([labels[g[-1]] for g in every.values()])
+            report["sequence"] = compute_metrics(seq_labels, seq_pred, classes)
     if out is not None:
         out = Path(out)
         label = title or Path(str(ckpt.path)).stem
@@ -113,6 +125,19 @@ def test_rows(meta: dict[str, Any], ds: ArraySet, dataset: str) -> tuple[np.ndar
         test = np.asarray([str(x) for x in train["test_subjects"]])
         return np.flatnonzero(np.isin(subjects, test)), f"its {len(test)} test subjects"
     return None
+
+
+def standard_test_rows(data: Any, ds: ArraySet) -> tuple[np.ndarray, str] | None:
+    """Rows of the data set's standard test split (``standard_test`` of its class, e.g.
+    FER2013's ``PrivateTest``, matched on ``<split>/<id>`` subject ids) and what they are;
+    ``None`` when it has none."""
+    split = getattr(data, "standard_test", None)
+    if not split:
+        return None
+    subjects = np.asarray(ds.subjects).astype(str)
+    name = getattr(data, "name", "the data set")
+    return (np.flatnonzero(np.char.startswith(subjects, f"{split}/")),
+            f"the {split} split ({name}'s standard test split; --rows all scores every row)")
 
 
 def split_rows(ds: ArraySet, splits: str | Path, fold: str | int) -> tuple[np.ndarray, str]:
@@ -156,38 +181,54 @@ def evaluate_dataset(
     """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`.
 
     ``rows="test"`` (default) scores only the rows the checkpoint was tested on when its
-    metadata says which (:func:`test_rows`), so the number is the one it reports;
-    ``rows="all"`` scores every row, including any it was trained on (``report["warning"]``
-    counts them); ``splits`` + ``fold`` score the test subjects of that fold of a split file.
+    metadata says which (:func:`test_rows`), so the number is the one it reports, else the
+    data set's standard test split when it has one (:func:`standard_test_rows`: FER2013's
+    PrivateTest); ``rows="all"`` scores every row, including any it was trained on
+    (``report["warning"]`` counts them); ``splits`` + ``fold`` score the test subjects of that
+    fold of a split file. Rows in which no face was found count as wrong
+    (``report["rows_without_face"]``).
 
     Preprocessing: on the data set it was trained on, the checkpoint's training detector and
-    crop (``train.preprocessing``; e.g. FER2013's whole image), elsewhere its run-time
-    ``detector`` and ``crop``; ``detector``, ``crop`` and ``crop_options`` override them.
+    crop (``train.preprocessing``; e.g. FER2013's whole image); on a pre-cropped data set
+    (its ``default_detector`` is ``none``: FER2013) the data set's own, the whole image;
+    elsewhere the checkpoint's run-time ``detector`` and ``crop``. ``detector``, ``crop`` and
+    ``crop_options`` override them.
     """
+    import fertk
     from fertk.checkpoint import load_checkpoint
     from fertk.data import prepare
     from fertk.engine.arrays import subset
 
     if rows not in ("test", "all"):
         raise FertkError(f"rows must be 'test' or 'all' (got {rows!r})")
+    if (splits is None) != (fold is None):
+        raise FertkError("--splits and --fold go together: the split file and the fold whose "
+                         "test subjects to score")
     meta = load_checkpoint(checkpoint).metadata
     train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
     prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == dataset else {}
-    crop_meta = prep.get("crop") or meta.get("crop") or {}
+    data = fertk.create("datasets", dataset, root=root, **dataset_options)
+    own_crop = not prep and getattr(data, "default_detector", None) == "none" and \
+        detector in (None, "none")  # pre-cropped faces: the data set's own, the whole image
+    if own_crop:
+        prep = {"detector": "none"}
+    crop_meta = {} if own_crop else (prep.get("crop") or meta.get("crop") or {})
     prepared = prepare(
-        dataset, root, detector=detector or prep.get("detector") or meta.get("detector"),
+        data, detector=detector or prep.get("detector") or meta.get("detector"),
         crop=crop or crop_meta.get("name"),
         crop_options=crop_options if (crop or crop_options) else (crop_meta.get("options") or None),
-        cache_dir=cache_dir, workers=workers, progress=progress, **dataset_options,
+        cache_dir=cache_dir, workers=workers, progress=progress,
     )
     ds = as_array_set(prepared)
     scope = f"every row ({len(ds.labels)})"
     warning = None
-    if (splits is None) != (fold is None):
-        raise FertkError("--splits and --fold go together: the split file and the fold whose "
-                         "test subjects to score")
     own = test_rows(meta, ds, dataset)
-    part = split_rows(ds, splits, fold) if splits is not None else own if rows == "test" else None
+    standard = standard_test_rows(data, ds) if own is None and rows == "test" else None
+    if standard is not None and not standard[0].size:
+        warning = f"the data set at {root} holds no rows of {standard[1]}: every row is scored"
+        standard = None
+    part = split_rows(ds, splits, fold) if splits is not None else \
+        (own or standard) if rows == "test" else None
     if own is not None:
         outside = np.setdiff1d(part[0] if part is not None else np.arange(len(ds.labels)), own[0])
         if outside.size:
@@ -200,10 +241,9 @@ def evaluate_dataset(
                              f"test rows ({what}); pass --rows all to score every row")
         scope = f"{what} ({picked.size} of {len(ds.labels)} rows)"
         ds = subset(ds, picked)
-    if not ds.found.all():
-        ds = subset(ds, np.flatnonzero(ds.found))
     report = evaluate(checkpoint, ds, out, frames=frames, device=device)
     report["dataset"] = {"name": dataset, "root": str(root), "rows": scope,
+                         "detector": prepared.options["detector"], "crop": prepared.options["crop"],
                          "frames_without_face": int((~np.asarray(prepared.found)).sum())}
     if warning:
         report["warning"] = warning

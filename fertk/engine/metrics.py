@@ -3,6 +3,10 @@
 All functions take integer label arrays and work with numpy only. Classes absent from both
 the targets and the predictions do not count towards UAR or macro-F1 (a fold of CK+ may
 hold no *contempt* sequence); ``classes_present`` in :func:`compute_metrics` says which did.
+
+A prediction of ``-1`` means "no prediction" (``fertk eval``: no face was found in that
+row): the row counts, as wrong, in accuracy and in its class's support and recall, and
+:func:`compute_metrics` reports how many there were (``no_prediction``).
 """
 
 from __future__ import annotations
@@ -30,11 +34,20 @@ def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     return float((t == p).mean()) if t.size else float("nan")
 
 
-def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-class support, recall, precision and F1 from a confusion matrix (NaN-free)."""
+def unpredicted(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+    """Per true class, the rows without a prediction (``y_pred < 0``)."""
+    t = np.asarray(y_true, dtype=np.int64).ravel()
+    p = np.asarray(y_pred, dtype=np.int64).ravel()
+    t = t[(p < 0) & (t >= 0) & (t < num_classes)]
+    return np.bincount(t, minlength=num_classes).astype(np.int64)
+
+
+def per_class(cm: np.ndarray, missed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-class support, recall, precision and F1 from a confusion matrix (NaN-free);
+    ``missed``: per class, rows without a prediction (in the support, never recalled)."""
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diag(cm)
-    support = cm.sum(axis=1)
+    support = cm.sum(axis=1) + (0 if missed is None else np.asarray(missed, np.float64))
     predicted = cm.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
@@ -50,16 +63,16 @@ def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def uar(cm: np.ndarray) -> float:
+def uar(cm: np.ndarray, missed: np.ndarray | None = None) -> float:
     """Unweighted average recall (mean per-class accuracy) over classes with support."""
-    pc = per_class(cm)
+    pc = per_class(cm, missed)
     present = pc["support"] > 0
     return float(pc["recall"][present].mean()) if present.any() else float("nan")
 
 
-def macro_f1(cm: np.ndarray) -> float:
+def macro_f1(cm: np.ndarray, missed: np.ndarray | None = None) -> float:
     """Mean F1 over classes that occur in the targets or the predictions."""
-    pc = per_class(cm)
+    pc = per_class(cm, missed)
     present = (pc["support"] > 0) | (pc["predicted"] > 0)
     return float(pc["f1"][present].mean()) if present.any() else float("nan")
 
@@ -74,7 +87,8 @@ def compute_metrics(
     """
     classes = list(classes)
     cm = confusion_matrix(y_true, y_pred, len(classes))
-    pc = per_class(cm)
+    missed = unpredicted(y_true, y_pred, len(classes))
+    pc = per_class(cm, missed)
     rows = [
         {
             "class": name,
@@ -85,15 +99,18 @@ def compute_metrics(
         }
         for i, name in enumerate(classes)
     ]
-    return {
-        "n": int(cm.sum()),
+    out = {
+        "n": int(cm.sum() + missed.sum()),
         "accuracy": accuracy(y_true, y_pred),
-        "uar": uar(cm),
-        "macro_f1": macro_f1(cm),
+        "uar": uar(cm, missed),
+        "macro_f1": macro_f1(cm, missed),
         "classes": classes,
         "confusion": cm.tolist(),
         "per_class": rows,
     }
+    if missed.any():
+        out["no_prediction"] = int(missed.sum())
+    return out
 
 
 def merge_confusions(reports: Sequence[dict[str, Any]]) -> np.ndarray:

@@ -38,15 +38,22 @@ def seed_for(*parts: int) -> int:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the trainer state atomically, with a sha256 of its contents under ``"checksum"``
+    (:func:`load_state` refuses a file whose contents no longer match it)."""
+    from fertk.engine.state_checksum import state_digest
+
+    body = {k: v for k, v in state.items() if k != "checksum"}
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        torch.save({**body, "checksum": state_digest(body)}, tmp)
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
     """The trainer state saved at ``path`` (``None`` when there is none yet).
 
-    A file that cannot be read back (truncated, empty, not written by :func:`save_state`) is a
-    one-line :class:`FertkError` naming it and how to restart that fold's stage.
+    A file that cannot be read back (truncated, empty, not written by :func:`save_state`) or
+    whose contents do not match the checksum stored in it (flipped bits) is a one-line
+    :class:`FertkError` naming it and how to restart that fold's stage. A state written before
+    states carried a checksum is read as it is.
     """
     if not path.is_file():
         return None
@@ -65,6 +72,12 @@ def load_state(path: Path) -> dict[str, Any] | None:
         raise _damaged(path, why) from exc
     if not isinstance(state, dict):
         raise _damaged(path, f"it holds a {type(state).__name__}, not a trainer state")
+    from fertk.engine.state_checksum import state_digest
+
+    stored = state.pop("checksum", None)
+    if stored is not None and stored != state_digest(state):
+        raise _damaged(path, "its contents do not match the checksum stored in it: changed "
+                             "or corrupted bits")
     return state
 
 

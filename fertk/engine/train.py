@@ -51,8 +51,25 @@ class Trainer:
         self._init_logged = False
 
     # -- setup --------------------------------------------------------------------------
-    def _check_out_dir(self) -> None:
+    def _check_out_dir(self, say: bool = True) -> None:
+        from fertk.fsutil import check_out_dir
+
+        check_out_dir(self.out, "--out")  # a file in the way: one line, before the data loads
+        if self.resume and not self.out.exists():
+            raise FertkError(f"--resume: {self.out} does not exist, so there is no run to "
+                             "continue (check --out, or drop --resume to start a new run)")
         cfg_path = self.out / "config.yaml"
+        if self.resume and not cfg_path.exists():
+            self._say(f"{self.out} holds no run to continue (no config.yaml): starting a new run",
+                      say)
+            self.resume = False
+        if cfg_path.exists() and not self._started():
+            # a run that failed before its first saved epoch left only its setup files: a
+            # rerun (with or without --resume, even with a mended config) starts it afresh
+            self._say(f"{self.out}: the run there stopped before its first saved epoch; "
+                      "starting it afresh", say)
+            self.resume = False
+            return
         if cfg_path.exists() and not self.resume:
             raise FertkError(f"{self.out} already holds a run; pass --resume to continue it "
                              "or --out DIR for a new one")
@@ -61,6 +78,16 @@ class Trainer:
             if old and old != self.digest:
                 raise FertkError(f"--resume: {self.out} was run with a different config "
                                  f"(digest {old}, now {self.digest}); use another --out")
+
+    def _started(self) -> bool:
+        """Whether the run in ``out`` saved any training progress (a trainer state, a fold's
+        checkpoint or result), not only its setup files (config, splits, manifest)."""
+        return any(p.is_file() for d in ("state", "folds") for p in (self.out / d).rglob("*"))
+
+    @staticmethod
+    def _say(text: str, say: bool = True) -> None:
+        if say:
+            print(f"fertk: {text}", file=sys.stderr)
 
     def data(self) -> ArraySet:
         if self._data is None:
@@ -101,8 +128,7 @@ class Trainer:
 
         dist = distributed.setup(self.cfg.run.device)
         try:
-            if dist.is_main:
-                self._check_out_dir()
+            self._check_out_dir(say=dist.is_main)  # every rank: they settle --resume alike
             distributed.barrier(dist)
             if self.cfg.run.deterministic:
                 torch.use_deterministic_algorithms(True, warn_only=True)

@@ -50,10 +50,19 @@ def to_uint8_bgr(array: np.ndarray, *, channel_order: str = "bgr") -> np.ndarray
     and uint16 / float / bool samples. Alpha is dropped (the colour values are kept as stored;
     fully transparent regions keep whatever colour the file has). ``channel_order`` says
     whether 3/4-channel input is ``"bgr"`` (OpenCV) or ``"rgb"`` (Pillow).
+
+    Sample values, so that an array gives the pixels of the same picture read from disk:
+    ``uint16`` is 16-bit (0..65535, as a 16-bit PNG decodes); other integer types hold 8-bit
+    values 0..255 (``np.array(img, dtype=int)``), and values outside that range are one
+    :class:`FertkError` rather than a guess; floats are 0..1, or 0..255 when larger (never
+    stretched), or, above 255, scaled by their maximum (high dynamic range TIFFs). A shape that
+    is not an image (channels first, ``(3, H, W)``, as torch keeps them) is one
+    :class:`FertkError`.
     """
     import cv2
 
     a = np.asarray(array)
+    _check_shape(a)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif a.dtype == np.uint16:
@@ -62,29 +71,44 @@ def to_uint8_bgr(array: np.ndarray, *, channel_order: str = "bgr") -> np.ndarray
     elif np.issubdtype(a.dtype, np.floating):
         finite = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=1.0, neginf=0.0)
         hi = float(finite.max()) if finite.size else 1.0
-        scale = 255.0 if hi <= 1.0 else (255.0 / hi)
+        scale = 255.0 if hi <= 1.0 else (1.0 if hi <= 255.0 else 255.0 / hi)
         a = np.clip(finite * scale + 0.5, 0, 255).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer) and a.dtype != np.uint8:
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise FertkError(
+                f"a {a.dtype} array with values {lo}..{hi}: fertk reads integer arrays as 8-bit "
+                "values 0..255 (pass uint8, uint16 for a 16-bit image, or floats in 0..1)")
+        a = a.astype(np.uint8)
     elif a.dtype != np.uint8:
-        info = np.iinfo(a.dtype) if np.issubdtype(a.dtype, np.integer) else None
-        if info is not None and info.max > 255:
-            a = np.clip(a.astype(np.float64) * 255.0 / info.max + 0.5, 0, 255).astype(np.uint8)
-        else:
-            a = np.clip(a, 0, 255).astype(np.uint8)
+        raise FertkError(f"an array of {a.dtype} is not an image (expected uint8, uint16, "
+                         "other integers 0..255, floats or bool)")
     if a.ndim == 2:
         return cv2.cvtColor(a, cv2.COLOR_GRAY2BGR)
-    if a.ndim != 3:
-        raise ValueError(f"cannot interpret an array of shape {a.shape} as an image")
     channels = a.shape[2]
     if channels == 1:
         return cv2.cvtColor(a[:, :, 0], cv2.COLOR_GRAY2BGR)
     if channels == 2:  # gray + alpha
         return cv2.cvtColor(np.ascontiguousarray(a[:, :, 0]), cv2.COLOR_GRAY2BGR)
-    if channels >= 3:
-        rgb_or_bgr = np.ascontiguousarray(a[:, :, :3])
-        if channel_order == "rgb":
-            return cv2.cvtColor(rgb_or_bgr, cv2.COLOR_RGB2BGR)
-        return rgb_or_bgr
-    raise ValueError(f"cannot interpret an array of shape {a.shape} as an image")
+    rgb_or_bgr = np.ascontiguousarray(a[:, :, :3])
+    if channel_order == "rgb":
+        return cv2.cvtColor(rgb_or_bgr, cv2.COLOR_RGB2BGR)
+    return rgb_or_bgr
+
+
+def _check_shape(a: np.ndarray) -> None:
+    """One :class:`FertkError` unless ``a`` is H×W or H×W×C with C 1..4."""
+    shape = tuple(int(n) for n in a.shape)
+    if a.ndim == 2 or (a.ndim == 3 and 1 <= shape[2] <= 4):
+        if min(shape[:2], default=0) > 0:
+            return
+        raise FertkError(f"an array of shape {shape} is an empty image")
+    hint = ""
+    if a.ndim == 3 and shape[0] in (1, 3, 4):
+        hint = (f"; it looks like channels first ({shape[0]}, H, W): pass "
+                "array.transpose(1, 2, 0)")
+    raise FertkError(f"cannot read an array of shape {shape} as an image: expected H×W (gray), "
+                     f"H×W×3 (BGR) or H×W×4 (BGRA){hint}")
 
 
 def _exif_orientation(data: bytes) -> int:
@@ -227,10 +251,32 @@ def iter_images(source: str | os.PathLike, *, recursive: bool = False) -> Iterat
     raise FertkError(f"{text}: no such file or folder")
 
 
+def pil_to_bgr(image: Any) -> np.ndarray:
+    """A PIL image as uint8 BGR, the pixels :func:`read_image` gives for the file it came from:
+    upright by its EXIF orientation, 16-bit and 32-bit integer modes (``I;16``, ``I``) scaled
+    from 16 bits (never clipped to white), float mode ``F`` by :func:`to_uint8_bgr`'s rule."""
+    from PIL import ImageOps
+
+    try:
+        image = ImageOps.exif_transpose(image) or image
+    except Exception:  # an unreadable EXIF block: the pixels as stored
+        pass
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        return to_uint8_bgr(np.clip(values, 0, 65535).astype(np.uint16))
+    if mode == "F":
+        return to_uint8_bgr(np.asarray(image))
+    if mode in ("L", "RGB"):
+        return to_uint8_bgr(np.asarray(image), channel_order="rgb")
+    return to_uint8_bgr(np.asarray(image.convert("RGB")), channel_order="rgb")
+
+
 def to_bgr(image: Any) -> np.ndarray:
-    """A uint8 BGR array of a numpy array (BGR, BGRA or gray) or a PIL image (RGB)."""
+    """A uint8 BGR array of a numpy array (BGR, BGRA or gray) or a PIL image (RGB); both give
+    the pixels of the same picture read from disk (:func:`to_uint8_bgr`, :func:`pil_to_bgr`)."""
     if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):
-        return to_uint8_bgr(np.asarray(image.convert("RGB")), channel_order="rgb")
+        return pil_to_bgr(image)
     if isinstance(image, np.ndarray):
         if image.dtype.kind in "USO":
             raise FertkError(f"expected an image array, got an array of {image.dtype} (pass "

@@ -312,8 +312,9 @@ class RunOutputs:
                  timeline: bool = False, landmarks: bool = False, frame_label: bool = False,
                  fps: float | None = None, flush_interval: float = 1.0, stills: bool = False,
                  still_name: Callable[[str], str] | None = None):
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        from fertk.fsutil import make_dir
+
+        self.out_dir = make_dir(out_dir, "--out")
         self.name = name
         self.classes = list(classes)
         self.fps = fps

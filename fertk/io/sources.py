@@ -78,6 +78,17 @@ def _files(text: str, recursive: bool) -> tuple[list[Path], str]:
     raise FertkError(f"{text}: no such file, folder or webcam index")
 
 
+def _common_dir(dirs: list[str]) -> str:
+    """The folder ``dirs`` share; absolute when relative and absolute paths are mixed."""
+    try:
+        return os.path.commonpath(dirs)
+    except ValueError:  # absolute and relative paths (or, on Windows, several drives)
+        try:
+            return os.path.commonpath([os.path.abspath(d) for d in dirs])
+        except ValueError:  # several drives: no common folder
+            return "."
+
+
 def _common_label(files: list[Path]) -> str:
     """A group's name: the one file's stem, else the folder the files share."""
     if len(files) == 1:
@@ -116,14 +127,14 @@ def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequ
             items.append(MediaItem("images", text, _stem(label), paths=images, sequence=True))
         if images and not image_sequence:
             folder = Path(text).expanduser()
-            root = str(folder) if folder.is_dir() else os.path.commonpath(
+            root = str(folder) if folder.is_dir() else _common_dir(
                 [os.path.dirname(p) or "." for p in images])
             for p in images:
                 stills.setdefault(Path(p), Path(os.path.relpath(p, root)).with_suffix("").as_posix())
             labels.append(label)
     if stills:
         paths = list(stills)
-        source = str(paths[0]) if len(paths) == 1 else os.path.commonpath(
+        source = str(paths[0]) if len(paths) == 1 else _common_dir(
             [str(p.parent) for p in paths]) or "."
         label = labels[0] if len(labels) == 1 else _common_label(paths)
         items.append(MediaItem("images", source, _stem(label), paths=[str(p) for p in paths],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import queue
 import threading
@@ -69,9 +70,34 @@ class DecodeStats:
     missing: int = 0  # frames the header declares that could not be read: a truncated file
 
 
+def check_fps(fps: float | None, flag: str = "--fps") -> float | None:
+    """``fps`` as a float (``None``: not given); a frame rate that is not a positive, finite
+    number (``nan``, ``inf``, ``0``, ``-5``) is one :class:`FertkError`."""
+    if fps is None:
+        return None
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise FertkError(f"{flag} {fps!r}: the frame rate must be a positive number of frames "
+                         "per second") from None
+    if not (math.isfinite(value) and value > 0):
+        raise FertkError(f"{flag} {fps}: the frame rate must be a positive, finite number of "
+                         "frames per second (e.g. --fps 25)")
+    return value
+
+
+def quiet_ffmpeg() -> None:
+    """Silence FFmpeg's own log lines (``stream 1, offset 0x61b02: partial file`` for every
+    damaged packet of a truncated file): fertk reports what matters itself (a truncated
+    video, unreadable frames). Must run before OpenCV first uses FFmpeg in the process; a level
+    the user set in ``OPENCV_FFMPEG_LOGLEVEL`` is kept."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 # -- reading ---------------------------------------------------------------------------------
 def open_capture(source: str | int):
     """An opened ``cv2.VideoCapture``; :class:`FertkError` naming the source otherwise."""
+    quiet_ffmpeg()
     import cv2
 
     if is_webcam(source):
@@ -269,6 +295,7 @@ def iter_frames(
     """
     if stride < 1:
         raise FertkError(f"stride must be >= 1, got {stride}")
+    fps = check_fps(fps, "fps")
     if not isinstance(item, MediaItem):
         found = expand_sources([item])
         if len(found) != 1:
@@ -314,6 +341,7 @@ def best_fourcc() -> str:
     """
     import tempfile
 
+    quiet_ffmpeg()
     import cv2
 
     for fourcc in FOURCCS[:-1]:
@@ -364,6 +392,7 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None
 
     def _open(self, width: int, height: int) -> None:
+        quiet_ffmpeg()
         import cv2
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -414,6 +443,7 @@ __all__ = [
     "MediaItem",
     "VideoWriter",
     "best_fourcc",
+    "check_fps",
     "expand_sources",
     "frame_rate",
     "is_webcam",
