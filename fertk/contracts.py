@@ -199,6 +199,10 @@ class WeightsInfo(ComponentInfo):
     sha256: str | None = _field(None, _is(str, "a hex string", optional=True), "sha256 of the .safetensors")
     metrics: dict[str, Any] | None = _field(None, _is(dict, "a mapping", optional=True), "measured metrics")
     cost: dict[str, Any] | None = _field(None, _is(dict, "a mapping", optional=True), "measured cost")
+    accuracy: dict[str, Any] | None = _field(
+        None, _is(dict, "a mapping", optional=True),
+        "accuracy measured by fertk and reported by the authors (fertk.weights.accuracy; "
+        "default: derived from metrics and train)")
     origin: str | None = _field(None, _is(str, "a string", optional=True), "bundled, cache or a plugin's")
     path: str | None = _field(None, _is(str, "a path", optional=True), "path of the .safetensors")
 
