@@ -24,11 +24,27 @@ def _registry(kind: str):
     return get_registry(kind)
 
 
-def train_hint(what: str) -> str:
-    return (f"{what}: train it with `fertk train` (on FER2013: fertk train "
-            "examples/configs/fer2013_compact.yaml --set data.root=DIR, then --weights "
-            "RUN/folds/standard/frame) or pass --weights CHECKPOINT|NAME of a trained model "
-            "(fertk weights list)")
+def recipe_of(kind: str, name: str) -> str | None:
+    """The training config registered for backbone or temporal head ``name`` (its ``recipe``
+    metadata), None when there is none."""
+    try:
+        return _registry(kind).get(name).metadata.recipe
+    except FertkError:
+        return None
+
+
+def train_hint(what: str, kind: str, name: str) -> str:
+    """``what`` plus how to get trained weights: the component's own recipe when it has one."""
+    stage = "sequence" if kind == "temporal" else "frame"
+    recipe = recipe_of(kind, name)
+    if recipe:
+        how = (f"train it with `fertk train {recipe} --set data.root=DIR` (the config's header "
+               "says what it needs)")
+    else:
+        field = "temporal" if kind == "temporal" else "backbone"
+        how = f"train it with `fertk train` on a config with model.{field}: {name} (examples/configs/)"
+    return (f"{what}: {how}, then pass --weights RUN/folds/standard/{stage}; or pass --weights "
+            "CHECKPOINT|NAME of a trained model (fertk weights list)")
 
 
 @dataclass
@@ -92,7 +108,8 @@ def check_compatible(meta: dict[str, Any], label: str, *, backbone: Any = None,
         raise FertkError(f"{label}: exported without its '{chead}' head: export again with "
                          "--with-head")
     if chead is None and head_is_trainable(temporal):
-        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights in {label}"))
+        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights in {label}",
+                                    "temporal", temporal))
 
 
 def default_class_names(k: int) -> list[str]:
@@ -108,7 +125,8 @@ def make_head(temporal: Any, k: int, seq_len: int | None = None) -> Any:
     if not isinstance(temporal, str):
         return temporal.eval()
     if head_is_trainable(temporal):
-        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights"))
+        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights",
+                                    "temporal", temporal))
     opts: dict[str, Any] = {"num_classes": k, "input_dim": k}
     if seq_len is not None:
         opts["seq_len"] = seq_len
@@ -124,7 +142,8 @@ def _default_weights(backbone: Any, temporal: Any) -> str:
     else:
         weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None)
         if weights is None:
-            raise FertkError(train_hint(f"backbone '{backbone}' has no trained weights"))
+            raise FertkError(train_hint(f"backbone '{backbone}' has no trained weights",
+                                        "backbones", str(backbone)))
     if isinstance(temporal, str) and head_is_trainable(temporal):
         from fertk.checkpoint import read_metadata
 
@@ -132,7 +151,7 @@ def _default_weights(backbone: Any, temporal: Any) -> str:
             else read_metadata(weights)
         if meta.get("temporal") != temporal:
             raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights "
-                                        f"(weights '{weights}' have none)"))
+                                        f"(weights '{weights}' have none)", "temporal", temporal))
     return weights
 
 
