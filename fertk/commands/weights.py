@@ -268,7 +268,11 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
             shutil.copyfile(src, tmp)
     plugins._state.registries = None  # the next lookup sees the new entry
     load_checkpoint(name)  # re-verify the copy through the registry
-    click.echo(f"imported {ckpt.label} as '{name}' ({weights_path(dest)}); "
+    from fertk.weights.accuracy import dataset_label
+
+    data = (ckpt.metadata.get("train") or {}).get("dataset")
+    on = f", trained on {dataset_label(data)}" if data else ""
+    click.echo(f"imported {ckpt.label} as '{name}'{on} ({weights_path(dest)}); "
                f"use --weights {name}")
 
 

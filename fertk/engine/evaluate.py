@@ -172,7 +172,10 @@ def evaluate_dataset(
         raise FertkError(f"rows must be 'test' or 'all' (got {rows!r})")
     meta = load_checkpoint(checkpoint).metadata
     train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
-    prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == dataset else {}
+    from fertk.synth import data_name
+
+    data = data_name(dataset, root)  # "synth" for fertk synth output, as training recorded it
+    prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == data else {}
     crop_meta = prep.get("crop") or meta.get("crop") or {}
     prepared = prepare(
         dataset, root, detector=detector or prep.get("detector") or meta.get("detector"),
@@ -186,7 +189,7 @@ def evaluate_dataset(
     if (splits is None) != (fold is None):
         raise FertkError("--splits and --fold go together: the split file and the fold whose "
                          "test subjects to score")
-    own = test_rows(meta, ds, dataset)
+    own = test_rows(meta, ds, data)
     part = split_rows(ds, splits, fold) if splits is not None else own if rows == "test" else None
     if own is not None:
         outside = np.setdiff1d(part[0] if part is not None else np.arange(len(ds.labels)), own[0])
