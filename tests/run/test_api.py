@@ -45,7 +45,7 @@ def test_analyze_takes_a_path_a_list_an_array_and_a_pil_image(pipe, monkeypatch)
     assert len(df) == 6 and list(df["source"].unique()) == [str(GROUP), str(DATA / "astronaut.png")]
     head = ["source", "frame", "time", "detected", "faces", "face", "track", "x1", "y1", "x2",
             "y2", "score", "label", "confidence"]
-    assert list(df.columns[:14]) == head
+    assert list(df.columns[:19]) == ["input", *head[:11], "x", "y", "w", "h", *head[11:]]
     assert {f"p_{c}" for c in pipe.classes} <= set(df.columns)
     assert {"x_0", "y_0", "x_67", "y_67"} <= set(df.columns) and "x_68" not in df.columns
     dtypes = {c: str(t) for c, t in df.dtypes.items()}
