@@ -41,6 +41,12 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    """The module's names and the lazy ones, so that ``dir(fertk)`` and tab completion
+    (IPython, the ``python`` prompt) offer ``fertk.analyze``, ``fertk.Pipeline``, ..."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Context",
     "Pipeline",

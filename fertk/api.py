@@ -12,8 +12,10 @@
 
 :func:`analyze` (and :meth:`fertk.Pipeline.analyze`) take a path (image, video, folder or
 glob), a list of those, a numpy array (BGR, BGRA or gray, any numeric dtype) or a PIL image.
-One image gives one :class:`~fertk.io.outputs.FrameResult`; anything else gives
-:class:`Results`, a list of them. Both have ``.to_dataframe()``, which needs pandas
+A dict ``{name: input}`` names its inputs. One image gives one
+:class:`~fertk.io.outputs.FrameResult`; anything else gives :class:`Results`, a list of
+them; results of a list or dict keep their input's index or name (``FrameResult.input``, the
+``input`` column of ``to_dataframe()``). Both have ``.to_dataframe()``, which needs pandas
 (``pip install 'fertk[pandas]'``).
 
 This module is the facade: :func:`analyze`, :class:`Results` and :func:`analyze_with` live

@@ -161,6 +161,8 @@ class BackboneInfo(ComponentInfo):
     paper: bool = _field(False, _is(bool, "true or false"), "the paper's (Kuo et al. 2018) model")
     example: str | None = _field(None, _is(str, "a component name", optional=True),
                                  "an example name for a prefix family (timm:resnet18)")
+    recipe: str | None = _field(None, _is(str, "a path", optional=True),
+                                "a training config that trains it (named when it has no weights)")
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -170,6 +172,8 @@ class TemporalInfo(ComponentInfo):
     trainable: bool = _field(True, _is(bool, "true or false"),
                              "has parameters to train (false: average, last)")
     paper: bool = _field(False, _is(bool, "true or false"), "the paper's (Kuo et al. 2018) head")
+    recipe: str | None = _field(None, _is(str, "a path", optional=True),
+                                "a training config that trains it (named when it has no weights)")
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -199,6 +203,10 @@ class WeightsInfo(ComponentInfo):
     sha256: str | None = _field(None, _is(str, "a hex string", optional=True), "sha256 of the .safetensors")
     metrics: dict[str, Any] | None = _field(None, _is(dict, "a mapping", optional=True), "measured metrics")
     cost: dict[str, Any] | None = _field(None, _is(dict, "a mapping", optional=True), "measured cost")
+    accuracy: dict[str, Any] | None = _field(
+        None, _is(dict, "a mapping", optional=True),
+        "accuracy measured by fertk and reported by the authors (fertk.weights.accuracy; "
+        "default: derived from metrics and train)")
     origin: str | None = _field(None, _is(str, "a string", optional=True), "bundled, cache or a plugin's")
     path: str | None = _field(None, _is(str, "a path", optional=True), "path of the .safetensors")
 

@@ -197,9 +197,30 @@ def draw_crop_region(image: np.ndarray, matrix: np.ndarray, size: int, color: Co
 # -- results: label panels and timelines -------------------------------------------------------
 #: Rows (tracks) of a timeline plot unless asked otherwise.
 MAX_TRACKS = 12
-#: Line colours of the classes in timeline plots (matplotlib's tab10 order, anger red first).
-CLASS_COLORS = ("#d62728", "#8c564b", "#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4", "#e377c2",
-                "#7f7f7f", "#bcbd22", "#17becf")
+#: One fixed colour per expression, whatever the model's class list and order (timelines of
+#: a CK+ model and of a FER2013 model draw happy in the same colour).
+CLASS_COLORS = {"anger": "#d62728", "contempt": "#bcbd22", "disgust": "#8c564b", "fear": "#9467bd",
+                "happy": "#ff7f0e", "sadness": "#1f77b4", "surprise": "#17becf", "neutral": "#7f7f7f"}
+#: Other spellings of the same expressions (data sets' own labels).
+CLASS_ALIASES = {"angry": "anger", "disgusted": "disgust", "fearful": "fear", "afraid": "fear",
+                 "happiness": "happy", "joy": "happy", "sad": "sadness", "surprised": "surprise",
+                 "calm": "neutral"}
+#: Colours of classes outside :data:`CLASS_COLORS`, picked by the name (stable across runs).
+OTHER_COLORS = ("#e377c2", "#2ca02c", "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2",
+                "#dbdb8d", "#9edae5", "#393b79")
+
+
+def class_color(name: str) -> str:
+    """The colour of expression ``name`` in every plot (``#rrggbb``): one fixed colour per
+    expression, whatever the model's class list and order."""
+    import zlib
+
+    key = str(name).strip().lower()
+    key = CLASS_ALIASES.get(key, key)
+    if key in CLASS_COLORS:
+        return CLASS_COLORS[key]
+    return OTHER_COLORS[zlib.crc32(key.encode("utf-8")) % len(OTHER_COLORS)]
+
 
 Box = tuple[int, int, int, int]
 
@@ -308,12 +329,13 @@ def timeline_figure(series: dict[Any, list[tuple[float, np.ndarray]]], classes: 
         t = np.array([p[0] for p in pts])
         probs = np.stack([p[1] for p in pts])
         for k, name in enumerate(names):
-            ax.plot(t, probs[:, k], label=name, color=CLASS_COLORS[k % len(CLASS_COLORS)], lw=1.2)
+            ax.plot(t, probs[:, k], label=name, color=class_color(name), lw=1.2)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(f"track {key}" if key is not None else "face")
         ax.grid(alpha=0.3)
     if shown:
         axes[-1].set_xlabel("time (s)")
+        fig.supylabel("probability", fontsize=10)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="expression")
     left_out = len(tracks) - len(shown)

@@ -417,11 +417,13 @@ def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResu
         from fertk.io.images import read_image
 
         return still(read_image(x), source or os.fspath(x))
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple, dict)):  # each result keeps its input's index or name
         out = Results()
-        for k, item in enumerate(x):
+        for k, item in (x.items() if isinstance(x, dict) else enumerate(x)):
             got = analyze_with(pipe, item, still, None if source is None else f"{source}[{k}]")
-            out.extend(got if isinstance(got, Results) else [got])
+            for rec in got if isinstance(got, Results) else [got]:
+                rec.input = k
+                out.append(rec)
         return out
     if isinstance(x, (str, os.PathLike, int)):
         return Results(pipe.run(os.fspath(x) if not isinstance(x, int) else x))

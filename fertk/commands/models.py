@@ -1,4 +1,11 @@
-"""CLI command ``fertk models``: parameters, MACs and CPU speed of every backbone and head."""
+"""CLI command ``fertk models``: parameters, MACs and CPU speed of every backbone and head,
+and which of them have trained weights.
+
+Latency is measured so that other work on the machine does not swamp it: after a warm-up,
+each model runs in rounds and the best round's median counts; the torch thread count is
+chosen per model by measuring (unless ``--threads`` fixes it); a warning says when the machine
+was busy or the rounds disagreed.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +26,12 @@ def _rows(
     batch: int,
     extra: tuple[str, ...],
     status: Any,
+    threads: int | None = None,
 ) -> list[dict[str, Any]]:
     import torch
 
     from fertk.engines import build_engine
-    from fertk.models.cost import (
-        count_macs,
-        count_params,
-        example_input,
-        measure_latency,
-        measure_throughput,
-    )
+    from fertk.models.cost import count_macs, count_params, example_input
     from fertk.plugins import get_registry
 
     registry = get_registry(kind)
@@ -57,14 +59,89 @@ def _rows(
             if timing:
                 run = build_engine(model, engine, x1) if kind == "backbones" else model
                 with torch.inference_mode():
-                    row["latency_ms"] = round(measure_latency(run, x1, iters=20, max_seconds=3)["median_ms"], 3)
-                    row[f"throughput_b{batch}"] = round(
-                        measure_throughput(run, example_input(model, batch), max_seconds=3), 1)
+                    row.update(_timing(run, x1, example_input(model, batch), batch, threads))
                 row["engine"] = engine if kind == "backbones" else "eager"
         except Exception as exc:  # one broken plugin component must not hide the others
             row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         rows.append(row)
     return rows
+
+
+def _timing(run: Any, x1: Any, xb: Any, batch: int, threads: int | None) -> dict[str, Any]:
+    """Batch-1 latency (best round's median, threads chosen by measuring unless given) and
+    batch throughput (at its own fastest thread count)."""
+    import torch
+
+    from fertk.models.cost import fastest_threads, measure_latency
+
+    before = torch.get_num_threads()
+    try:
+        t1 = threads or fastest_threads(run, x1)[0]
+        torch.set_num_threads(t1)
+        lat = measure_latency(run, x1, warmup=5, warmup_seconds=0.2, iters=50, rounds=5, max_seconds=2)
+        tb = threads or fastest_threads(run, xb, calls=2, max_seconds=1)[0]
+        torch.set_num_threads(tb)
+        tput = measure_latency(run, xb, warmup=1, iters=6, rounds=3, max_seconds=3)
+    finally:
+        torch.set_num_threads(before)
+    return {"latency_ms": round(lat["best_ms"], 3), "latency_median_ms": round(lat["median_ms"], 3),
+            "latency_spread": round(lat["spread"], 2), "threads": t1,
+            f"throughput_b{batch}": round(batch / (tput["best_ms"] / 1000.0), 1),
+            "throughput_threads": tb}
+
+
+def _trained(kind: str, name: str) -> tuple[str, list[str]]:
+    """("yes" | "no" | "n/a", registered weight names) of a backbone or temporal head."""
+    from fertk.plugins import get_registry
+
+    key = "backbone" if kind == "backbone" else "temporal"
+    names = [w.name for w in get_registry("weights") if w.metadata.get(key) == name]
+    if names:
+        return "yes", names
+    if kind == "temporal" and name in get_registry("temporal") \
+            and not get_registry("temporal").get(name).metadata.trainable:
+        return "n/a", []
+    return "no", []
+
+
+def _busy_warning(load: float | None, rows: list[dict[str, Any]]) -> str | None:
+    """A warning when the machine was busy or a model's rounds disagreed."""
+    noisy = [r["name"] for r in rows if r.get("latency_spread", 1.0) > 1.5]
+    if (load is None or load < 0.75) and not noisy:
+        return None
+    why = [] if load is None or load < 0.75 else [f"the machine is busy (load {load:.1f} per CPU)"]
+    if noisy:
+        why.append(f"timings varied by more than 1.5x between rounds ({', '.join(noisy[:4])}"
+                   f"{', ...' if len(noisy) > 4 else ''})")
+    return ("warning: " + " and ".join(why) + ": the latencies are the best round of each model "
+            "and may still be high; measure again on an idle machine")
+
+
+def _table(title: str, rows: list[dict[str, Any]], no_timing: bool, batch: int):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    table.add_column("name", overflow="fold")  # names fold; numbers never do
+    numbers = ["params", "MMACs", "input"] + ([] if no_timing else ["ms b=1", f"fps b={batch}"])
+    cells = []
+    for r in rows:
+        if "error" in r:
+            cells.append(None)
+            continue
+        line = [f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}", "x".join(str(v) for v in r["input_shape"])]
+        if not no_timing:
+            line += [f"{r['latency_ms']:.2f}", f"{r[f'throughput_b{batch}']:,.0f}"]
+        cells.append(line)
+    for k, col in enumerate(numbers):
+        width = max([len(col)] + [len(c[k]) for c in cells if c])
+        table.add_column(col, justify="right", no_wrap=True, min_width=width)
+    table.add_column("trained")
+    for r, c in zip(rows, cells, strict=True):
+        if c is None:
+            table.add_row(r["name"], "[red]error[/red]", r["error"], *[""] * (len(numbers) - 2), "")
+        else:
+            table.add_row(r["name"], *c, r["trained"])
+    return table
 
 
 @click.command("models")
@@ -80,45 +157,46 @@ def _rows(
 @click.option("--heads/--no-heads", default=True, show_default=True, help="Include temporal heads.")
 @click.option("--extra", multiple=True, type=ComponentType("backbones"),
               help="Also measure this backbone (e.g. timm:mobilenetv3_small_100); repeatable.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="torch CPU threads (default: torch's).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch CPU threads (default: per model, the fastest of 1, 2, 4, ... CPUs, measured).")
 def models_command(pattern: str | None, as_json: bool, no_timing: bool, num_classes: int, engine: str,
                    batch: int, heads: bool, extra: tuple[str, ...], threads: int | None) -> None:
-    """Parameters, MACs and CPU batch-1 latency / batch throughput of registered models.
+    """Parameters, MACs and CPU batch-1 latency / batch throughput of registered models,
+    and whether they have trained weights (fertk weights list).
 
     Lists every registered backbone (prefix families such as timm:<name> by their example,
     timm:resnet18) and temporal head, optionally only names matching the glob PATTERN.
     MACs are counted at each model's input size (heads: 9 steps of K probabilities).
+    Latency ("ms b=1"): after a warm-up, 5 rounds of calls; the best round's median, at the
+    thread count that measured fastest for that model (--threads fixes it). A warning says
+    when the machine was busy. The trained column: "yes" (weights are registered), "no" (train
+    it first: its error message names the recipe), "n/a" (a head with no parameters).
     """
-    import torch
+    from fertk.models.cost import machine_load
 
-    if threads:
-        torch.set_num_threads(threads)
+    load = machine_load()
     kinds = ["backbones"] + (["temporal"] if heads else [])
     with console(stderr=True).status("building models …") as status:
         rows = [r for k in kinds for r in _rows(k, pattern, num_classes, not no_timing, engine, batch,
-                                                 extra, status)]
+                                                 extra, status, threads)]
+    for r in rows:
+        r["trained"], r["weights"] = _trained(r["kind"], r["name"])
+    warning = None if no_timing else _busy_warning(load, rows)  # load before ours began
+    if warning:
+        click.echo(warning, err=True)
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    tput = f"throughput_b{batch}"
-    table = Table(title=f"models (K={num_classes}, {torch.get_num_threads()} CPU threads, engine {engine})",
-                  title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    for col in ["params", "MMACs", "input"] + ([] if no_timing else ["ms b=1", f"fps b={batch}"]):
-        table.add_column(col, justify="right", no_wrap=True)
-    for r in rows:
-        if "error" in r:
-            table.add_row(r["name"], r["kind"], "[red]error[/red]", r["error"])
-            continue
-        line = [r["name"], r["kind"], f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}",
-                "x".join(str(v) for v in r["input_shape"])]
-        if not no_timing:
-            line += [f"{r['latency_ms']:.2f}", f"{r[tput]:,.0f}"]
-        table.add_row(*line)
-    console().print(table)
+    how = "" if no_timing else (f", {threads} CPU thread(s)" if threads else
+                                ", fastest thread count per model")
+    for kind, label in (("backbone", "backbones"), ("temporal", "temporal heads")):
+        part = [r for r in rows if r["kind"] == kind]
+        if part:
+            title = f"{label} (K={num_classes}{how}{f', engine {engine}' if kind == 'backbone' else ''})"
+            console().print(_table(title, part, no_timing, batch))
+    trained = [f"{r['name']}: {', '.join(r['weights'])}" for r in rows if r["weights"]]
+    if trained:
+        click.echo("trained weights: " + "; ".join(trained))
 
 
 @hookimpl

@@ -257,33 +257,38 @@ def _run_parallel(config, items, out_dir, options, workers, err):
         return run_jobs(config, items, out_dir, options, workers=workers, on_done=done)
 
 
-def summary_rows(results: list[JobSummary]) -> tuple[list[str], list[list]]:
-    """Columns and rows of the final table: one row per track of a video, one per image of
-    stills (faces and how many show each expression), one per failed source."""
-    done = [r for r in results if not r.error]
-    videos = any(not r.stills for r in done)
-    cols = ["source", "track", "frames", "seconds", "dominant", "time in each (s)"] if videos \
-        else ["image", "faces", "dominant", "faces per expression"]
-    rows: list[list] = []
+def summary_tables(results: list[JobSummary]) -> list[tuple[str, list[str], list[list]]]:
+    """``(what, columns, rows)`` of the final tables, stills and videos apart: one row per
+    image of stills (faces and how many show each expression), one per track of a video
+    (frames, seconds, time in each expression); a failed source is a row of its own kind's
+    table (of the videos' when its kind is unknown)."""
+    still_cols = ["image", "faces", "dominant", "faces per expression"]
+    video_cols = ["source", "track", "frames", "seconds", "dominant", "time in each (s)"]
+    stills: list[list] = []
+    videos: list[list] = []
     for res in results:
         if res.error:
-            rows.append([res.name, *[""] * (len(cols) - 3), "ERROR", res.error])
+            if res.kind == "images":
+                stills.append([res.name, "", "ERROR", res.error])
+            else:
+                videos.append([res.name, "", "", "", "ERROR", res.error])
             continue
-        still = res.stills
-        if not res.tracks:
-            rows.append([res.name, *(["-", res.frames, ""] if videos else [0]), "no face", ""])
-        for t in res.tracks:
-            if still:
+        if res.stills:
+            if not res.tracks:
+                stills.append([res.name, 0, "no face", ""])
+            for t in res.tracks:
                 counts = ", ".join(f"{c} {n}" for c, n in sorted(
                     t["frames_in"].items(), key=lambda kv: -kv[1]) if n)
-                name = os.path.basename(t["source"])
-                rows.append([name, "", f"{t['frames']} face(s)", "", t["dominant"], counts]
-                            if videos else [name, t["frames"], t["dominant"], counts])
-                continue
+                stills.append([os.path.basename(t["source"]), t["frames"], t["dominant"], counts])
+            continue
+        if not res.tracks:
+            videos.append([res.name, "-", res.frames, "", "no face", ""])
+        for t in res.tracks:
             spent = ", ".join(f"{c} {s:.1f}" for c, s in sorted(
                 t["time_in"].items(), key=lambda kv: -kv[1]) if s > 0)
-            rows.append([res.name, t["track"], t["frames"], t["seconds"], t["dominant"], spent])
-    return cols, rows
+            videos.append([res.name, t["track"], t["frames"], t["seconds"], t["dominant"], spent])
+    tables = [("image", still_cols, stills)] if stills else []
+    return tables + ([("track", video_cols, videos)] if videos else [])
 
 
 def _report(results: list[JobSummary], as_json, out_dir):
@@ -293,9 +298,9 @@ def _report(results: list[JobSummary], as_json, out_dir):
     if as_json:
         print_json([r.to_dict() for r in results])
     else:
-        cols, rows = summary_rows(results)
-        what = "track" if cols[1] == "track" else "image"
-        print_table(f"fertk run: expressions per {what} (files in {out_dir})", cols, rows)
+        for what, cols, rows in summary_tables(results):
+            kind = "stills" if what == "image" else "videos"
+            print_table(f"fertk run, {kind}: expressions per {what} (files in {out_dir})", cols, rows)
         done = [r for r in results if not r.error]
         parts = []
         for kind, unit in ((False, "frame"), (True, "image")):

@@ -78,29 +78,35 @@ def _crop_text(crop: Any) -> str:
     return f"{crop.get('name')}({opts})" if opts else str(crop.get("name"))
 
 
-def _metrics_text(metrics: Any) -> str:
-    """``PublicTest 60.1, PrivateTest 61.2`` from a weight's ``metrics`` (split → accuracy)."""
-    if not isinstance(metrics, dict):
-        return ""
-    return ", ".join(f"{split} {100 * float(m['accuracy']):.1f}" for split, m in metrics.items()
-                     if isinstance(m, dict) and "accuracy" in m)
+def _accuracy(m: Any) -> dict[str, Any]:
+    """A weight entry's accuracy summary (registered, or derived from its metadata)."""
+    from fertk.weights.accuracy import accuracy_summary
+
+    return m.get("accuracy") or accuracy_summary(m)
 
 
 @weights_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_weights(as_json: bool) -> None:
-    """List registered weights: bundled, in the user cache, and from plugins."""
+    """List registered weights: bundled, in the user cache, and from plugins.
+
+    "measured by fertk" is the accuracy fertk measured, with the data set and split it was
+    measured on; "reported" the figure the weights' authors published (or fertk train's own,
+    for weights fertk trained). `fertk weights info NAME` tells more.
+    """
     from fertk.plugins import get_registry
     from fertk.weights import user_weights_dir
+    from fertk.weights.accuracy import measured_text, reported_text
 
     specs = list(get_registry("weights"))
     if as_json:
-        print_json([s.as_dict() for s in specs])
+        print_json([{**s.as_dict(), "accuracy": _accuracy(s.metadata)} for s in specs])
         return
     rows = []
     for s in specs:
         m = s.metadata
         size = (m.get("input_spec") or {}).get("input_size")
+        acc = _accuracy(m)
         rows.append([
             s.name,
             m.get("origin") or s.plugin,
@@ -109,9 +115,11 @@ def list_weights(as_json: bool) -> None:
             len(m.get("classes") or []) or "",
             _crop_text(m.get("crop")),
             "x".join(str(v) for v in size) if size else "",
-            _metrics_text(m.get("metrics")),
+            measured_text(acc),
+            reported_text(acc),
         ])
-    cols = ["name", "origin", "backbone", "temporal", "classes", "crop", "input", "accuracy %"]
+    cols = ["name", "origin", "backbone", "temporal", "classes", "crop", "input",
+            "measured by fertk", "reported"]
     title = f"weights ({len(rows)}; user cache: {user_weights_dir()})"
     cols, rows = _fit(cols, rows, console().width)
     print_table(title, cols, rows, no_wrap=("name", "origin", "backbone", "temporal"))
@@ -119,19 +127,48 @@ def list_weights(as_json: bool) -> None:
         click.echo("(narrow terminal: all details in `fertk weights info NAME`)")
 
 
+#: Detail columns of ``weights list``, dropped in this order when the table is too wide; the
+#: accuracy columns are never dropped: they wrap between words instead.
+_DETAIL = (("crop", "input"), ("classes",), ("origin",), ("temporal",))
+
+
 def _fit(cols: list[str], rows: list[list[Any]], width: int
          ) -> tuple[list[str], list[list[Any]]]:
-    """Drop empty columns, then the detail columns when the table would be wider than
-    ``width``, so that names are never folded."""
+    """Drop empty columns, then the detail columns (:data:`_DETAIL`) until the table fits
+    ``width`` with every cell on one line; where it cannot, the accuracy columns wrap between
+    words, so that names are never folded and numbers never cut."""
     keep = [k for k, c in enumerate(cols) if c == "name" or any(r[k] not in ("", None) for r in rows)]
+    wraps = ("measured by fertk", "reported", "crop")
 
-    def need(ks):
-        return sum(max([len(cols[k])] + [len(str(r[k])) for r in rows]) + 3 for k in ks) + 1
+    def need(ks, wrap):
+        def cell(k, v):
+            text = str(v)
+            return max(map(len, text.split() or [""])) if wrap and cols[k] in wraps else len(text)
+        return sum(max([cell(k, cols[k])] + [cell(k, r[k]) for r in rows]) + 3 for k in ks) + 1
 
-    for detail in (("crop", "input"), ("accuracy %",)):
-        if need(keep) > width:
+    for detail in _DETAIL:
+        if need(keep, wrap=not any(cols[k] in detail for k in keep)) > width:
             keep = [k for k in keep if cols[k] not in detail]
     return [cols[k] for k in keep], [[r[k] for k in keep] for r in rows]
+
+
+def _accuracy_rows(meta: dict[str, Any]) -> list[list[str]]:
+    from fertk.weights.accuracy import accuracy_summary, measured_text, pct
+
+    acc = accuracy_summary(meta)
+    m, r = acc["measured"], acc["reported"]
+    rows = []
+    if m:
+        extra = ", ".join(f"{label} {pct(m[k])}" for k, label in (("uar", "UAR"), ("macro_f1", "macro-F1"))
+                          if k in m)
+        extra += f", n = {m['n']}" if "n" in m else ""
+        how = ("benchmarks/bench_fer2013.py on the weights as shipped" if m["by"] == "fertk benchmark"
+               else "fertk train, on its test part")
+        rows.append(["accuracy (fertk)", f"{measured_text(acc)} ({extra.lstrip(', ')}{'; ' if extra else ''}"
+                                         f"measured by {how})"])
+    rows.append(["accuracy (reported)", (f"{r['text']} (as its authors reported it)" if r["by"] == "authors"
+                                        else r["text"]) if r else "(none reported)"])
+    return rows
 
 
 @weights_group.command("info")
@@ -155,6 +192,7 @@ def info_weights(name: str, as_json: bool, no_verify: bool) -> None:
         "tensors": n_tensors,
         "values": n_values,
         **{k: v for k, v in meta.items() if k != "sha256"},
+        "accuracy": _accuracy(meta),
     }
     if as_json:
         print_json(info)
@@ -172,6 +210,7 @@ def info_weights(name: str, as_json: bool, no_verify: bool) -> None:
         ["input", f"{spec['input_size'][0]}x{spec['input_size'][1]}x{spec['in_chans']}, "
                   f"central {spec['crop_size']} of 120, mean {spec['mean']} std {spec['std']}"],
         ["illumination", meta.get("illumination") or "none"],
+        *_accuracy_rows(meta),
         ["tensors", f"{n_tensors} ({n_values:,} values)"],
         ["licence", meta.get("licence") or "(not stated)"],
         ["source", meta.get("source") or ""],
@@ -232,7 +271,11 @@ def import_weights(path: Path, name: str | None, force: bool) -> None:
             shutil.copyfile(src, tmp)
     plugins.default_context().changed()  # the next lookup sees the new entry
     load_checkpoint(name)  # re-verify the copy through the registry
-    click.echo(f"imported {ckpt.label} as '{name}' ({weights_path(dest)}); "
+    from fertk.weights.accuracy import dataset_label
+
+    data = (ckpt.metadata.get("train") or {}).get("dataset")
+    on = f", trained on {dataset_label(data)}" if data else ""
+    click.echo(f"imported {ckpt.label} as '{name}'{on} ({weights_path(dest)}); "
                f"use --weights {name}")
 
 

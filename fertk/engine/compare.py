@@ -285,12 +285,17 @@ def _write(out: Path, result: dict[str, Any]) -> None:
           "seeds), pooled over folds", "", table_markdown(cols, md_rows), ""]
     if t_rows:
         md += ["## Tests against the baseline", "",
-               "Paired t / Wilcoxon over folds (need two or more folds); paired bootstrap over the "
+               "Paired t / Wilcoxon over folds (need two or more folds: n/a otherwise); paired "
+               "bootstrap over the "
                "same test items; McNemar on per-item correctness (first seed).", "",
                table_markdown(t_cols, t_rows), ""]
     md += ["![comparison](compare.png)", ""]
-    if sum(1 for r in result["rows"] if r.get("latency_ms")) >= 2:
-        md += ["![accuracy against CPU latency](pareto.png)", ""]
+    timed = [r for r in result["rows"] if r.get("latency_ms")]
+    if len(timed) >= 2:
+        result["pareto"] = [timed[i]["config"] + "/" + timed[i]["stage"] for i in pareto_front(
+            [r["latency_ms"] for r in timed], [r["accuracy"]["mean"] for r in timed])]
+        md += [f"Pareto frontier (accuracy against CPU latency): {', '.join(result['pareto'])}", "",
+               "![accuracy against CPU latency](pareto.png)", ""]
     (out / "compare.md").write_text("\n".join(md), encoding="utf-8")
     write_table_csv(out / "compare.csv", cols, csv_rows)
     write_json(out / "compare.json", result)
@@ -300,7 +305,6 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     plot_comparison(out / "compare.png", names, points,
                     title=f"selection: {result['selection']}; points: "
                           + ("folds" if spread.endswith("folds") else "seeds"))
-    timed = [r for r in result["rows"] if r.get("latency_ms")]
     if len(timed) >= 2:
         ci = [(r.get("ci95") or {}).get("accuracy") for r in timed]
         have_ci = all(c is not None for c in ci)
@@ -308,9 +312,6 @@ def _write(out: Path, result: dict[str, Any]) -> None:
                     [r["latency_ms"] for r in timed], [r["accuracy"]["mean"] for r in timed],
                     [c["lo"] for c in ci] if have_ci else None, [c["hi"] for c in ci] if have_ci else None,
                     title="accuracy (95% bootstrap interval) against CPU batch-1 latency")
-        result["pareto"] = [timed[i]["config"] + "/" + timed[i]["stage"] for i in pareto_front(
-            [r["latency_ms"] for r in timed], [r["accuracy"]["mean"] for r in timed])]
-        write_json(out / "compare.json", result)
 
 
 def _p(v: Any) -> str:

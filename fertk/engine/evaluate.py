@@ -206,7 +206,10 @@ def evaluate_dataset(
                          "test subjects to score")
     meta = load_checkpoint(checkpoint).metadata
     train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
-    prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == dataset else {}
+    from fertk.synth import data_name
+
+    data_label = data_name(dataset, root)  # "synth" for fertk synth output, as training recorded it
+    prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == data_label else {}
     data = fertk.create("datasets", dataset, root=root, **dataset_options)
     own_crop = not prep and getattr(data, "default_detector", None) == "none" and \
         detector in (None, "none")  # pre-cropped faces: the data set's own, the whole image
@@ -222,7 +225,7 @@ def evaluate_dataset(
     ds = as_array_set(prepared)
     scope = f"every row ({len(ds.labels)})"
     warning = None
-    own = test_rows(meta, ds, dataset)
+    own = test_rows(meta, ds, data_label)
     standard = standard_test_rows(data, ds) if own is None and rows == "test" else None
     if standard is not None and not standard[0].size:
         warning = f"the data set at {root} holds no rows of {standard[1]}: every row is scored"

@@ -471,6 +471,15 @@ class FoldRunner:
         opts = self.cfg.data.crop_options or prep.get("crop_options") or {}
         return {"name": name, "options": dict(opts)}
 
+    def data_part(self) -> dict[str, Any]:
+        """The data set trained on: ``synth`` for ``fertk synth`` output, whichever layout
+        (``reader``) read it."""
+        from fertk.synth import data_name
+
+        name = data_name(self.cfg.data.dataset, self.cfg.data.root)
+        reader = {"reader": self.cfg.data.dataset} if name != self.cfg.data.dataset else {}
+        return {"dataset": name, **reader}
+
     def test_part(self) -> dict[str, Any]:
         """What the checkpoint was tested on: the split name (``standard``) or the subjects."""
         meta = self.fold.meta or {}
@@ -500,7 +509,7 @@ class FoldRunner:
                 "selection": cfg.selection_label, "config_digest": self.t.digest,
                 "data_hash": self.ds.key, "best_step": st.best_step, "val": st.best_val,
                 "test": {k: test_m[k] for k in ("accuracy", "uar", "macro_f1")},
-                "dataset": cfg.data.dataset, **self.test_part(),
+                **self.data_part(), **self.test_part(),
                 "preprocessing": {"detector": self.t.detector, "crop": self.crop_meta()},
                 **({"init_from": self.init_source} if self.init_source else {}),
                 **({"pretrained": self.pretrained} if self.pretrained else {}),

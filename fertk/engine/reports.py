@@ -187,11 +187,24 @@ def pareto_front(cost: Sequence[float], score: Sequence[float]) -> list[int]:
     return front
 
 
-def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
-                score: Sequence[float], lo: Sequence[float] | None = None,
-                hi: Sequence[float] | None = None, xlabel: str = "CPU batch-1 latency (ms, log)",
-                ylabel: str = "accuracy (%)", title: str = "") -> Path:
-    """Score against cost (log x), with interval bars and the Pareto frontier drawn."""
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Readable ticks of a log axis from ``lo`` to ``hi``: 1-2-5 steps (decades when those are
+    too many), or the two ends themselves when fewer than two steps fall inside."""
+    e0, e1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for steps in ((1, 2, 5), (1,)):
+        ticks = [m * 10.0**e for e in range(e0, e1 + 1) for m in steps if lo <= m * 10.0**e <= hi]
+        if len(ticks) <= 10:
+            break
+    if len(ticks) < 2:
+        ticks = sorted(set(ticks) | {float(f"{lo * 1.05:.2g}"), float(f"{hi / 1.05:.2g}")})
+    return ticks
+
+
+def pareto_figure(names: Sequence[str], cost: Sequence[float], score: Sequence[float],
+                  lo: Sequence[float] | None = None, hi: Sequence[float] | None = None,
+                  xlabel: str = "CPU batch-1 latency (ms, log)", ylabel: str = "accuracy (%)",
+                  title: str = "") -> Any:
+    """The figure of :func:`plot_pareto` (a matplotlib Figure, not saved)."""
     plt = _pyplot()
 
     x, y = np.asarray(cost, float), 100 * np.asarray(score, float)
@@ -201,16 +214,32 @@ def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
         ax.errorbar(x, y, yerr=err, fmt="none", ecolor="gray", capsize=3, zorder=1)
     front = pareto_front(list(x), list(y))
     ax.scatter(x, y, s=28, zorder=2)
-    ax.plot(x[front], y[front], "-", color="tab:red", lw=1.2, zorder=1, label="Pareto frontier")
+    # markers too, so that a frontier of one model is drawn as well as listed
+    ax.plot(x[front], y[front], "-o", color="tab:red", lw=1.2, ms=10, mfc="none", zorder=3,
+            label="Pareto frontier: " + ", ".join(names[i] for i in front))
     for name, xi, yi in zip(names, x, y, strict=True):
         ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
+    left, right = float(x.min()) / 1.25, float(x.max()) * 1.25
+    ax.set_xlim(left, right)
+    ticks = log_ticks(left, right)
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.set_xticks([], minor=True)  # no crowded minor labels (2x10^0, 3x10^0, ...)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return fig
+
+
+def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
+                score: Sequence[float], lo: Sequence[float] | None = None,
+                hi: Sequence[float] | None = None, xlabel: str = "CPU batch-1 latency (ms, log)",
+                ylabel: str = "accuracy (%)", title: str = "") -> Path:
+    """Score against cost (log x, ticks as plain numbers), with interval bars and the Pareto
+    frontier drawn through the models its legend lists."""
+    return _save(pareto_figure(names, cost, score, lo, hi, xlabel, ylabel, title), path)
 
 
 def _pyplot() -> Any:

@@ -32,7 +32,10 @@ def format_mean_std(values: Sequence[float], scale: float = 100.0, digits: int =
 
 
 def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """Paired t-test and Wilcoxon signed-rank test of ``b - a`` over matched folds."""
+    """Paired t-test and Wilcoxon signed-rank test of ``b - a`` over matched folds.
+
+    With fewer than two folds neither test can run: the p-values are NaN (reports say "n/a").
+    """
     from scipy import stats
 
     x = np.asarray(a, dtype=float)
@@ -60,9 +63,10 @@ def paired_tests(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
             out["t_pvalue"] = 0.0
         w = stats.wilcoxon(y, x, zero_method="wilcox")
         out["wilcoxon_statistic"], out["wilcoxon_pvalue"] = float(w.statistic), float(w.pvalue)
-    elif diff.size >= 1:
+    elif diff.size >= 2:  # every fold the same: no difference at all
         out["t_pvalue"] = 1.0
         out["wilcoxon_pvalue"] = 1.0
+    # one fold: no test can run; the p-values stay NaN, shown as "n/a"
     return out
 
 

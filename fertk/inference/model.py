@@ -28,11 +28,27 @@ def _registry(kind: str, context: Any = None):
     return get_registry(kind, context)
 
 
-def train_hint(what: str) -> str:
-    return (f"{what}: train it with `fertk train` (on FER2013: fertk train "
-            "examples/configs/fer2013_compact.yaml --set data.root=DIR, then --weights "
-            "RUN/folds/standard/frame) or pass --weights CHECKPOINT|NAME of a trained model "
-            "(fertk weights list)")
+def recipe_of(kind: str, name: str) -> str | None:
+    """The training config registered for backbone or temporal head ``name`` (its ``recipe``
+    metadata), None when there is none."""
+    try:
+        return _registry(kind).get(name).metadata.recipe
+    except FertkError:
+        return None
+
+
+def train_hint(what: str, kind: str, name: str) -> str:
+    """``what`` plus how to get trained weights: the component's own recipe when it has one."""
+    stage = "sequence" if kind == "temporal" else "frame"
+    recipe = recipe_of(kind, name)
+    if recipe:
+        how = (f"train it with `fertk train {recipe} --set data.root=DIR` (the config's header "
+               "says what it needs)")
+    else:
+        field = "temporal" if kind == "temporal" else "backbone"
+        how = f"train it with `fertk train` on a config with model.{field}: {name} (examples/configs/)"
+    return (f"{what}: {how}, then pass --weights RUN/folds/standard/{stage}; or pass --weights "
+            "CHECKPOINT|NAME of a trained model (fertk weights list)")
 
 
 @dataclass
@@ -75,7 +91,8 @@ def check_head_trained(meta: dict[str, Any], label: str, temporal: Any, context:
     """A trainable temporal head named for a model that holds none has no weights: refused."""
     if isinstance(temporal, str) and not (meta.get("temporal") or {}).get("name") \
             and head_is_trainable(temporal, context):
-        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights in {label}"))
+        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights in {label}",
+                                    "temporal", temporal))
 
 
 def default_class_names(k: int) -> list[str]:
@@ -91,7 +108,8 @@ def make_head(temporal: Any, k: int, seq_len: int | None = None, context: Any = 
     if not isinstance(temporal, str):
         return temporal.eval()
     if head_is_trainable(temporal, context):
-        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights"))
+        raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights",
+                                    "temporal", temporal))
     opts: dict[str, Any] = {"num_classes": k, "input_dim": k}
     if seq_len is not None:
         opts["seq_len"] = seq_len
@@ -108,7 +126,8 @@ def _default_weights(backbone: Any, temporal: Any, context: Any = None) -> str:
         weights = weights_for_backbone(str(backbone), temporal if isinstance(temporal, str) else None,
                                        context)
         if weights is None:
-            raise FertkError(train_hint(f"backbone '{backbone}' has no trained weights"))
+            raise FertkError(train_hint(f"backbone '{backbone}' has no trained weights",
+                                        "backbones", str(backbone)))
     if isinstance(temporal, str) and head_is_trainable(temporal, context):
         from fertk.checkpoint import read_metadata
 
@@ -116,7 +135,7 @@ def _default_weights(backbone: Any, temporal: Any, context: Any = None) -> str:
         meta = registry.get(weights).metadata if weights in registry else read_metadata(weights)
         if meta.get("temporal") != temporal:
             raise FertkError(train_hint(f"temporal head '{temporal}' has no trained weights "
-                                        f"(weights '{weights}' have none)"))
+                                        f"(weights '{weights}' have none)", "temporal", temporal))
     return weights
 
 

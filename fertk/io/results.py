@@ -13,9 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from fertk.errors import MissingDependencyError
+from fertk.errors import FertkError, MissingDependencyError
 
 NO_FACE = ""
+
+
+def _by_class(classes: list[str], probs: Any) -> dict[str, float]:
+    return {c: float(p) for c, p in zip(classes, np.asarray(probs).ravel(), strict=False)}
 
 
 @dataclass
@@ -24,6 +28,8 @@ class FaceResult:
 
     ``probs`` is the final output (the temporal head's when there is one, over the latest
     frames of the track), ``frame_probs`` the frame model's own output for this frame.
+    :attr:`emotions` reads ``probs`` by class name (``{"happy": 0.91, ...}``); ``classes``
+    is filled in by the :class:`FrameResult` that holds the face.
     """
 
     box: tuple[float, float, float, float]
@@ -34,10 +40,70 @@ class FaceResult:
     frame_probs: np.ndarray | None = None
     landmarks: np.ndarray | None = None
     scheme: str | None = None
+    classes: list[str] | None = None
 
     @property
     def confidence(self) -> float:
         return float(np.max(self.probs)) if len(self.probs) else 0.0
+
+    @property
+    def emotions(self) -> dict[str, float]:
+        """The probability of each class by name, in the model's class order:
+        ``{"anger": 0.01, ..., "happy": 0.91, ...}`` (like fer's and deepface's ``emotion``)."""
+        return _by_class(self._class_names(), self.probs)
+
+    @property
+    def frame_emotions(self) -> dict[str, float] | None:
+        """:attr:`emotions` of the frame model alone (``None`` without a temporal head or
+        smoothing, where it equals :attr:`emotions`)."""
+        return None if self.frame_probs is None else _by_class(self._class_names(), self.frame_probs)
+
+    @property
+    def x(self) -> float:
+        return float(self.box[0])
+
+    @property
+    def y(self) -> float:
+        return float(self.box[1])
+
+    @property
+    def w(self) -> float:
+        """Box width (``x2 - x1``)."""
+        return float(self.box[2]) - float(self.box[0])
+
+    @property
+    def h(self) -> float:
+        """Box height (``y2 - y1``)."""
+        return float(self.box[3]) - float(self.box[1])
+
+    def _class_names(self) -> list[str]:
+        if self.classes is None:
+            raise FertkError("this FaceResult does not know its class names (pass classes=...)")
+        return list(self.classes)
+
+    def to_dict(self, landmarks: bool = False) -> dict[str, Any]:
+        """Plain JSON-ready data: ``box`` [x1, y1, x2, y2] and ``x, y, w, h``, ``track``,
+        ``score`` (the detector's), ``label``, ``confidence``, ``emotions`` (class → probability),
+        with a temporal head or smoothing ``frame_label``/``frame_emotions``; ``landmarks``
+        adds ``scheme`` and the points."""
+        names = self._class_names()
+        d: dict[str, Any] = {
+            "box": [round(float(v), 1) for v in self.box],
+            "x": round(self.x, 1), "y": round(self.y, 1), "w": round(self.w, 1), "h": round(self.h, 1),
+            "track": self.track,
+            "score": round(float(self.score), 4),
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            "emotions": {c: round(p, 5) for c, p in self.emotions.items()},
+        }
+        if self.frame_probs is not None:
+            d["frame_label"] = self.frame_label(names)
+            d["frame_emotions"] = {c: round(float(p), 5) for c, p in zip(names, self.frame_probs,
+                                                                          strict=False)}
+        if landmarks and self.landmarks is not None:
+            d["scheme"] = self.scheme
+            d["landmarks"] = np.round(np.asarray(self.landmarks, dtype=float), 1).tolist()
+        return d
 
     def frame_label(self, classes: list[str]) -> str | None:
         if self.frame_probs is None:
@@ -59,7 +125,8 @@ class FrameResult:
 
     ``detected`` is true when the detector ran on this frame (otherwise faces were moved by
     landmark tracking); ``duration`` the time this frame stands for (stride / fps) or
-    ``None`` for unrelated stills.
+    ``None`` for unrelated stills; ``input`` the index (or name) of the input it came from
+    when :func:`fertk.analyze` was given a list (or a dict).
     """
 
     source: str
@@ -70,6 +137,12 @@ class FrameResult:
     size: tuple[int, int] = (0, 0)
     detected: bool = True
     duration: float | None = None
+    input: int | str | None = None  # index (or name) of the input in an analyze([...]) call
+
+    def __post_init__(self) -> None:
+        for f in self.faces:  # each face reads its probabilities by class name
+            if isinstance(f, FaceResult) and f.classes is None:
+                f.classes = list(self.classes)
 
     def __repr__(self) -> str:
         when = "" if self.time is None else f", time={self.time:.3f}"
@@ -162,9 +235,12 @@ def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
     """A pandas DataFrame with one row per face and frame (a frame without a face: one row
     with ``faces`` = 0 and empty face columns).
 
-    Columns (as in the CSV of ``fertk run``, docs/run.md): ``source``, ``frame``, ``time`` (s;
+    Columns (as in the CSV of ``fertk run``, docs/run.md, plus ``input`` and ``x y w h``):
+    [``input``: the index or name of each result's input, when :func:`fertk.analyze` was
+    given a list or dict], ``source``, ``frame``, ``time`` (s;
     NaN for unrelated stills), ``detected`` (the detector ran on this frame, else the box was
-    tracked), ``faces``, ``face``, ``track`` (nullable integer), ``x1 y1 x2 y2``, ``score``
+    tracked), ``faces``, ``face``, ``track`` (nullable integer), ``x1 y1 x2 y2``, the same
+    box as ``x y w h`` (top-left corner, width, height), ``score``
     (the detector's), ``label``, ``confidence`` (the expression model's probability of
     ``label``), ``p_<class>``, [``frame_label``, ``frame_p_<class>``], with ``landmarks``
     ``x_0..x_N``, ``y_0..y_N``.
@@ -178,11 +254,25 @@ def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
         n_points = max((len(np.asarray(f.landmarks).reshape(-1, 2)) for r in records
                         for f in r.faces if f.landmarks is not None), default=0)
     cols = columns(classes, landmarks=n_points, frame_label=has_frame)
-    table = [row for r in records for row in rows(r, landmarks=n_points, frame_label=has_frame)]
+    k = cols.index("y2") + 1
+    cols[k:k] = ["x", "y", "w", "h"]
+    inputs = [r.input for r in records]
+    named = any(i is not None for i in inputs)
+    if named:
+        cols.insert(0, "input")
+    table = []
+    for r in records:
+        for row in rows(r, landmarks=n_points, frame_label=has_frame):
+            if "x1" in row:
+                row.update(x=row["x1"], y=row["y1"], w=row["x2"] - row["x1"], h=row["y2"] - row["y1"])
+            table.append({"input": r.input, **row} if named else row)
     df = pd.DataFrame(table, columns=cols)
     types: dict[str, Any] = {"source": "string", "label": "string", "frame": "int64",
                              "time": "float64", "detected": "bool", "faces": "int64",
                              "face": "Int64", "track": "Int64"}
+    if named:
+        ints = all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in inputs)
+        types["input"] = "Int64" if ints else "string"
     if has_frame:
         types["frame_label"] = "string"
     for c in cols:

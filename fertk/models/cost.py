@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -53,30 +54,97 @@ def measure_latency(
     warmup: int = 3,
     iters: int = 20,
     max_seconds: float = 5.0,
+    rounds: int = 1,
+    warmup_seconds: float = 0.0,
 ) -> dict[str, float]:
     """Wall-clock per call of ``fn(example)`` under ``torch.no_grad``: median/mean/min/p90 in ms.
 
-    Stops early after ``max_seconds`` of timed calls (at least 3 calls are timed).
+    At least ``warmup`` untimed calls (and ``warmup_seconds`` of them), then ``iters`` timed
+    calls in ``rounds`` rounds; stops early after ``max_seconds`` of timed calls (at least 3
+    calls and one whole round are timed). ``best_ms`` is the lowest median of a round, which
+    another process' burst of work does not inflate the way it inflates the overall median;
+    ``spread`` is the median of the rounds' medians over ``best_ms`` (about 1 on a quiet
+    machine).
     """
     times: list[float] = []
+    medians: list[float] = []
+    per_round = max(1, -(-iters // max(1, rounds)))
     with torch.no_grad():
-        for _ in range(warmup):
-            fn(example)
         start = time.perf_counter()
-        while len(times) < iters:
-            t0 = time.perf_counter()
+        done = 0
+        while done < warmup or time.perf_counter() - start < warmup_seconds:
             fn(example)
-            times.append((time.perf_counter() - t0) * 1000.0)
+            done += 1
+        start = time.perf_counter()
+        for _ in range(max(1, rounds)):
+            chunk: list[float] = []
+            while len(chunk) < per_round and len(times) + len(chunk) < max(iters, 1):
+                t0 = time.perf_counter()
+                fn(example)
+                chunk.append((time.perf_counter() - t0) * 1000.0)
+                if not medians and len(chunk) >= 3 and time.perf_counter() - start > max_seconds:
+                    break  # a slow model: one short round is enough
+            if not chunk:
+                break
+            times += chunk
+            medians.append(statistics.median(chunk))
             if len(times) >= 3 and time.perf_counter() - start > max_seconds:
                 break
-    times.sort()
+    best = min(medians)
+    ordered = sorted(times)
     return {
-        "median_ms": statistics.median(times),
-        "mean_ms": statistics.fmean(times),
-        "min_ms": times[0],
-        "p90_ms": times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))],
-        "calls": len(times),
+        "median_ms": statistics.median(ordered),
+        "mean_ms": statistics.fmean(ordered),
+        "min_ms": ordered[0],
+        "p90_ms": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))],
+        "best_ms": best,
+        "spread": statistics.median(medians) / best if best > 0 else 1.0,
+        "rounds": len(medians),
+        "calls": len(ordered),
     }
+
+
+def thread_candidates(cpus: int | None = None) -> list[int]:
+    """Thread counts worth trying on this machine: 1, powers of two and the CPU count."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    out, t = {1, max(1, cpus)}, 2
+    while t < cpus:
+        out.add(t)
+        t *= 2
+    return sorted(out)
+
+
+def fastest_threads(
+    fn: Callable[[torch.Tensor], Any],
+    example: torch.Tensor,
+    candidates: list[int] | None = None,
+    calls: int = 5,
+    max_seconds: float = 0.5,
+) -> tuple[int, dict[int, float]]:
+    """The torch thread count under which ``fn(example)`` is fastest, chosen by measuring
+    (the fastest of ``calls`` calls at each of ``candidates``; on a busy machine one thread is
+    often far faster than all of them, which then fight the other work for the cores).
+    Returns ``(threads, {threads: ms})``; torch's thread count is left as it was."""
+    before = torch.get_num_threads()
+    ms: dict[int, float] = {}
+    try:
+        for t in candidates or thread_candidates():
+            torch.set_num_threads(t)
+            ms[t] = measure_latency(fn, example, warmup=2, iters=calls, max_seconds=max_seconds)["min_ms"]
+    finally:
+        torch.set_num_threads(before)
+    return min(ms, key=lambda t: (ms[t], t)), ms
+
+
+def machine_load() -> float | None:
+    """Runnable processes per CPU over the last minute (``os.getloadavg``), None where unknown."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return load / max(1, cpus)
 
 
 def measure_throughput(

@@ -6,6 +6,6 @@ the ``ckplus`` and ``folder`` data sets read, with ground-truth landmarks in ``L
 
 from __future__ import annotations
 
-from fertk.synth.generate import SynthConfig, motion_classes, synthesize
+from fertk.synth.generate import SynthConfig, data_name, motion_classes, synthesize
 
-__all__ = ["SynthConfig", "motion_classes", "synthesize"]
+__all__ = ["SynthConfig", "data_name", "motion_classes", "synthesize"]

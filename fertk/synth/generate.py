@@ -27,6 +27,25 @@ CKPLUS_CODES = {"anger": 1, "contempt": 2, "disgust": 3, "fear": 4, "happy": 5, 
                 "surprise": 7}
 
 
+def data_name(dataset: str | None, root: str | Path | None) -> str | None:
+    """What data ``dataset`` read at ``root`` really is: ``synth`` when ``root`` (or the folder
+    above it, for the ``folder`` layout) was written by ``fertk synth`` (its ``synth.json``
+    names the generator), else ``dataset``. Checkpoints record it as ``train.dataset``, so
+    weights trained on synthetic faces never pass for a model of the data set whose layout they
+    borrowed."""
+    if not dataset or not root:
+        return dataset
+    here = Path(root).expanduser()
+    for folder in (here, here.parent):
+        try:
+            meta = json.loads((folder / "synth.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("generator") == "fertk synth":
+            return "synth"
+    return dataset
+
+
 def motion_classes() -> list[tuple[str, str]]:
     """The ordered pose pairs of the motion variant (6 classes)."""
     poses = list(MOTION_POSES)

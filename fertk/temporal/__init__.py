@@ -22,6 +22,7 @@ def register_temporal_heads(register):
         input_kind="probs",
         trainable=True,
         paper=True,
+        recipe="examples/configs/fer2013_tiny_gru.yaml",
     )
     register(
         "average",

@@ -100,8 +100,12 @@ def valid_weight_name(name: str) -> bool:
 
 
 def entry_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    """The registry metadata of a checkpoint, from its JSON metadata."""
+    """The registry metadata of a checkpoint, from its JSON metadata (with its
+    :func:`~fertk.weights.accuracy.accuracy_summary` as ``accuracy``)."""
+    from fertk.weights.accuracy import accuracy_summary
+
     out = {k: meta.get(k) for k in ENTRY_KEYS if k in meta}
+    out["accuracy"] = accuracy_summary(meta)
     if isinstance(out.get("backbone"), dict):
         out["backbone"] = out["backbone"].get("name")
     if isinstance(out.get("temporal"), dict):

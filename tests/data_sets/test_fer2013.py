@@ -263,6 +263,9 @@ def test_compare_seeds_on_the_fixed_split(tmp_path):
     assert 0 <= acc["mcnemar"]["pvalue"] <= 1 and 0 <= acc["bootstrap"]["pvalue"] <= 1
     md = (out / "compare.md").read_text()
     assert "std over seeds" in md and "McNemar" in md and "95% CI" in md
+    # one fold: paired t and Wilcoxon cannot run, and say so
+    (acc_row,) = [ln for ln in md.splitlines() if ln.startswith("| b vs a | frame | accuracy")]
+    assert acc_row.split("|")[5:7] == [" n/a ", " n/a "], acc_row
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seeds"] == 2 and manifest["rerun"].endswith("--seeds 2")
     assert not (out / "pareto.png").exists()  # no latency measured
@@ -272,6 +275,8 @@ def test_compare_seeds_on_the_fixed_split(tmp_path):
     assert redo["rows"][0]["per_seed"] == doc["rows"][0]["per_seed"]  # the runs were reused
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG" and redo["pareto"]
     assert set(redo["pareto"]) <= {f"{r['config']}/{r['stage']}" for r in redo["rows"]}
+    assert f"Pareto frontier (accuracy against CPU latency): {', '.join(redo['pareto'])}" in \
+        (out / "compare.md").read_text()
 
 
 def test_pack_and_unpack_keep_images_labels_and_splits(tmp_path):

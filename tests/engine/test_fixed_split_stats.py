@@ -67,3 +67,27 @@ def test_pareto_front_and_plot(tmp_path):
     png = plot_pareto(tmp_path / "p.png", list("abcde"), cost, score, [s - 0.02 for s in score],
                       [s + 0.02 for s in score])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pareto_ticks_are_plain_numbers_and_the_listed_frontier_is_drawn():
+    from fertk.engine.reports import log_ticks, pareto_figure
+
+    # within one decade: no 10^0 labels, plain 1-2-5 ticks or the two ends
+    fig = pareto_figure(["a/frame", "b/frame", "c/sequence"], [2.1, 3.4, 2.6], [0.61, 0.58, 0.60])
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(labels) >= 2 and all(lbl.replace(".", "").isdigit() for lbl in labels), labels
+    assert not [t for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    (front,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto frontier")]
+    assert front.get_label() == "Pareto frontier: a/frame"  # the cheapest is also the best
+    assert list(front.get_xdata()) == [2.1] and front.get_marker() == "o"  # one point, still drawn
+    assert log_ticks(0.5, 300) == [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
+    assert log_ticks(0.05, 3000) == [0.1, 1, 10, 100, 1000]
+
+
+def test_paired_tests_need_two_folds():
+    from fertk.engine.stats import paired_tests
+
+    one = paired_tests([0.6], [0.7])
+    assert one["t_pvalue"] != one["t_pvalue"] and one["wilcoxon_pvalue"] != one["wilcoxon_pvalue"]
+    assert one["mean_difference"] == pytest.approx(0.1)

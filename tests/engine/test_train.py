@@ -23,7 +23,7 @@ def _write(path, cfg):
     return str(path)
 
 
-def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config):
+def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config, monkeypatch):
     root, cache, _ = synth_ck
     a = _write(tmp_path / "tiny.yaml", make_config(
         root, cache, name="tiny", model={"backbone": "compact_tiny",
@@ -45,6 +45,12 @@ def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config):
     assert meta["classes"] == summary["classes"] and meta["temporal"]["name"] == "gru"
     assert meta["crop"]["name"] == "landmark" and meta["input_spec"]["crop_size"] == 96
     assert meta["train"]["selection"].startswith("validation")
+    # fertk synth data read through the CK+ layout: the weights say synth, not ckplus
+    assert meta["train"]["dataset"] == "synth" and meta["train"]["reader"] == "ckplus"
+    monkeypatch.setenv("FERTK_CACHE_DIR", str(tmp_path / "cache"))
+    capsys.readouterr()
+    assert main(["weights", "import", f"{ckpt}.safetensors", "--name", "synth-gru"]) == 0
+    assert "trained on synth" in capsys.readouterr().out
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["data_hash"] and manifest["versions"]["torch"]
     # a second train into the same folder without --resume is a one-line user error

@@ -137,3 +137,20 @@ def test_unreadable_video_reported(tmp_path, astronaut_path, name):
     assert any(line.startswith("error:") and name in line for line in res.output.splitlines())
     records = json.loads((tmp_path / "o.json").read_text())
     assert [len(r["faces"]) for r in records] == [0, 1]
+
+
+def test_several_sources_like_run(tmp_path, astronaut_path):
+    """``fertk detect *.png other/`` (what a shell glob expands to): every source, each file
+    once, and annotations of two files with the same name both kept."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(astronaut_path, tmp_path / folder / "x.png")
+    shutil.copy(astronaut_path, tmp_path / "y.png")
+    js, ann = tmp_path / "o.json", tmp_path / "ann"
+    res = run(["detect", str(tmp_path / "a" / "x.png"), str(tmp_path / "b"), str(tmp_path / "y.png"),
+               str(tmp_path / "y.png"), "--detector", "opencv", "--json", str(js), "--annotate", str(ann)])
+    assert res.exit_code == 0, res.output
+    sources = [r["source"] for r in json.loads(js.read_text())]
+    assert sources == [str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), str(tmp_path / "y.png")]
+    assert sorted(p.name for p in ann.iterdir()) == ["a__x.png", "b__x.png", "y.png"]
+    assert "3 files" in res.output

@@ -149,3 +149,24 @@ def test_listing_detectors_imports_nothing_heavy():
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"dlib", "opencv", "landmark", "box", "aligned"} <= set(got["names"]), got["names"]
     assert got["heavy"] == [], f"listing detectors imported {got['heavy']}"
+
+
+def test_dlib_fast_variant_shares_the_loaded_models(registries):
+    """One model load: the fast variant (no upsampling) reuses the detector's dlib models."""
+    full = registries["detectors"].create("dlib")
+    fast = full.fast()
+    assert fast is not full and fast.upsample == 0 and full.upsample == 1
+    assert fast._hog is full._hog and fast._predictor is full._predictor
+    assert fast.options() == {**full.options(), "upsample": 0}
+
+
+def test_dlib_model_files_are_found_without_importing_pkg_resources():
+    import subprocess
+    import sys
+
+    code = ("import sys, os; from fertk.detectors.dlib_detector import model_path\n"
+            "paths = [model_path(k) for k in ('68', '5', 'cnn')]\n"
+            "print(all(os.path.isfile(p) for p in paths), 'pkg_resources' in sys.modules, "
+            "'face_recognition_models' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False"], out.stdout + out.stderr

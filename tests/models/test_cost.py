@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
 import torch
 
 import fertk
@@ -58,3 +59,48 @@ def test_model_cost_report():
     assert cost["params"] == 5_766_635 and cost["input_shape"] == [1, 64, 64]
     assert cost["macs"] > 0 and cost["latency_ms"] > 0 and cost["throughput_b4"] > 0
     assert set(model_cost(fertk.create("temporal", "last"), timing=False)) == {"params", "macs", "input_shape"}
+
+
+class _FakeClock:
+    """``time.perf_counter`` that advances only when the timed function says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_latency_is_the_best_rounds_median_under_bursts_of_load(monkeypatch):
+    """A burst of other work slows one round: the best round's median is the model's speed,
+    while the plain median of every call would report the burst."""
+    import fertk.models.cost as cost
+
+    clock = _FakeClock()
+    monkeypatch.setattr(cost.time, "perf_counter", clock)
+    durations = iter([0.1] * 3 + [0.150] * 6 + [0.002] * 4)  # warm-up, 2 busy rounds, a quiet one
+
+    def fn(x):
+        clock.now += next(durations)
+
+    stats = cost.measure_latency(fn, torch.zeros(1), warmup=3, iters=10, rounds=5, max_seconds=60)
+    assert stats["rounds"] == 5 and stats["calls"] == 10
+    assert stats["best_ms"] == pytest.approx(2.0) and stats["median_ms"] == pytest.approx(150.0)
+    assert stats["spread"] == pytest.approx(75.0)
+
+
+def test_threads_are_chosen_by_measurement(monkeypatch):
+    import fertk.models.cost as cost
+
+    clock = _FakeClock()
+    monkeypatch.setattr(cost.time, "perf_counter", clock)
+    cost_of = {1: 0.004, 2: 0.170, 4: 0.003}  # a busy machine: 2 threads fight the other work
+
+    def fn(x):
+        clock.now += cost_of[torch.get_num_threads()]
+
+    before = torch.get_num_threads()
+    assert cost.fastest_threads(fn, torch.zeros(1), [1, 2]) == (1, pytest.approx({1: 4.0, 2: 170.0}))
+    assert cost.fastest_threads(fn, torch.zeros(1), [1, 2, 4])[0] == 4
+    assert torch.get_num_threads() == before
+    assert cost.thread_candidates(1) == [1] and cost.thread_candidates(6) == [1, 2, 4, 6]

@@ -57,3 +57,35 @@ def test_list_temporal_and_light_imports():
     names, heavy = json.loads(out.strip().splitlines()[-1])
     assert {"gru", "average", "last"} <= set(names)
     assert heavy == []
+
+
+def test_models_mark_trained_weights():
+    result = CliRunner().invoke(cli, ["models", "[cmga]*", "--json", "--no-timing"])
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["minixception"]["trained"] == "yes"
+    assert rows["minixception"]["weights"] == ["minixception-fer2013"]
+    assert rows["compact"]["trained"] == "no" and rows["compact"]["weights"] == []
+    assert rows["gru"]["trained"] == "no" and rows["average"]["trained"] == "n/a"
+    table = CliRunner().invoke(cli, ["models", "m*", "--no-timing"], env={"COLUMNS": "80"})
+    assert "trained weights: minixception: minixception-fer2013" in table.stdout
+    line = next(ln for ln in table.stdout.splitlines() if "minixception" in ln and "yes" in ln)
+    assert "56,951" in line
+
+
+def test_models_table_never_cuts_a_number_and_warns_when_busy(monkeypatch):
+    import fertk.commands.models as models
+    import fertk.models.cost as cost
+
+    def timing(run, x1, xb, batch, threads):
+        return {"latency_ms": 1234.567, "latency_median_ms": 5000.0, "latency_spread": 3.0,
+                "threads": 1, f"throughput_b{batch}": 12345678.9, "throughput_threads": 2}
+
+    monkeypatch.setattr(models, "_timing", timing)
+    monkeypatch.setattr(cost, "machine_load", lambda: 3.5)
+    result = CliRunner().invoke(cli, ["models", "[cg]*"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert result.stdout.count("1234.57") == 4 and result.stdout.count("12,345,679") == 4
+    assert "2,673,031" in result.stdout and "1,432.7" in result.stdout
+    assert "machine is busy (load 3.5 per CPU)" in result.stderr
+    assert "varied by more than 1.5x between rounds (compact, compact_bn, compact_tiny, gru)" in result.stderr

@@ -51,7 +51,7 @@ def test_analyze_takes_a_path_a_list_an_array_and_a_pil_image(pipe):
     assert len(df) == 6 and list(df["source"].unique()) == [str(GROUP), str(DATA / "astronaut.png")]
     head = ["source", "frame", "time", "detected", "faces", "face", "track", "x1", "y1", "x2",
             "y2", "score", "label", "confidence"]
-    assert list(df.columns[:14]) == head
+    assert list(df.columns[:19]) == ["input", *head[:11], "x", "y", "w", "h", *head[11:]]
     assert {f"p_{c}" for c in pipe.classes} <= set(df.columns)
     assert {"x_0", "y_0", "x_67", "y_67"} <= set(df.columns) and "x_68" not in df.columns
     dtypes = {c: str(t) for c, t in df.dtypes.items()}
@@ -67,8 +67,8 @@ def test_analyze_takes_a_path_a_list_an_array_and_a_pil_image(pipe):
 def test_a_string_array_is_refused_in_one_line(pipe):
     with pytest.raises(fertk.FertkError, match="expected an image array"):
         pipe.analyze(np.array(["a.jpg"]))
-    with pytest.raises(fertk.FertkError, match="cannot analyze a dict"):
-        pipe.analyze({"a": 1})
+    with pytest.raises(fertk.FertkError, match="cannot analyze a set"):
+        pipe.analyze({"a.jpg"})
 
 
 def test_short_reprs(pipe):
@@ -132,3 +132,76 @@ def test_timeline_draws_the_longest_tracks_and_names_the_rest(tmp_path):
     every = fertk.plot_timeline(series, classes, max_tracks=None)
     assert len([ax for ax in every.axes if ax.get_ylabel().startswith("track")]) == 15
     assert every._suptitle is None and len(fig.legends) == 1
+
+
+def test_analyze_keeps_each_inputs_index_or_name_and_boxes_as_xywh(pipe):
+    import cv2
+
+    bgr = cv2.imread(str(GROUP))
+    df = pipe.analyze([bgr, str(DATA / "astronaut.png")]).to_dataframe()
+    assert df["input"].tolist() == [0] * 5 + [1] and str(df["input"].dtype) == "Int64"
+    assert list(df.columns[:1]) == ["input"] and df["source"].tolist()[0] == "<array>"
+    named = pipe.analyze({"group": bgr, "astronaut": str(DATA / "astronaut.png")}).to_dataframe()
+    assert named["input"].tolist() == ["group"] * 5 + ["astronaut"]
+    assert (df["x"] == df["x1"]).all() and (df["y"] == df["y1"]).all()
+    assert np.allclose(df["w"], df["x2"] - df["x1"]) and np.allclose(df["h"], df["y2"] - df["y1"])
+    cols = list(df.columns)
+    assert cols[cols.index("y2") + 1:cols.index("y2") + 5] == ["x", "y", "w", "h"]
+    assert "input" not in pipe.analyze(bgr).to_dataframe().columns  # one input: no index
+
+
+def test_face_emotions_by_class_name_and_to_dict(pipe):
+    res = pipe.analyze(str(GROUP))
+    face = res.faces[0]
+    assert list(face.emotions) == list(pipe.classes)
+    assert sum(face.emotions.values()) == pytest.approx(1.0, abs=1e-4)
+    assert max(face.emotions, key=face.emotions.get) == face.label
+    d = face.to_dict()
+    json.dumps(d)  # plain data
+    assert d["label"] == face.label and d["emotions"][face.label] == pytest.approx(face.confidence, abs=1e-4)
+    assert d["box"] == [round(v, 1) for v in face.box] and d["w"] == pytest.approx(face.box[2] - face.box[0], abs=0.11)
+    assert "landmarks" not in d and len(face.to_dict(landmarks=True)["landmarks"]) == 68
+
+
+def test_dir_and_tab_completion_offer_the_lazy_names():
+    import rlcompleter
+
+    names = dir(fertk)
+    assert {"analyze", "Pipeline", "plot_faces", "plot_timeline", "Results", "to_dataframe"} <= set(names)
+    completer = rlcompleter.Completer({"fertk": fertk})
+    assert completer.complete("fertk.anal", 0).startswith("fertk.analyze")
+    assert completer.complete("fertk.plot_t", 0).startswith("fertk.plot_timeline")
+
+
+def test_face_result_by_hand_reads_its_frames_classes():
+    from fertk.io.results import FaceResult, FrameResult
+
+    face = FaceResult(box=(1, 2, 11, 22), probs=np.array([0.2, 0.8]), label="b",
+                      frame_probs=np.array([0.6, 0.4]))
+    with pytest.raises(fertk.FertkError, match="class names"):
+        _ = face.emotions
+    FrameResult("s", 0, None, [face], ["a", "b"])
+    assert face.emotions == pytest.approx({"a": 0.2, "b": 0.8})
+    assert face.frame_emotions == pytest.approx({"a": 0.6, "b": 0.4})
+    d = face.to_dict()
+    assert (d["x"], d["y"], d["w"], d["h"]) == (1, 2, 10, 20) and d["frame_label"] == "a"
+
+
+def test_each_class_keeps_its_colour_across_models_and_the_y_axis_says_probability():
+    from fertk.plots import class_color
+
+    rng = np.random.default_rng(1)
+    fer = ["anger", "disgust", "fear", "happy", "sadness", "surprise", "neutral"]
+    ck = ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+
+    def colours(classes):
+        fig = fertk.plot_timeline({1: [(t / 5, rng.dirichlet(np.ones(len(classes)))) for t in range(4)]},
+                                  classes)
+        assert fig._supylabel.get_text() == "probability"
+        return {ln.get_label(): ln.get_color() for ln in fig.axes[0].get_lines()}
+
+    a, b = colours(fer), colours(ck)
+    assert all(a[c] == b[c] for c in set(fer) & set(ck))  # happy is happy in both models
+    assert len(set(a.values())) == len(fer) and len(set(b.values())) == len(ck)
+    assert class_color("Sad") == class_color("sadness") and class_color("HAPPY") == a["happy"]
+    assert class_color("pain") == class_color("pain") != class_color("neutral")

@@ -127,3 +127,23 @@ def test_stride_alias_every_is_the_same_option(value):
             run_command.make_context("run", ["x.jpg", "--every", value])
     else:
         assert run_command.make_context("run", ["x.jpg", "--every", value]).params["stride"] == 3
+
+
+def test_stills_and_videos_have_separate_summary_tables():
+    from fertk.commands.run import summary_tables
+
+    photo = {"name": "media", "kind": "images", "frames": 2, "tracks": [
+        {"source": "/x/a.jpg", "track": 0, "start": None, "frames": 2, "dominant": "happy",
+         "frames_in": {"happy": 2, "sadness": 0}}]}
+    clip = {"name": "clip", "kind": "video", "frames": 30, "tracks": [
+        {"source": "clip.mp4", "track": 1, "start": 0.0, "frames": 30, "seconds": 1.0,
+         "dominant": "neutral", "time_in": {"neutral": 0.8, "happy": 0.2}}]}
+    broken = {"name": "bad", "kind": "video", "error": "cannot decode"}
+    (stills, videos) = summary_tables([photo, clip, broken])
+    assert stills == ("image", ["image", "faces", "dominant", "faces per expression"],
+                      [["a.jpg", 2, "happy", "happy 2"]])
+    what, cols, rows = videos
+    assert what == "track" and "time in each (s)" in cols
+    assert rows == [["clip", 1, 30, 1.0, "neutral", "neutral 0.8, happy 0.2"],
+                    ["bad", "", "", "", "ERROR", "cannot decode"]]
+    assert [t[0] for t in summary_tables([photo])] == ["image"]

@@ -1,0 +1,52 @@
+"""examples/media/README's table of labels agrees with what the default model outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import fertk
+
+MEDIA = Path(__file__).resolve().parents[2] / "examples" / "media"
+
+
+def readme_labels() -> list[tuple[str, tuple[float, float] | None, str]]:
+    """(file, (start, end) seconds or None, label) rows of the README's table."""
+    rows = []
+    for line in (MEDIA / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`") or cells[2] in ("label", "---"):
+            continue
+        span = tuple(float(v) for v in cells[1].split("-")) if cells[1] else None
+        rows.append((cells[0].strip("`"), span, cells[2]))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return fertk.Pipeline()
+
+
+def test_the_photos_labels(pipe):
+    stills = [(f, label) for f, span, label in readme_labels() if span is None]
+    assert len(stills) == 3
+    for name, label in stills:
+        (face,) = pipe.analyze(str(MEDIA / name)).faces
+        assert face.label == label, name
+
+
+@pytest.mark.extended
+def test_the_videos_labelled_timings(pipe):
+    spans = [(span, label) for f, span, label in readme_labels() if span is not None]
+    assert spans[0][0][0] == 0 and len(spans) >= 3
+    frames = list(pipe.run(str(MEDIA / "pexels_wolfgang_langer.mp4")))
+    assert abs(frames[-1].time - spans[-1][0][1]) < 0.1
+    wrong = []
+    for rec in frames:
+        (face,) = rec.faces
+        near_edge = any(abs(rec.time - edge) < 0.05 for span, _ in spans for edge in span)
+        want = next(label for (a, b), label in spans if a <= rec.time <= b)
+        if face.label != want and not near_edge:
+            wrong.append((round(rec.time, 2), face.label, want))
+    assert not wrong, wrong
