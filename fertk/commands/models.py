@@ -30,7 +30,7 @@ def _rows(
 ) -> list[dict[str, Any]]:
     import torch
 
-    from fertk.engines import build_engine
+    from fertk.inference import build_variant
     from fertk.models.cost import count_macs, count_params, example_input
     from fertk.plugins import get_registry
 
@@ -57,7 +57,7 @@ def _rows(
             x1 = example_input(model, 1)
             row.update(params=count_params(model), macs=count_macs(model, x1), input_shape=list(x1.shape[1:]))
             if timing:
-                run = build_engine(model, engine, x1) if kind == "backbones" else model
+                run = build_variant(model, engine, x1) if kind == "backbones" else model
                 with torch.inference_mode():
                     row.update(_timing(run, x1, example_input(model, batch), batch, threads))
                 row["engine"] = engine if kind == "backbones" else "eager"

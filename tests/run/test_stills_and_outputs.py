@@ -131,14 +131,15 @@ def test_stride_alias_every_is_the_same_option(value):
 
 def test_stills_and_videos_have_separate_summary_tables():
     from fertk.commands.run import summary_tables
+    from fertk.io.job import JobSummary
 
-    photo = {"name": "media", "kind": "images", "frames": 2, "tracks": [
+    photo = JobSummary(name="media", source="media", kind="images", stills=True, frames=2, tracks=[
         {"source": "/x/a.jpg", "track": 0, "start": None, "frames": 2, "dominant": "happy",
-         "frames_in": {"happy": 2, "sadness": 0}}]}
-    clip = {"name": "clip", "kind": "video", "frames": 30, "tracks": [
+         "frames_in": {"happy": 2, "sadness": 0}}])
+    clip = JobSummary(name="clip", source="clip.mp4", kind="video", frames=30, tracks=[
         {"source": "clip.mp4", "track": 1, "start": 0.0, "frames": 30, "seconds": 1.0,
-         "dominant": "neutral", "time_in": {"neutral": 0.8, "happy": 0.2}}]}
-    broken = {"name": "bad", "kind": "video", "error": "cannot decode"}
+         "dominant": "neutral", "time_in": {"neutral": 0.8, "happy": 0.2}}])
+    broken = JobSummary(name="bad", source="bad.mp4", kind="video", error="cannot decode")
     (stills, videos) = summary_tables([photo, clip, broken])
     assert stills == ("image", ["image", "faces", "dominant", "faces per expression"],
                       [["a.jpg", 2, "happy", "happy 2"]])
