@@ -29,7 +29,7 @@ DEFAULT_MODELS = ("minixception", "compact_bn@input_size=48,drop=0.3",
 
 def subset(ds, sizes: dict[str, int], seed: int):
     """Random rows of each FER2013 usage (``<Usage>/<id>`` subjects), as an ArraySet."""
-    from fertk.engine.arrays import subset as take
+    from fertk.training.arrays import subset as take
 
     rng = np.random.default_rng(seed)
     usage = np.char.partition(ds.subjects.astype(str), "/")[:, 0]
@@ -38,8 +38,8 @@ def subset(ds, sizes: dict[str, int], seed: int):
 
 
 def run(model: str, options: dict, data, epochs: int, precise: int, out: Path) -> dict:
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     cfg = build_config({
         "name": "bn", "protocol": {"kind": "standard"},
@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from fertk.data import prepare
-    from fertk.engine.arrays import as_array_set
+    from fertk.training.arrays import as_array_set
 
     full = as_array_set(prepare("fer2013", args.root, crop="box", crop_options={"margin": 0.25},
                                 progress=False))

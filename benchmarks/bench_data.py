@@ -36,9 +36,9 @@ def bench_loader(ps, batches: int, illumination, augment) -> float:
     import numpy as np
     import torch
 
-    from fertk.engine.arrays import Illuminated, as_array_set
-    from fertk.engine.batching import BatchPipeline
-    from fertk.engine.config import AugmentConfig
+    from fertk.training.arrays import Illuminated, as_array_set
+    from fertk.training.batching import BatchPipeline
+    from fertk.training.config import AugmentConfig
 
     ds = as_array_set(ps)
     aug = AugmentConfig(illumination=illumination or "none", geometric=augment or "none",

@@ -38,11 +38,11 @@ def preprocessing(meta: dict) -> dict:
 def measure(name: str, root: str) -> dict:
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
     from fertk.data import prepare
-    from fertk.engine.arrays import as_array_set, illuminate
-    from fertk.engine.batching import BatchPipeline
-    from fertk.engine.metrics import compute_metrics
-    from fertk.engine.stages import predict
     from fertk.models.cost import model_cost
+    from fertk.training.arrays import as_array_set, illuminate
+    from fertk.training.batching import BatchPipeline
+    from fertk.training.metrics import compute_metrics
+    from fertk.training.stages import predict
 
     ckpt = load_checkpoint(name)
     net, _ = build_from_checkpoint(ckpt)

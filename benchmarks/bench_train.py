@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 def fake_set(n_subjects: int, n_seq: int, frames: int, seed: int = 0):
     """A CK+-sized ArraySet of random-textured crops (speed only, not accuracy)."""
-    from fertk.engine.arrays import ArraySet
+    from fertk.training.arrays import ArraySet
 
     rng = np.random.default_rng(seed)
     subj = np.repeat(np.arange(n_subjects), int(np.ceil(n_seq / n_subjects)))[:n_seq]
@@ -88,8 +88,8 @@ def engine_loop(backbone: str, options: dict, ds, epochs: int, batch: int, devic
     import json
     from pathlib import Path
 
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     cfg = build_config({
         "name": "bench", "model": {"backbone": backbone, "backbone_options": options, "temporal": None},
@@ -112,8 +112,8 @@ def engine_loop(backbone: str, options: dict, ds, epochs: int, batch: int, devic
 def pipeline_rate(backbone: str, options: dict, crops: np.ndarray, batch: int, device: str) -> float:
     import fertk
     from fertk.backbones.base import input_spec_of
-    from fertk.engine.batching import BatchPipeline
-    from fertk.engine.config import AugmentConfig
+    from fertk.training.batching import BatchPipeline
+    from fertk.training.config import AugmentConfig
 
     spec = input_spec_of(fertk.create("backbones", backbone, num_classes=7, **options))
     pipe = BatchPipeline(spec, AugmentConfig(rotate=10.0, scale=0.1), device)
@@ -146,7 +146,7 @@ def parse_model(text: str) -> tuple[str, dict]:
 
 
 def sweep(name: str, opts: dict, crops: np.ndarray, labels: np.ndarray, steps: int) -> None:
-    from fertk.engine.fold_runner import cpu_channels_last
+    from fertk.training.fold_runner import cpu_channels_last
 
     """Plain-loop images/second over threads, channels_last and batch size (the settings the
     trainer uses on CPU are chosen from this table)."""
@@ -169,7 +169,7 @@ def sweep(name: str, opts: dict, crops: np.ndarray, labels: np.ndarray, steps: i
 def main() -> None:
     import tempfile
 
-    from fertk.engine.fold_runner import cpu_channels_last
+    from fertk.training.fold_runner import cpu_channels_last
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -218,8 +218,8 @@ def main() -> None:
             if args.sweep:
                 sweep(name, opts, ds.crops, ds.labels, max(10, int(rows[0][1] * 5 / 64)))
         if args.tenfold:
-            from fertk.engine.config import build_config
-            from fertk.engine.train import Trainer
+            from fertk.training.config import build_config
+            from fertk.training.train import Trainer
 
             full = fake_set(118, 327, 4)
             cfg = build_config({

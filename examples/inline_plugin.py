@@ -54,8 +54,8 @@ class InlinePlugin:
 
 
 def main(out: str) -> None:
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
     from fertk.synth import SynthConfig, synthesize
 
     register_plugin(InlinePlugin(), name="inline-example")

@@ -201,7 +201,7 @@ def parse_options(pairs: tuple[str, ...] | list[str], flag: str,
                   example: str = "upsample=0") -> dict[str, Any]:
     """``("upsample=0", "model=cnn")`` → ``{"upsample": 0, "model": "cnn"}``: the values of a
     repeatable ``KEY=VALUE`` option such as ``--detector-option``. The one ``KEY=VALUE``
-    parser of fertk: ``train --set`` (:func:`fertk.engine.config.parse_override`) uses it too.
+    parser of fertk: ``train --set`` (:func:`fertk.training.config.parse_override`) uses it too.
 
     Values are YAML scalars (``0``, ``1.2``, ``true``/``yes``, ``[a, b]``); a value that is not
     valid YAML (``[``) stays text, so the component it is given to names it if it cannot use it.

@@ -1,5 +1,5 @@
 """Old import path of the engine variants: :mod:`fertk.inference.variants` (kept for plugins,
-benchmarks and notebooks; not to be confused with :mod:`fertk.engine`, the trainer).
+benchmarks and notebooks; not to be confused with :mod:`fertk.training`, the trainer).
 
 ``build_variant(model, name, example, **options)`` builds one (:func:`fertk.inference.build_variant`);
 ``build_engine`` is its old name here, kept for one release."""

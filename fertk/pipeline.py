@@ -170,7 +170,7 @@ class Pipeline:
             self.model = resolve_model(weights=weights, backbone=backbone, temporal=temporal,
                                        crop=crop_name, classes=classes, context=context)
         self.classes = self.model.classes
-        from fertk.engine.distributed import resolve_device
+        from fertk.training.distributed import resolve_device
 
         if str(device).startswith("cuda"):
             import torch

@@ -67,7 +67,7 @@ def _bars(n_per_class: int = 24, seed: int = 0, classes: int = 4):
     random gain and offset (so batch-norm statistics matter)."""
     import numpy as np
 
-    from fertk.engine.arrays import ArraySet
+    from fertk.training.arrays import ArraySet
 
     rng = np.random.default_rng(seed)
     rows, labels, subjects = [], [], []

@@ -102,8 +102,8 @@ def check(checkpoint: str, detector, ds, samples, stats) -> dict:
     import torch
 
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
-    from fertk.engine.arrays import illuminate
     from fertk.preprocess import FrameTransform
+    from fertk.training.arrays import illuminate
 
     ckpt = load_checkpoint(checkpoint)
     net, _ = build_from_checkpoint(ckpt)

@@ -47,8 +47,8 @@ def train_command(config, overrides, out, resume, preset, init_from, print_confi
       fertk train examples/configs/ckplus_finetune.yaml --set data.root=/data/CK+ --init runs/fer/folds/standard/frame
     """
     from fertk.clitools import console
-    from fertk.engine.config import config_to_yaml, load_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import config_to_yaml, load_config
+    from fertk.training.train import Trainer
 
     overrides = list(overrides)
     if preset:
@@ -75,7 +75,7 @@ def trainer_is_main() -> bool:
 
 def _print_summary(con, summary, out) -> None:
     from fertk.clitools import print_table
-    from fertk.engine.stats import format_mean_std
+    from fertk.training.stats import format_mean_std
 
     rows = []
     for stage, st in summary["stages"].items():
@@ -123,14 +123,14 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, fram
     """
 
     from fertk.clitools import console, print_table
-    from fertk.engine.config import parse_override
-    from fertk.engine.evaluate import evaluate_dataset
+    from fertk.training.config import parse_override
+    from fertk.training.evaluate import evaluate_dataset
 
     opts: dict = {}
     for o in options:
         opts.update(parse_override(o))
-    from fertk.engine.evaluate import default_out_dir
     from fertk.fsutil import check_out_dir
+    from fertk.training.evaluate import default_out_dir
 
     out = out or str(default_out_dir(checkpoint, dataset))
     check_out_dir(out, "--out")  # before the data set is prepared
@@ -188,8 +188,8 @@ def compare_command(configs, overrides, out, no_timing, seeds) -> None:
     from pathlib import Path
 
     from fertk.clitools import console
-    from fertk.engine.compare import compare
     from fertk.fsutil import check_out_dir
+    from fertk.training.compare import compare
 
     check_out_dir(out, "--out")
     compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],

@@ -1,7 +1,7 @@
 """SequenceModel: a frame backbone composed with a temporal head (paper §3.3).
 
 This module is the one place of the composition rules, used by :class:`SequenceModel`, by
-training's stage 2 and ``fertk eval`` (:func:`fertk.engine.stages.sequence_outputs`) and by
+training's stage 2 and ``fertk eval`` (:func:`fertk.training.stages.sequence_outputs`) and by
 both run engines (:mod:`fertk.inference.runtime`): what a head reads per frame
 (:func:`input_kind`, :func:`frame_outputs`: softmax probabilities or ``forward_features``)
 and which frames of a sequence it sees (:func:`window_indices`: uniformly resampled to the
@@ -61,7 +61,7 @@ class SequenceModel(nn.Module):
 
     The composition rules are the functions of this module (:func:`input_kind`,
     :func:`frame_outputs`, :func:`window_indices`), not this class: training (stage 2),
-    ``fertk eval`` (:func:`fertk.engine.stages.sequence_outputs`, which runs each distinct frame
+    ``fertk eval`` (:func:`fertk.training.stages.sequence_outputs`, which runs each distinct frame
     once per view in batches) and both run engines call them directly, so all of them feed a
     head exactly as this module does without going through ``SequenceModel.forward``.
     """

@@ -105,9 +105,9 @@ def test_training_batches_with_the_aug_scheme_and_augmentation(prepared_last3):
     """The engine's one batch path: the registered "aug" scheme's copies (HE, LM, WS), then
     the registered geometric augmentation, replayed exactly by the same generator; test-time
     input is the central crop."""
-    from fertk.engine.arrays import Illuminated, as_array_set
-    from fertk.engine.batching import BatchPipeline
-    from fertk.engine.config import AugmentConfig
+    from fertk.training.arrays import Illuminated, as_array_set
+    from fertk.training.batching import BatchPipeline
+    from fertk.training.config import AugmentConfig
 
     ds = as_array_set(prepared_last3)
     rows = prepared_last3.frame_indices(peak_only=False)

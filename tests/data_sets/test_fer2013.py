@@ -97,8 +97,8 @@ def test_standard_protocol_train_then_eval_reproduces(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from fertk.cli import cli
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     root = make_export(tmp_path / "fer", per_class=(40, 10, 14))
     cache = tmp_path / "cache"
@@ -156,7 +156,7 @@ def test_standard_protocol_train_then_eval_reproduces(tmp_path, monkeypatch):
 
 
 def test_tracks_from_stills_are_seeded_and_start_from_neutral():
-    from fertk.engine.tracks import TrackSpec, make_tracks
+    from fertk.training.tracks import TrackSpec, make_tracks
 
     crops = np.zeros((3, 120, 120), np.uint8)
     crops[0, 30:90, 30:90] = 220  # the expressive still
@@ -179,8 +179,8 @@ def test_gru_on_tracks_from_stills_with_init_from(tmp_path):
     a GRU trained on synthetic tracks of the stills, with the parameter-free heads scored on
     the same held-out tracks; the checkpoint records its source weights."""
     from fertk.checkpoint import load_checkpoint, sha256_file
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     root = make_export(tmp_path / "fer", per_class=(30, 8, 10), classes=("angry", "happy", "neutral"))
     base = {"data": {"dataset": "fer2013", "root": str(root), "cache_dir": str(tmp_path / "c"),
@@ -214,8 +214,8 @@ def test_gru_on_tracks_from_stills_with_init_from(tmp_path):
 
 
 def test_init_from_refuses_another_backbone(tmp_path):
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     root = make_export(tmp_path / "fer", per_class=(4, 2, 2))
     cfg = build_config({

@@ -9,9 +9,9 @@ import torch
 import fertk
 from fertk import splits
 from fertk.data import prepare
-from fertk.engine.batching import BatchPipeline
-from fertk.engine.config import AugmentConfig
 from fertk.synth import SynthConfig, synthesize
+from fertk.training.batching import BatchPipeline
+from fertk.training.config import AugmentConfig
 
 
 @pytest.mark.slow

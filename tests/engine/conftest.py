@@ -43,7 +43,7 @@ def make_config():
 
 def base_config(root, cache, **sections):
     """A small, fast config dict on the synthetic data (few epochs, one or two folds)."""
-    from fertk.engine.config import deep_merge
+    from fertk.training.config import deep_merge
 
     cfg = {
         "name": "t",

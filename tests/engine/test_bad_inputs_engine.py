@@ -53,8 +53,8 @@ def test_trainer_state_with_flipped_bits_is_refused(tmp_path):
     import pytest
     import torch
 
-    from fertk.engine.stages import load_state, save_state
     from fertk.errors import FertkError
+    from fertk.training.stages import load_state, save_state
 
     path = tmp_path / "state" / "fold01_frame.pt"
     weights = torch.full((256,), 1.0)

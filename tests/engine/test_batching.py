@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from fertk.augment.geometric import BatchAugment
-from fertk.engine.batching import BatchPipeline
-from fertk.engine.config import AugmentConfig
 from fertk.preprocess import FrameTransform
+from fertk.training.batching import BatchPipeline
+from fertk.training.config import AugmentConfig
 
 DTAN = {"input_size": [64, 64], "in_chans": 1, "crop_size": 96, "mean": [0.5], "std": [0.5]}
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from fertk.engine.batchnorm import GAP_WARN, bn_layers, mode_gap, recompute_stats
-from fertk.engine.config import build_config
-from fertk.engine.train import Trainer
+from fertk.training.batchnorm import GAP_WARN, bn_layers, mode_gap, recompute_stats
+from fertk.training.config import build_config
+from fertk.training.train import Trainer
 
 #: Every built-in backbone and a timm model, at small input sizes to keep the test fast.
 BACKBONES = [

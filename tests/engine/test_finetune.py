@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from fertk.engine.arrays import ArraySet, as_array_set
-from fertk.engine.config import build_config
-from fertk.engine.train import Trainer
 from fertk.errors import FertkError
+from fertk.training.arrays import ArraySet, as_array_set
+from fertk.training.config import build_config
+from fertk.training.train import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["anger", "happy", "sadness", "surprise"]
@@ -73,7 +73,7 @@ def _assert_rows_mapped(make_config, root, cache, src) -> None:
     """The classifier rows of shared classes are the source's, found by class name; the new
     class keeps its fresh row; the features are the source's."""
     from fertk.checkpoint import load_checkpoint
-    from fertk.engine.fold_runner import build_backbone, init_backbone
+    from fertk.training.fold_runner import build_backbone, init_backbone
 
     cfg = _cfg(make_config, root, cache, "ft", model={"init_from": str(src)})
     net = build_backbone(cfg, len(CLASSES))
@@ -94,7 +94,7 @@ def _assert_rows_mapped(make_config, root, cache, src) -> None:
 
 def test_classifier_rows_mapped_by_class_name(two_groups, tmp_path, make_config):
     from fertk.checkpoint import save_checkpoint
-    from fertk.engine.fold_runner import build_backbone
+    from fertk.training.fold_runner import build_backbone
 
     root, cache, *_ = two_groups
     net = build_backbone(_cfg(make_config, root, cache, "a"), len(SOURCE_CLASSES))
@@ -169,7 +169,7 @@ def test_fine_tuning_options_are_one_line_errors(section, match):
 
 def test_architecture_mismatch_names_the_tensors(two_groups, tmp_path, make_config):
     from fertk.checkpoint import save_checkpoint
-    from fertk.engine.fold_runner import build_backbone, init_backbone
+    from fertk.training.fold_runner import build_backbone, init_backbone
 
     root, cache, *_ = two_groups
     cfg = _cfg(make_config, root, cache, "a")
@@ -244,14 +244,14 @@ def test_timm_pretrained_file_and_no_internet(tmp_path, monkeypatch):
     assert torch.equal(model.model.layer3[1].conv2.weight, src.layer3[1].conv2.weight)
     assert model.model.fc.weight.shape == (7, 512) and model.pretrained_source == {"file": str(path)}
     # the xavier initialisation of training touches only the new classifier
-    from fertk.engine.fold_runner import build_backbone
+    from fertk.training.fold_runner import build_backbone
 
     cfg = build_config({"model": {"backbone": "timm:resnet18", "backbone_options": {
         "pretrained": True, "pretrained_file": str(path)}}})
     built = build_backbone(cfg, 7)
     assert torch.equal(built.model.layer1[0].conv1.weight, src.layer1[0].conv1.weight)
     # a checkpoint's options rebuild the same model without reading the pretrained file again
-    from fertk.engine.fold_runner import checkpoint_options
+    from fertk.training.fold_runner import checkpoint_options
 
     opts = checkpoint_options(cfg, built.input_spec, 7)
     assert not {"pretrained", "pretrained_file"} & set(opts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fertk.engine.stats import bootstrap, mcnemar, paired_bootstrap
+from fertk.training.stats import bootstrap, mcnemar, paired_bootstrap
 
 
 def _preds(rng, y, acc):
@@ -58,7 +58,7 @@ def test_paired_bootstrap_and_mcnemar_tell_a_real_difference_from_none():
 
 
 def test_pareto_front_and_plot(tmp_path):
-    from fertk.engine.reports import pareto_front, plot_pareto
+    from fertk.training.reports import pareto_front, plot_pareto
 
     cost = [1.0, 2.0, 3.0, 4.0, 0.5]
     score = [0.60, 0.58, 0.70, 0.69, 0.40]
@@ -70,7 +70,7 @@ def test_pareto_front_and_plot(tmp_path):
 
 
 def test_pareto_ticks_are_plain_numbers_and_the_listed_frontier_is_drawn():
-    from fertk.engine.reports import log_ticks, pareto_figure
+    from fertk.training.reports import log_ticks, pareto_figure
 
     # within one decade: no 10^0 labels, plain 1-2-5 ticks or the two ends
     fig = pareto_figure(["a/frame", "b/frame", "c/sequence"], [2.1, 3.4, 2.6], [0.61, 0.58, 0.60])
@@ -86,7 +86,7 @@ def test_pareto_ticks_are_plain_numbers_and_the_listed_frontier_is_drawn():
 
 
 def test_paired_tests_need_two_folds():
-    from fertk.engine.stats import paired_tests
+    from fertk.training.stats import paired_tests
 
     one = paired_tests([0.6], [0.7])
     assert one["t_pvalue"] != one["t_pvalue"] and one["wilcoxon_pvalue"] != one["wilcoxon_pvalue"]

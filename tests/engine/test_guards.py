@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from fertk.engine.arrays import as_array_set, frame_rows
-from fertk.engine.config import build_config
-from fertk.engine.stages import TrainingInterrupted, save_state
-from fertk.engine.train import Trainer
+from fertk.training.arrays import as_array_set, frame_rows
+from fertk.training.config import build_config
+from fertk.training.stages import TrainingInterrupted, save_state
+from fertk.training.train import Trainer
 
 pytestmark = pytest.mark.xdist_group("synth_ck")
 

@@ -36,8 +36,8 @@ def fer_csv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained48(fer_csv, tmp_path_factory):
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     path, _ = fer_csv
     out = tmp_path_factory.mktemp("run48")

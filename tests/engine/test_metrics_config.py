@@ -7,9 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from fertk.engine import metrics, stats
-from fertk.engine.config import PRESETS, TEST_FOLD_LABEL, build_config, load_config, parse_override
 from fertk.errors import FertkError
+from fertk.training import metrics, stats
+from fertk.training.config import (
+    PRESETS,
+    TEST_FOLD_LABEL,
+    build_config,
+    load_config,
+    parse_override,
+)
 
 
 def test_metrics_by_hand():
@@ -111,7 +117,7 @@ def test_selection_label():
 
 
 def test_reports_written(tmp_path):
-    from fertk.engine.reports import plot_comparison, write_metric_report
+    from fertk.training.reports import plot_comparison, write_metric_report
 
     m = metrics.compute_metrics([0, 1, 2, 2], [0, 1, 2, 1], ["x", "y", "z"])
     paths = write_metric_report(tmp_path, m, stem="r", extra={"selection": "validation"})

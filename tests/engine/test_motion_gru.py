@@ -8,7 +8,7 @@ the unordered pair: 50 %), while a GRU over the same probabilities reads the ord
 The real two-stage path: ``Trainer`` trains the frame model (``compact_tiny``) on the peak
 frames of the training identities, then the GRU on its frozen per-frame probabilities; the
 parameter-free ``average`` head is put on the very same frozen frame model. Both sequence
-checkpoints are evaluated with ``fertk.engine.evaluate.evaluate`` on the held-out identities.
+checkpoints are evaluated with ``fertk.training.evaluate.evaluate`` on the held-out identities.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from fertk.checkpoint import load_checkpoint, save_checkpoint
-from fertk.engine.arrays import as_array_set, subset
-from fertk.engine.config import build_config, deep_merge
-from fertk.engine.evaluate import evaluate
-from fertk.engine.train import Trainer
+from fertk.training.arrays import as_array_set, subset
+from fertk.training.config import build_config, deep_merge
+from fertk.training.evaluate import evaluate
+from fertk.training.train import Trainer
 
 IDENTITIES = 16
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from fertk import hookimpl
-from fertk.engine.config import build_config
 from fertk.errors import FertkError
+from fertk.training.config import build_config
 
 CALLS: dict[str, list] = {"geo": [], "ill": []}
 
@@ -52,7 +52,7 @@ def config(**augment):
 
 
 def test_a_plugins_augmentations_train_like_built_in_ones(tmp_path, fresh_plugins, bars):
-    from fertk.engine.train import Trainer
+    from fertk.training.train import Trainer
 
     fresh_plugins.register_plugin(_Plugin(), name="plug")
     CALLS["geo"].clear()

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from fertk.cli import main
-from fertk.engine.config import build_config
-from fertk.engine.stages import TrainingInterrupted
-from fertk.engine.train import Trainer
 from fertk.errors import FertkError
+from fertk.training.config import build_config
+from fertk.training.stages import TrainingInterrupted
+from fertk.training.train import Trainer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -156,7 +156,7 @@ def test_test_fold_selection_is_labelled(synth_ck, tmp_path, make_config):
 
 def test_leave_one_set_out_with_illumination_aug(synth_ck, tmp_path, make_config):
     """Two data sets on their shared classes, the paper's Aug scheme, tested per set."""
-    from fertk.engine.arrays import as_array_set, concat_sets, subset
+    from fertk.training.arrays import as_array_set, concat_sets, subset
 
     root, cache, ps = synth_ck
     ds = as_array_set(ps)

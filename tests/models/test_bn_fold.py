@@ -59,9 +59,9 @@ def test_training_with_fold_saves_the_papers_compact(tmp_path, bars):
     import numpy as np
 
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
-    from fertk.engine.config import build_config
-    from fertk.engine.train import Trainer
     from fertk.preprocess import FrameTransform
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
 
     cfg = build_config({
         "name": "fold", "protocol": {"kind": "standard"},

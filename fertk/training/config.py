@@ -130,7 +130,7 @@ class FrameStageConfig:
     patience: int = 100
     eval_every: int = 1
     # batch norm: running statistics recomputed over this many training batches before each
-    # validation (0: off); see fertk.engine.batchnorm
+    # validation (0: off); see fertk.training.batchnorm
     precise_bn: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # fine-tuning (see fine_tune_plan): features frozen for N epochs | features | none | auto
@@ -154,7 +154,7 @@ class SequenceStageConfig:
     label_smoothing: float = 0.0
     eval_every: int = 250
     views: int = 4  # augmented views (center, mirror, random shifts) precomputed per frame
-    source: str = "sequences"  # sequences | stills (synthetic tracks, fertk.engine.tracks)
+    source: str = "sequences"  # sequences | stills (synthetic tracks, fertk.training.tracks)
     tracks: int | None = None  # stills: at most this many training stills (None: all)
     onset: float = 0.5  # stills: share of tracks that start from a neutral still
 
@@ -399,7 +399,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
     for key in ("geometric_options", "illumination_options"):
         if not isinstance(getattr(aug, key), dict):
             bad(f"frame.augment.{key}", "must be a mapping of options")
-    from fertk.engine.arrays import is_scheme
+    from fertk.training.arrays import is_scheme
 
     if is_scheme(aug.test_illumination):
         bad("frame.augment.test_illumination", f"'{aug.test_illumination}' is a training scheme; "

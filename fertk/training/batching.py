@@ -22,7 +22,7 @@ from fertk.augment.geometric import crop_windows
 
 def build_geometric(aug: Any, crop: int, size: tuple[int, int]) -> Any:
     """The registered geometric augmentation ``aug.geometric`` (an
-    :class:`~fertk.engine.config.AugmentConfig`) for a ``crop`` window resized to ``size``.
+    :class:`~fertk.training.config.AugmentConfig`) for a ``crop`` window resized to ``size``.
 
     It is given ``crop`` and ``size``, those of ``shift``, ``flip`` (probability 0.5 or 0),
     ``rotate`` (± degrees) and ``scale`` (``(1 - s, 1 + s)``) that it declares in its
@@ -50,7 +50,7 @@ class BatchPipeline:
     """Turn uint8 crops ``(B, S, S)`` into ``(B, C, H, W)`` float input for one backbone.
 
     ``input_spec`` is the backbone's (``input_size``, ``in_chans``, ``crop_size``, ``mean``,
-    ``std``); ``augment`` an :class:`~fertk.engine.config.AugmentConfig` (or None).
+    ``std``); ``augment`` an :class:`~fertk.training.config.AugmentConfig` (or None).
     """
 
     def __init__(self, input_spec: dict[str, Any], augment: Any = None,

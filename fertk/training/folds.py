@@ -21,7 +21,7 @@ FoldSplit = splits.Fold
 
 
 def make_folds(ds: Any, protocol: Any, seed: int) -> list[splits.Fold]:
-    """Folds for a :class:`~fertk.engine.config.ProtocolConfig` on data ``ds``.
+    """Folds for a :class:`~fertk.training.config.ProtocolConfig` on data ``ds``.
 
     ``selection: test-fold`` (the paper's optimistic reporting) keeps every training subject
     for training and selects on the test fold itself; otherwise ``val_fraction`` of the

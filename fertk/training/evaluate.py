@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from fertk.engine.arrays import ArraySet, as_array_set, illuminate, sequence_groups
-from fertk.engine.metrics import compute_metrics
-from fertk.engine.reports import write_json, write_metric_report
 from fertk.errors import FertkError
+from fertk.training.arrays import ArraySet, as_array_set, illuminate, sequence_groups
+from fertk.training.metrics import compute_metrics
+from fertk.training.reports import write_json, write_metric_report
 
 
 def remap_to(ds: ArraySet, classes: list[str]) -> tuple[np.ndarray, dict[str, int]]:
@@ -38,10 +38,10 @@ def evaluate(
     import torch
 
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
-    from fertk.engine.batching import BatchPipeline
-    from fertk.engine.distributed import resolve_device
-    from fertk.engine.stages import predict, sequence_outputs
     from fertk.models.sequence import input_kind
+    from fertk.training.batching import BatchPipeline
+    from fertk.training.distributed import resolve_device
+    from fertk.training.stages import predict, sequence_outputs
 
     ckpt = load_checkpoint(checkpoint)
     backbone, head = build_from_checkpoint(ckpt)
@@ -197,7 +197,7 @@ def evaluate_dataset(
     import fertk
     from fertk.checkpoint import load_checkpoint
     from fertk.data import prepare
-    from fertk.engine.arrays import subset
+    from fertk.training.arrays import subset
 
     if rows not in ("test", "all"):
         raise FertkError(f"rows must be 'test' or 'all' (got {rows!r})")

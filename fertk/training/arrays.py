@@ -96,7 +96,7 @@ def data_hash(ds: Any) -> str:
 
 
 def load_data(data_cfg: Any, progress: bool = True) -> ArraySet:
-    """Prepare the data set(s) named by a :class:`~fertk.engine.config.DataConfig`.
+    """Prepare the data set(s) named by a :class:`~fertk.training.config.DataConfig`.
 
     With ``sets`` (leave-one-set-out) every set is prepared and the rows are concatenated on
     the intersection of the class lists; subjects are prefixed with the set name.

@@ -5,7 +5,7 @@ training keeps as an exponential average of past batches. With a slow average (K
 momentum 0.99, which the mini-Xception port keeps so that the imported weights load exactly)
 and few batches per epoch, those statistics lag far behind weights that change fast, and the
 model collapses in evaluation mode although it learnt: training accuracy 98 %, evaluation at
-chance. Two pieces, used by the frame stage (:func:`fertk.engine.stages.run_frame_stage`):
+chance. Two pieces, used by the frame stage (:func:`fertk.training.stages.run_frame_stage`):
 
 - :func:`recompute_stats` ("precise BN", Wu & Johnson 2021): before every validation the
   running statistics are recomputed as the plain average over ``frame.precise_bn`` training

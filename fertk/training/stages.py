@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fertk.engine.metrics import compute_metrics
 from fertk.errors import FertkError, one_line
 from fertk.fsutil import atomic_path
+from fertk.training.metrics import compute_metrics
 
 
 class TrainingInterrupted(FertkError):
@@ -40,7 +40,7 @@ def seed_for(*parts: int) -> int:
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write the trainer state atomically, with a sha256 of its contents under ``"checksum"``
     (:func:`load_state` refuses a file whose contents no longer match it)."""
-    from fertk.engine.state_checksum import state_digest
+    from fertk.training.state_checksum import state_digest
 
     body = {k: v for k, v in state.items() if k != "checksum"}
     with atomic_path(path) as tmp:
@@ -72,7 +72,7 @@ def load_state(path: Path) -> dict[str, Any] | None:
         raise _damaged(path, why) from exc
     if not isinstance(state, dict):
         raise _damaged(path, f"it holds a {type(state).__name__}, not a trainer state")
-    from fertk.engine.state_checksum import state_digest
+    from fertk.training.state_checksum import state_digest
 
     stored = state.pop("checksum", None)
     if stored is not None and stored != state_digest(state):
@@ -243,14 +243,14 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     """Stage 1: train the frame CNN, select the epoch with the best validation accuracy."""
     from torch.utils.data import DistributedSampler
 
-    from fertk.engine.batchnorm import (
+    from fertk.training.batchnorm import (
         bn_layers,
         gap_warning,
         mode_gap,
         recompute_stats,
         training_batches,
     )
-    from fertk.engine.config import fine_tune_plan
+    from fertk.training.config import fine_tune_plan
 
     cfg, st, dist = ctx.cfg, ctx.cfg.frame, ctx.dist
     device = dist.device
@@ -293,7 +293,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     if device.type == "cuda" and src_t.numel() < 4 * 1024**3:
         src_t = src_t.to(device)
 
-    # batch norm (fertk.engine.batchnorm): statistics recomputed before each validation, and
+    # batch norm (fertk.training.batchnorm): statistics recomputed before each validation, and
     # evaluation mode checked against batch statistics on fixed training images
     has_bn = bool(bn_layers(model))
     precise = min(int(st.precise_bn), steps_per_epoch) if has_bn else 0

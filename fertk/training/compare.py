@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fertk.engine.config import TrainConfig, build_config, load_config
-from fertk.engine.metrics import METRICS
-from fertk.engine.reports import (
+from fertk.errors import FertkError
+from fertk.training.config import TrainConfig, build_config, load_config
+from fertk.training.metrics import METRICS
+from fertk.training.reports import (
     pareto_front,
     plot_comparison,
     plot_pareto,
@@ -28,8 +29,7 @@ from fertk.engine.reports import (
     write_json,
     write_table_csv,
 )
-from fertk.engine.stats import format_mean_std, mean_std, paired_tests
-from fertk.errors import FertkError
+from fertk.training.stats import format_mean_std, mean_std, paired_tests
 
 MANIFEST_FORMAT = "fertk-compare-manifest"
 
@@ -87,8 +87,8 @@ def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True) -> dict
     """Parameters, MACs per frame and CPU batch-1 latency of the frame model (+ head)."""
     import torch
 
-    from fertk.engine.fold_runner import build_backbone, build_head
     from fertk.models.cost import count_macs, count_params, example_input, measure_latency
+    from fertk.training.fold_runner import build_backbone, build_head
 
     model = build_backbone(cfg, num_classes).eval()
     x = example_input(model, 1)
@@ -112,10 +112,10 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
     ``seeds`` trains each configuration with seeds ``run.seed, run.seed + 1, ...`` on the same
     split (default 1, or what a re-run manifest recorded).
     """
-    from fertk.engine.arrays import as_array_set, load_data
-    from fertk.engine.folds import make_folds, save_splits
-    from fertk.engine.manifest import build_manifest
-    from fertk.engine.train import Trainer
+    from fertk.training.arrays import as_array_set, load_data
+    from fertk.training.folds import make_folds, save_splits
+    from fertk.training.manifest import build_manifest
+    from fertk.training.train import Trainer
 
     out = Path(out)
     cfgs = load_configs(list(paths), overrides)
@@ -188,7 +188,7 @@ def _tabulate(cfgs: list[TrainConfig], runs: dict[str, list[dict[str, Any]]], k:
               timing: bool) -> dict[str, Any]:
     import numpy as np
 
-    from fertk.engine.stats import bootstrap, mcnemar, paired_bootstrap
+    from fertk.training.stats import bootstrap, mcnemar, paired_bootstrap
 
     rows: list[dict[str, Any]] = []
     boots: dict[tuple[str, str], dict[str, Any]] = {}

@@ -1,5 +1,5 @@
 """One fold of a training run (:class:`FoldRunner`): frame stage, test evaluation, sequence
-stage, checkpoints. The list of folds itself comes from :mod:`fertk.engine.folds`."""
+stage, checkpoints. The list of folds itself comes from :mod:`fertk.training.folds`."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from fertk.engine.arrays import (
+from fertk.errors import FertkError
+from fertk.training.arrays import (
     ArraySet,
     Illuminated,
     eval_illumination,
     frame_rows,
     sequence_groups,
 )
-from fertk.engine.batching import BatchPipeline
-from fertk.engine.config import fine_tune_plan
-from fertk.engine.folds import FoldSplit
-from fertk.engine.metrics import compute_metrics
-from fertk.engine.stages import (
+from fertk.training.batching import BatchPipeline
+from fertk.training.config import fine_tune_plan
+from fertk.training.folds import FoldSplit
+from fertk.training.metrics import compute_metrics
+from fertk.training.stages import (
     StageContext,
     StageResult,
     cpu_state,
@@ -31,7 +32,6 @@ from fertk.engine.stages import (
     seed_for,
     sequence_outputs,
 )
-from fertk.errors import FertkError
 
 
 def amp_dtype_for(mode: str, device: torch.device) -> torch.dtype | None:
@@ -375,10 +375,10 @@ class FoldRunner:
     def _still_inputs(self, backbone: torch.nn.Module, pipe: BatchPipeline, t_ill: str
                       ) -> dict[str, Any] | None:
         """The same, from synthetic tracks of stills (``sequence.source: stills``,
-        :mod:`fertk.engine.tracks`); ``sequence.tracks`` caps the training stills."""
-        from fertk.engine.arrays import illuminate
-        from fertk.engine.tracks import TrackSpec, track_outputs
+        :mod:`fertk.training.tracks`); ``sequence.tracks`` caps the training stills."""
         from fertk.models.sequence import frame_outputs
+        from fertk.training.arrays import illuminate
+        from fertk.training.tracks import TrackSpec, track_outputs
 
         cfg, fold, ds = self.cfg, self.fold, self.ds
         sq = cfg.sequence

@@ -1,5 +1,5 @@
-"""The checksum of a trainer state (:func:`fertk.engine.stages.save_state` stores it, and
-:func:`~fertk.engine.stages.load_state` refuses a file whose contents no longer match it)."""
+"""The checksum of a trainer state (:func:`fertk.training.stages.save_state` stores it, and
+:func:`~fertk.training.stages.load_state` refuses a file whose contents no longer match it)."""
 
 from __future__ import annotations
 

@@ -24,18 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from fertk.engine.arrays import ArraySet, frame_rows, load_data, sequence_groups
-from fertk.engine.config import TrainConfig, config_to_yaml
-from fertk.engine.folds import FoldSplit, make_folds, save_splits
-from fertk.engine.metrics import METRICS, compute_metrics, merge_confusions
-from fertk.engine.reports import read_json, write_json, write_metric_report
 from fertk.errors import FertkError
+from fertk.training.arrays import ArraySet, frame_rows, load_data, sequence_groups
+from fertk.training.config import TrainConfig, config_to_yaml
+from fertk.training.folds import FoldSplit, make_folds, save_splits
+from fertk.training.metrics import METRICS, compute_metrics, merge_confusions
+from fertk.training.reports import read_json, write_json, write_metric_report
 
 
 class Trainer:
     """Runs one configuration over every fold of its protocol.
 
-    ``data`` may be given directly (an :class:`~fertk.engine.arrays.ArraySet` or a
+    ``data`` may be given directly (an :class:`~fertk.training.arrays.ArraySet` or a
     ``PreparedSet``); otherwise it is prepared from ``cfg.data``.
     """
 
@@ -92,7 +92,7 @@ class Trainer:
     def data(self) -> ArraySet:
         if self._data is None:
             self._data = load_data(self.cfg.data, progress=self.cfg.run.progress)
-        from fertk.engine.arrays import as_array_set
+        from fertk.training.arrays import as_array_set
 
         self._data = as_array_set(self._data)
         return self._data
@@ -100,7 +100,7 @@ class Trainer:
     def folds(self, ds: ArraySet) -> list[FoldSplit]:
         split_file = self.out / "splits.json"
         if self.resume and split_file.exists():
-            from fertk.engine.folds import load_splits
+            from fertk.training.folds import load_splits
 
             folds = load_splits(split_file)
         else:
@@ -123,8 +123,8 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         import torch
 
-        from fertk.engine import distributed
-        from fertk.engine.progress import TrainProgress
+        from fertk.training import distributed
+        from fertk.training.progress import TrainProgress
 
         dist = distributed.setup(self.cfg.run.device)
         try:
@@ -157,8 +157,8 @@ class Trainer:
 
     def _run_fold(self, ds: ArraySet, fold: FoldSplit, index: int, dist: Any, progress: Any,
                   budget: list[int]) -> dict[str, Any]:
-        from fertk.engine.arrays import Illuminated
-        from fertk.engine.fold_runner import FoldRunner, RunInfo
+        from fertk.training.arrays import Illuminated
+        from fertk.training.fold_runner import FoldRunner, RunInfo
 
         fold_dir = self.out / "folds" / fold.name
         result_file = fold_dir / "result.json"
@@ -178,7 +178,7 @@ class Trainer:
 
     # -- outputs ------------------------------------------------------------------------
     def _write_manifest(self, ds: ArraySet, folds: list[FoldSplit]) -> None:
-        from fertk.engine.manifest import build_manifest
+        from fertk.training.manifest import build_manifest
 
         write_json(self.out / "manifest.json", build_manifest(
             configs={self.cfg.name: self.cfg.to_dict()}, data_hash=ds.key,
@@ -190,7 +190,7 @@ class Trainer:
 
     def _summarize(self, results: list[dict[str, Any]], ds: ArraySet,
                    write: bool = True) -> dict[str, Any]:
-        from fertk.engine.stats import format_mean_std, mean_std
+        from fertk.training.stats import format_mean_std, mean_std
 
         label = self.cfg.selection_label
         summary: dict[str, Any] = {
