@@ -183,9 +183,10 @@ def declared_types(factory: Callable[..., Any]) -> dict[str, Any]:
 
 
 def check_options(label: str, name: str, factory: Callable[..., Any],
-                  options: dict[str, Any]) -> dict[str, Any]:
+                  options: dict[str, Any], accepted: str = "") -> dict[str, Any]:
     """``options`` with each value converted to its declared type; one :class:`FertkError`
-    (``detector 'dlib': option largest='maybe' must be true or false ...``) otherwise."""
+    (``detector 'dlib': option largest='maybe' must be true or false ...``, then
+    ``accepted``, e.g. ``; accepted options: model, upsample``) otherwise."""
     try:
         declared = declared_types(factory)
     except TypeError:  # an unhashable callable: check it uncached
@@ -198,7 +199,7 @@ def check_options(label: str, name: str, factory: Callable[..., Any],
             out[key] = convert(value, declared[key])
         except _Refused as exc:
             raise FertkError(f"{label} '{name}': option {key}={_show(value)} must be "
-                             f"{exc.expected}") from None
+                             f"{exc.expected}{accepted}") from None
     return out
 
 

@@ -226,7 +226,8 @@ class Registry:
         spec, member = self.split(name)
         factory = spec.resolve()
         args = () if member is None else (member,)
-        options = check_options(self.label, name, factory, options)  # the declared types
+        # the declared types first: one line naming the option and what it must be
+        options = check_options(self.label, name, factory, options, self._accepted(spec, factory))
         try:
             built = factory(*args, **options)
         except (TypeError, ValueError) as exc:
@@ -250,6 +251,12 @@ class Registry:
                              f"{type(built).__name__} without {', '.join(missing)}: see "
                              f"{self.protocol.replace(':', '.')}")
 
+    @staticmethod
+    def _accepted(spec: ComponentSpec, factory: Callable[..., Any]) -> str:
+        """``"; accepted options: a, b"`` (or ``""``) for error messages."""
+        accepted = list(spec.metadata.get("options") or _keyword_names(factory))
+        return f"; accepted options: {', '.join(accepted)}" if accepted else ""
+
     def _option_error(self, name: str, spec: ComponentSpec, factory: Callable[..., Any],
                       options: dict[str, Any], exc: Exception) -> FertkError | None:
         """A one-line error when ``exc`` is about one of ``options``, else ``None``.
@@ -258,8 +265,7 @@ class Registry:
         text value quoted in the message (``int('abc')``), or text values where a ``TypeError``
         mentions ``str`` (``'abc' > 0``).
         """
-        accepted = list(spec.metadata.get("options") or _keyword_names(factory))
-        known = f"; accepted options: {', '.join(accepted)}" if accepted else ""
+        known = self._accepted(spec, factory)
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         unknown = re.search(r"unexpected keyword argument '(\w+)'", text)
         if isinstance(exc, TypeError) and unknown and unknown.group(1) in options:
