@@ -42,7 +42,6 @@ def build_geometric(aug: Any, crop: int, size: tuple[int, int]) -> Any:
     mapped = {"shift": bool(aug.shift), "flip": 0.5 if aug.flip else 0.0, "rotate": float(aug.rotate),
               "scale": (1.0 - float(aug.scale), 1.0 + float(aug.scale))}
     options = {"crop": crop, "size": size, **{k: v for k, v in mapped.items() if k in declared}}
-    options = {k: v for k, v in options.items() if k in declared or k in ("crop", "size")}
     return reg.create(aug.geometric, **{**options, **aug.geometric_options})
 
 
