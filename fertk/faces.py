@@ -78,6 +78,18 @@ def detector_landmarks(detector: Any, context: Any = None) -> bool:
     return True if scheme is _UNSET else scheme is not None  # no scheme said: trust the caller
 
 
+def layered_crop(saved: dict[str, Any] | None, crop: str | None = None,
+                 options: dict[str, Any] | None = None) -> tuple[str | None, dict[str, Any]]:
+    """``(name, options)``: ``crop`` (else the saved crop's name) with the user's ``options``
+    layered over the saved crop's options when both name the same policy (naming another
+    policy starts from its class defaults). ``saved`` is ``{"name", "options"}`` or empty."""
+    saved = saved or {}
+    name = crop or saved.get("name")
+    opts = dict(saved.get("options") or {}) if name == saved.get("name") else {}
+    opts.update(options or {})
+    return name, opts
+
+
 def model_crop_choice(model_crop: dict[str, Any] | None, crop: str | None = None,
                       model_label: str | None = None) -> tuple[str, dict[str, Any]] | None:
     """The crop a model was trained with, ``(name, options)``, or ``None`` when it names none.

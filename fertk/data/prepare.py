@@ -73,11 +73,13 @@ def cache_key(ds: Any, samples: list, detector: str, detector_options: dict, cro
 _W: dict[str, Any] = {}
 
 
-def _init_worker(ds: Any, detector: str, detector_options: dict, crop: str, crop_options: dict) -> None:
+def _init_worker(ds: Any, detector: str, detector_options: dict, crop: str, crop_options: dict,
+                 context: Any = None) -> None:
     from fertk.faces import FaceStage
 
     _W["ds"] = ds
-    _W["stage"] = FaceStage(detector, crop, detector_options=detector_options, crop_options=crop_options)
+    _W["stage"] = FaceStage(detector, crop, detector_options=detector_options,
+                            crop_options=crop_options, context=context)
     _W["scheme"] = getattr(ds, "landmark_scheme", None) or "dlib68"
 
 
@@ -130,7 +132,8 @@ def _progress_bar(enabled: bool, total: int, label: str):
 
 
 def _resolve_components(ds: Any, detector: str | None, crop: str | None,
-                        detector_options: dict | None, crop_options: dict | None):
+                        detector_options: dict | None, crop_options: dict | None,
+                        context: Any = None):
     """Names and options of the face stage (:func:`fertk.faces.settle_crop` picks the crop)."""
     from fertk.faces import choose_detector, settle_crop
 
@@ -139,7 +142,7 @@ def _resolve_components(ds: Any, detector: str | None, crop: str | None,
     if detector == "dataset" and not hasattr(type(ds), "landmark_path"):
         raise FertkError(f"detector 'dataset': the {ds.name} data set ships no landmarks "
                          "(use a detector such as dlib)")
-    crop, crop_options = settle_crop(detector, crop, crop_options)  # unknown names: one error
+    crop, crop_options = settle_crop(detector, crop, crop_options, context=context)  # unknown: one error
     return detector, crop, detector_options, crop_options
 
 
@@ -155,6 +158,7 @@ def prepare(
     workers: int = 2,
     progress: bool = True,
     rebuild: bool = False,
+    context: Any = None,
     **dataset_options: Any,
 ) -> PreparedSet:
     """Detect, crop and cache every frame of a data set; return the :class:`PreparedSet`.
@@ -163,17 +167,22 @@ def prepare(
     set object. ``detector`` defaults to the data set's (``dlib``; ``none`` for FER2013);
     ``crop`` to ``landmark`` (``box`` with detector ``none``). ``cache_dir`` defaults to
     ``prepared/`` under the fertk cache root (:func:`default_cache_dir`). ``rebuild=True`` ignores a cache.
+    Names are looked up in ``context``'s registries (a :class:`fertk.plugins.Context`; default:
+    the default one); a context other than the default keeps the work in this process, where
+    its plugins are (worker processes load only the default plugins).
     """
-    import fertk
+    from fertk.plugins import default_context, get_registry
 
     if isinstance(dataset, str):
         if root is None:
             raise FertkError(f"prepare {dataset}: a root folder is required")
-        ds = fertk.create("datasets", dataset, root=root, **dataset_options)
+        ds = get_registry("datasets", context).create(dataset, root=root, **dataset_options)
     else:
         ds = dataset
     detector, crop, detector_options, crop_options = _resolve_components(
-        ds, detector, crop, detector_options, crop_options)
+        ds, detector, crop, detector_options, crop_options, context)
+    if context is not None and context is not default_context():
+        workers = 1
     samples = ds.samples()
     key = cache_key(ds, samples, detector, detector_options, crop, crop_options)
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -188,15 +197,16 @@ def prepare(
 
             print(f"fertk: warning: {exc}; rebuilding it", file=sys.stderr)
     return _build(ds, samples, final, key, detector, detector_options, crop, crop_options,
-                  workers, progress)
+                  workers, progress, context)
 
 
 def _build(ds, samples, final: Path, key: str, detector: str, detector_options: dict, crop: str,
-           crop_options: dict, workers: int, progress: bool) -> PreparedSet:
+           crop_options: dict, workers: int, progress: bool, context: Any = None) -> PreparedSet:
     init = (ds, detector, detector_options, crop, crop_options)
     # build the detector and crop here first: a bad option fails before any work starts (in
-    # a worker pool's initializer it would make the pool respawn workers for ever)
-    _init_worker(*init)
+    # a worker pool's initializer it would make the pool respawn workers for ever); in-process
+    # work (workers=1, small sets) uses this stage
+    _init_worker(*init, context=context)
     size = int(crop_options.get("size", 120))
     from fertk.fsutil import make_dir
 

@@ -95,8 +95,9 @@ def data_hash(ds: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def load_data(data_cfg: Any, progress: bool = True) -> ArraySet:
-    """Prepare the data set(s) named by a :class:`~fertk.training.config.DataConfig`.
+def load_data(data_cfg: Any, progress: bool = True, context: Any = None) -> ArraySet:
+    """Prepare the data set(s) named by a :class:`~fertk.training.config.DataConfig` with the
+    data sets, detectors and crops registered in ``context`` (default: the default one).
 
     With ``sets`` (leave-one-set-out) every set is prepared and the rows are concatenated on
     the intersection of the class lists; subjects are prefixed with the set name.
@@ -118,7 +119,8 @@ def load_data(data_cfg: Any, progress: bool = True) -> ArraySet:
             crop=entry.get("crop", data_cfg.crop),
             detector_options=entry.get("detector_options", data_cfg.detector_options) or None,
             crop_options=entry.get("crop_options", data_cfg.crop_options) or None,
-            cache_dir=data_cfg.cache_dir, workers=data_cfg.workers, progress=progress, **opts,
+            cache_dir=data_cfg.cache_dir, workers=data_cfg.workers, progress=progress,
+            context=context, **opts,
         )))
     if len(parts) == 1:
         return parts[0][1]
@@ -212,59 +214,63 @@ def frame_rows(ds: ArraySet, subjects: Sequence[str], frames: str = "peak") -> n
     return np.flatnonzero(mask)
 
 
-def illumination(name: str, options: dict[str, Any] | None = None) -> Any:
-    """The registered illumination augmentation ``name`` built with ``options``."""
+def illumination(name: str, options: dict[str, Any] | None = None, context: Any = None) -> Any:
+    """The illumination augmentation ``name`` registered in ``context`` (default: the default
+    plugin context), built with ``options``."""
     from fertk.plugins import get_registry
 
-    return get_registry("augmentations").create(name, **(options or {}))
+    return get_registry("augmentations", context).create(name, **(options or {}))
 
 
-def is_scheme(name: str, options: dict[str, Any] | None = None) -> bool:
+def is_scheme(name: str, options: dict[str, Any] | None = None, context: Any = None) -> bool:
     """Whether illumination ``name`` is a training scheme (it has ``expand``: trains on copies
     of every image, like the paper's ``aug``) rather than one normalisation."""
-    return callable(getattr(illumination(name, options), "expand", None))
+    return callable(getattr(illumination(name, options, context), "expand", None))
 
 
-def illuminate(crops: np.ndarray, name: str, options: dict[str, Any] | None = None) -> np.ndarray:
+def illuminate(crops: np.ndarray, name: str, options: dict[str, Any] | None = None,
+               context: Any = None) -> np.ndarray:
     """Apply a registered illumination normalisation (``he``/``lm``/``ws``/a plugin's) to uint8 crops."""
     if name in (None, "", "none"):
         return np.asarray(crops)
-    fn = illumination(name, options)
+    fn = illumination(name, options, context)
     return np.asarray(fn(np.ascontiguousarray(crops)), dtype=np.uint8)
 
 
-def eval_illumination(aug: Any) -> str:
+def eval_illumination(aug: Any, context: Any = None) -> str:
     """The normalisation applied at test time (and to the sequence stage's inputs) under the
     ``frame.augment`` config ``aug``: the illumination itself, or a scheme's ``test_illumination``."""
-    if is_scheme(aug.illumination, aug.illumination_options):
+    if is_scheme(aug.illumination, aug.illumination_options, context):
         return aug.test_illumination
     return aug.illumination
 
 
 class Illuminated:
     """Crops of one data set under each normalisation, computed once per name (the training
-    run's shared cache, passed to every fold)."""
+    run's shared cache, passed to every fold); names are looked up in ``context``."""
 
-    def __init__(self, ds: ArraySet) -> None:
+    def __init__(self, ds: ArraySet, context: Any = None) -> None:
         self.ds = ds
+        self.context = context
         self._cache: dict[str, np.ndarray] = {}
 
     def __call__(self, name: str) -> np.ndarray:
         if name in ("none", "", None):
             return self.ds.crops
         if name not in self._cache:
-            self._cache[name] = illuminate(self.ds.crops, name)
+            self._cache[name] = illuminate(self.ds.crops, name, context=self.context)
         return self._cache[name]
 
     def training(self, aug: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(crops, labels)`` the frame stage trains on: ``rows`` under the normalisation, or
         every copy of the registered scheme (``expand``), labels repeated."""
-        scheme = illumination(aug.illumination, aug.illumination_options)
+        scheme = illumination(aug.illumination, aug.illumination_options, self.context)
         if callable(getattr(scheme, "expand", None)):
             x, y = scheme.expand(np.asarray(self.ds.crops[rows]), self.ds.labels[rows])
             return np.asarray(x, dtype=np.uint8), np.asarray(y)
         if aug.illumination_options:
-            x = illuminate(np.asarray(self.ds.crops[rows]), aug.illumination, aug.illumination_options)
+            x = illuminate(np.asarray(self.ds.crops[rows]), aug.illumination,
+                           aug.illumination_options, self.context)
         else:
             x = np.asarray(self(aug.illumination)[rows])
         return x, self.ds.labels[rows]

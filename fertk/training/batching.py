@@ -20,7 +20,7 @@ import torch
 from fertk.augment.geometric import crop_windows
 
 
-def build_geometric(aug: Any, crop: int, size: tuple[int, int]) -> Any:
+def build_geometric(aug: Any, crop: int, size: tuple[int, int], context: Any = None) -> Any:
     """The registered geometric augmentation ``aug.geometric`` (an
     :class:`~fertk.training.config.AugmentConfig`) for a ``crop`` window resized to ``size``.
 
@@ -28,7 +28,7 @@ def build_geometric(aug: Any, crop: int, size: tuple[int, int]) -> Any:
     ``rotate`` (± degrees) and ``scale`` (``(1 - s, 1 + s)``) that it declares in its
     registered ``options``, and ``aug.geometric_options``. It must be callable as
     ``augment(x, generator)`` on float ``(B, 1, S, S)`` batches in [0, 1], returning
-    ``(B, 1, *size)``. None (the centre crop, no augmentation) for ``geometric: none`` or
+    ``(B, 1, *size)``; looked up in ``context`` (default: the default plugin context). None (the centre crop, no augmentation) for ``geometric: none`` or
     when every one of shift, flip, rotate and scale is off and no options are given.
     """
     if aug is None or aug.geometric == "none":
@@ -37,7 +37,7 @@ def build_geometric(aug: Any, crop: int, size: tuple[int, int]) -> Any:
         return None
     from fertk.plugins import get_registry
 
-    reg = get_registry("augmentations")
+    reg = get_registry("augmentations", context)
     declared = set(reg.get(aug.geometric).metadata.get("options") or ())
     mapped = {"shift": bool(aug.shift), "flip": 0.5 if aug.flip else 0.0, "rotate": float(aug.rotate),
               "scale": (1.0 - float(aug.scale), 1.0 + float(aug.scale))}
@@ -49,11 +49,13 @@ class BatchPipeline:
     """Turn uint8 crops ``(B, S, S)`` into ``(B, C, H, W)`` float input for one backbone.
 
     ``input_spec`` is the backbone's (``input_size``, ``in_chans``, ``crop_size``, ``mean``,
-    ``std``); ``augment`` an :class:`~fertk.training.config.AugmentConfig` (or None).
+    ``std``); ``augment`` an :class:`~fertk.training.config.AugmentConfig` (or None), whose
+    geometric augmentation is looked up in ``context`` (default: the default plugin context).
     """
 
     def __init__(self, input_spec: dict[str, Any], augment: Any = None,
-                 device: torch.device | str = "cpu", channels_last: bool = False):
+                 device: torch.device | str = "cpu", channels_last: bool = False,
+                 context: Any = None):
         from fertk.preprocess import FrameTransform
 
         self.ft = FrameTransform(dict(input_spec))
@@ -61,6 +63,7 @@ class BatchPipeline:
         self.augment = augment
         self.device = torch.device(device)
         self.channels_last = channels_last
+        self.context = context
         self._augmenters: dict[int, Any] = {}
 
     # -- helpers ------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class BatchPipeline:
         """The geometric augmentation for ``side``×``side`` crops (None: the centre crop)."""
         if side not in self._augmenters:
             self._augmenters[side] = build_geometric(self.augment, self.ft.region(side),
-                                                     self.ft.input_size)
+                                                     self.ft.input_size, self.context)
         return self._augmenters[side]
 
     # -- test time ----------------------------------------------------------------------

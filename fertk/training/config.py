@@ -332,9 +332,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def build_config(
     data: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = (),
-    where: str = "config",
+    where: str = "config", context: Any = None,
 ) -> TrainConfig:
-    """A validated :class:`TrainConfig` from a raw mapping plus ``--set`` overrides."""
+    """A validated :class:`TrainConfig` from a raw mapping plus ``--set`` overrides; registry
+    names (augmentations) are checked against ``context`` (default: the default plugin context)."""
     raw: dict[str, Any] = dict(data or {})
     for text in overrides:
         raw = deep_merge(raw, parse_override(text))
@@ -344,23 +345,25 @@ def build_config(
     merged = deep_merge(PRESETS[preset], raw)
     merged["preset"] = preset
     cfg = _from_dict(TrainConfig, merged, where)
-    validate(cfg, where)
+    validate(cfg, where, context)
     return cfg
 
 
 def load_config(
-    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+    context: Any = None,
 ) -> TrainConfig:
     """Load a config file (or start from the default preset) and apply ``--set`` overrides."""
     data = read_config_file(path) if path is not None else {}
-    cfg = build_config(data, overrides, where=str(path) if path else "config")
+    cfg = build_config(data, overrides, where=str(path) if path else "config", context=context)
     if path is not None and cfg.name == "run":
         cfg.name = Path(path).stem
     return cfg
 
 
-def validate(cfg: TrainConfig, where: str = "config") -> None:
-    """Raise a one-line :class:`FertkError` for values that cannot work."""
+def validate(cfg: TrainConfig, where: str = "config", context: Any = None) -> None:
+    """Raise a one-line :class:`FertkError` for values that cannot work (registry names looked
+    up in ``context``, default: the default plugin context)."""
 
     def bad(key: str, msg: str) -> None:
         raise FertkError(f"{where}: {key}: {msg}")
@@ -393,7 +396,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                             ("geometric", "geometric", aug.geometric)):
         if key == "geometric" and name == "none":
             continue
-        problem = augmentation_problem(name, kind)
+        problem = augmentation_problem(name, kind, context)
         if problem:
             bad(f"frame.augment.{key}", problem)
     for key in ("geometric_options", "illumination_options"):
@@ -401,7 +404,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
             bad(f"frame.augment.{key}", "must be a mapping of options")
     from fertk.training.arrays import is_scheme
 
-    if is_scheme(aug.test_illumination):
+    if is_scheme(aug.test_illumination, context=context):
         bad("frame.augment.test_illumination", f"'{aug.test_illumination}' is a training scheme; "
             "name the normalisation applied at test time (he, lm, ws or none)")
     fz = cfg.frame.freeze
@@ -435,17 +438,17 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
             bad(key, f"must be a positive integer (got {val!r})")
 
 
-def augmentation_problem(name: Any, kind: str) -> str | None:
-    """Why ``name`` is not a registered augmentation of ``kind`` (None: it is one)."""
+def augmentation_problem(name: Any, kind: str, context: Any = None) -> str | None:
+    """Why ``name`` is not an augmentation of ``kind`` registered in ``context`` (None: it is one)."""
     from fertk.plugins import get_registry
     from fertk.registry import UnknownComponentError
 
-    names = [n for n in get_registry("augmentations").names()
-             if get_registry("augmentations").get(n).metadata.get("kind") == kind]
+    registry = get_registry("augmentations", context)
+    names = [n for n in registry.names() if registry.get(n).metadata.get("kind") == kind]
     if not isinstance(name, str):
         return f"must be the name of a {kind} augmentation ({', '.join(names)}), got {name!r}"
     try:
-        spec = get_registry("augmentations").get(name)
+        spec = registry.get(name)
     except UnknownComponentError as exc:
         return f"{str(exc).rstrip('.')}; {kind} augmentations: {', '.join(names)}"
     if spec.metadata.get("kind") != kind:

@@ -32,9 +32,11 @@ def remap_to(ds: ArraySet, classes: list[str]) -> tuple[np.ndarray, dict[str, in
 
 def evaluate(
     checkpoint: str | Path, data: Any, out: str | Path | None = None, *, frames: str = "peak",
-    device: str = "auto", batch: int = 256, title: str | None = None,
+    device: str = "auto", batch: int = 256, title: str | None = None, context: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on prepared ``data``; writes reports into ``out`` if given."""
+    """Evaluate ``checkpoint`` on prepared ``data``; writes reports into ``out`` if given.
+    Weight names, the model's components and its illumination come from ``context``'s
+    registries (default: the default plugin context)."""
     import torch
 
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
@@ -43,8 +45,8 @@ def evaluate(
     from fertk.training.distributed import resolve_device
     from fertk.training.stages import predict, sequence_outputs
 
-    ckpt = load_checkpoint(checkpoint)
-    backbone, head = build_from_checkpoint(ckpt)
+    ckpt = load_checkpoint(checkpoint, context=context)
+    backbone, head = build_from_checkpoint(ckpt, context)
     dev = resolve_device(device)
     backbone.to(dev).eval()
     ds = as_array_set(data)
@@ -54,7 +56,7 @@ def evaluate(
         raise FertkError(f"{ckpt.label}: none of the data set's classes ({', '.join(ds.classes)}) "
                          f"is among the checkpoint's ({', '.join(classes)})")
     ill = ckpt.metadata.get("illumination") or "none"
-    crops = illuminate(ds.crops, ill)
+    crops = illuminate(ds.crops, ill, context=context)
     pipe = BatchPipeline(ckpt.input_spec, None, dev)
     mask = labels >= 0
     if frames == "peak":
@@ -176,7 +178,8 @@ def evaluate_dataset(
     detector: str | None = None, crop: str | None = None, cache_dir: str | None = None,
     workers: int = 2, progress: bool = True, frames: str = "peak", device: str = "auto",
     rows: str = "test", crop_options: dict[str, Any] | None = None,
-    splits: str | Path | None = None, fold: str | int | None = None, **dataset_options: Any,
+    splits: str | Path | None = None, fold: str | int | None = None, context: Any = None,
+    **dataset_options: Any,
 ) -> dict[str, Any]:
     """Prepare ``dataset`` at ``root`` with the checkpoint's preprocessing, then :func:`evaluate`.
 
@@ -194,9 +197,10 @@ def evaluate_dataset(
     elsewhere the checkpoint's run-time ``detector`` and ``crop``. ``detector``, ``crop`` and
     ``crop_options`` override them.
     """
-    import fertk
     from fertk.checkpoint import load_checkpoint
     from fertk.data import prepare
+    from fertk.faces import layered_crop
+    from fertk.plugins import get_registry
     from fertk.training.arrays import subset
 
     if rows not in ("test", "all"):
@@ -204,23 +208,23 @@ def evaluate_dataset(
     if (splits is None) != (fold is None):
         raise FertkError("--splits and --fold go together: the split file and the fold whose "
                          "test subjects to score")
-    meta = load_checkpoint(checkpoint).metadata
+    meta = load_checkpoint(checkpoint, context=context).metadata
     train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
     from fertk.synth import data_name
 
     data_label = data_name(dataset, root)  # "synth" for fertk synth output, as training recorded it
     prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == data_label else {}
-    data = fertk.create("datasets", dataset, root=root, **dataset_options)
+    data = get_registry("datasets", context).create(dataset, root=root, **dataset_options)
     own_crop = not prep and getattr(data, "default_detector", None) == "none" and \
         detector in (None, "none")  # pre-cropped faces: the data set's own, the whole image
     if own_crop:
         prep = {"detector": "none"}
-    crop_meta = {} if own_crop else (prep.get("crop") or meta.get("crop") or {})
+    crop_name, crop_opts = layered_crop({} if own_crop else (prep.get("crop") or meta.get("crop")),
+                                        crop, crop_options)
     prepared = prepare(
         data, detector=detector or prep.get("detector") or meta.get("detector"),
-        crop=crop or crop_meta.get("name"),
-        crop_options=crop_options if (crop or crop_options) else (crop_meta.get("options") or None),
-        cache_dir=cache_dir, workers=workers, progress=progress,
+        crop=crop_name, crop_options=crop_opts or None,
+        cache_dir=cache_dir, workers=workers, progress=progress, context=context,
     )
     ds = as_array_set(prepared)
     scope = f"every row ({len(ds.labels)})"
@@ -244,7 +248,7 @@ def evaluate_dataset(
                              f"test rows ({what}); pass --rows all to score every row")
         scope = f"{what} ({picked.size} of {len(ds.labels)} rows)"
         ds = subset(ds, picked)
-    report = evaluate(checkpoint, ds, out, frames=frames, device=device)
+    report = evaluate(checkpoint, ds, out, frames=frames, device=device, context=context)
     report["dataset"] = {"name": dataset, "root": str(root), "rows": scope,
                          "detector": prepared.options["detector"], "crop": prepared.options["crop"],
                          "frames_without_face": int((~np.asarray(prepared.found)).sum())}

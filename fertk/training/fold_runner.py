@@ -44,12 +44,13 @@ def amp_dtype_for(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cuda" else None  # auto
 
 
-def build_backbone(cfg: Any, num_classes: int) -> torch.nn.Module:
+def build_backbone(cfg: Any, num_classes: int, context: Any = None) -> torch.nn.Module:
+    """The configured backbone, registered in ``context`` (default: the default plugin context)."""
     from fertk.plugins import get_registry
 
     opts = dict(cfg.model.backbone_options)
     opts["num_classes"] = num_classes
-    model = get_registry("backbones").create(cfg.model.backbone, **opts)
+    model = get_registry("backbones", context).create(cfg.model.backbone, **opts)
     if cfg.frame.init == "xavier":
         from fertk.backbones.base import classifier_of, xavier_init
 
@@ -58,7 +59,7 @@ def build_backbone(cfg: Any, num_classes: int) -> torch.nn.Module:
     return model
 
 
-def cpu_channels_last(backbone: str) -> bool:
+def cpu_channels_last(backbone: str, context: Any = None) -> bool:
     """Whether ``run.channels_last: auto`` trains ``backbone`` in NHWC on the CPU: where its
     registration says so (``channels_last=True``, set for the compact family, measured 1.2x
     (compact_tiny) to 1.8x (compact) faster on 2 cores by ``benchmarks/bench_train.py
@@ -66,7 +67,7 @@ def cpu_channels_last(backbone: str) -> bool:
     from fertk.plugins import get_registry
 
     try:
-        return bool(get_registry("backbones").get(backbone).metadata.get("channels_last"))
+        return bool(get_registry("backbones", context).get(backbone).metadata.get("channels_last"))
     except Exception:  # noqa: BLE001 - an unknown name fails later with its own message
         return False
 
@@ -87,7 +88,8 @@ def predictions(labels: np.ndarray, predicted: np.ndarray) -> dict[str, list[int
 
 
 def init_backbone(cfg: Any, backbone: torch.nn.Module, classes: list[str],
-                  expected: dict[str, Any] | None = None) -> dict[str, Any] | None:
+                  expected: dict[str, Any] | None = None, context: Any = None
+                  ) -> dict[str, Any] | None:
     """Load ``model.init_from`` (a registered weight name or a checkpoint) into ``backbone``.
 
     The source must hold the same backbone; every tensor outside the classifier
@@ -95,7 +97,8 @@ def init_backbone(cfg: Any, backbone: torch.nn.Module, classes: list[str],
     The classifier is loaded when the class lists are equal, its rows are mapped by class
     name where the class sets overlap (new classes keep their fresh rows), and it stays
     freshly initialised when they share no class. ``expected`` (``input_spec``, ``crop``,
-    ``illumination`` of this run) is compared with the source's metadata.
+    ``illumination`` of this run) is compared with the source's metadata. A weight name is
+    looked up in ``context``'s registry (default: the default plugin context).
 
     Returns the provenance recorded in the checkpoint metadata under ``train.init_from``
     (source, registered name, path, sha256, the classifier's fate, input differences, the
@@ -110,7 +113,7 @@ def init_backbone(cfg: Any, backbone: torch.nn.Module, classes: list[str],
 
     where = f"model.init_from {src}"
     try:
-        ckpt = load_checkpoint(src)
+        ckpt = load_checkpoint(src, context=context)
     except UnknownComponentError as exc:
         raise FertkError(f"{where}: {str(exc).rstrip('.')}; register trained weights first (e.g. "
                          "fertk train examples/configs/fer2013_compact.yaml, then fertk weights "
@@ -228,13 +231,15 @@ def checkpoint_options(cfg: Any, spec: dict[str, Any], num_classes: int) -> dict
     return opts
 
 
-def build_head(cfg: Any, num_classes: int, input_dim: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+def build_head(cfg: Any, num_classes: int, input_dim: int, context: Any = None
+               ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The configured temporal head, registered in ``context``, and the options it was built with."""
     from fertk.plugins import get_registry
 
     opts = {"input_kind": cfg.sequence.input_kind, "seq_len": cfg.sequence.seq_len,
             "input_dim": input_dim}
     opts.update(cfg.model.temporal_options)
-    head = get_registry("temporal").create(cfg.model.temporal, num_classes=num_classes, **opts)
+    head = get_registry("temporal", context).create(cfg.model.temporal, num_classes=num_classes, **opts)
     return head, opts
 
 
@@ -242,13 +247,15 @@ def build_head(cfg: Any, num_classes: int, input_dim: int) -> tuple[torch.nn.Mod
 class RunInfo:
     """What a fold reads of its training run (the run is never written to by a fold):
     config, output folder, config digest, the detector of the prepared data, the shared
-    illumination cache, and whether this fold logs the ``model.init_from`` lines."""
+    illumination cache, the plugin context whose registries build every component, and
+    whether this fold logs the ``model.init_from`` lines."""
 
     cfg: Any
     out: Path
     digest: str
     detector: str
     illuminated: Illuminated
+    context: Any
     log_init: bool = True
 
 
@@ -262,7 +269,7 @@ class FoldRunner:
         self.amp = amp_dtype_for(self.cfg.run.amp, dist.device)
         cl = self.cfg.run.channels_last
         self.channels_last = cl in ("on", True) or (cl == "auto" and (
-            dist.device.type == "cuda" or cpu_channels_last(self.cfg.model.backbone)))
+            dist.device.type == "cuda" or cpu_channels_last(self.cfg.model.backbone, run.context)))
 
     @property
     def optimistic(self) -> bool:
@@ -282,16 +289,17 @@ class FoldRunner:
 
         torch.manual_seed(seed_for(cfg.run.seed, self.index, 0))
         np.random.seed(seed_for(cfg.run.seed, self.index, 0))
-        backbone = build_backbone(cfg, self.k)
+        backbone = build_backbone(cfg, self.k, self.t.context)
         spec = input_spec_of(backbone)
-        t_ill = eval_illumination(cfg.frame.augment)
+        t_ill = eval_illumination(cfg.frame.augment, self.t.context)
         self.init_source = init_backbone(cfg, backbone, list(ds.classes), {
-            "input_spec": spec, "crop": self.crop_meta(), "illumination": t_ill})
+            "input_spec": spec, "crop": self.crop_meta(), "illumination": t_ill}, self.t.context)
         self.pretrained = pretrained_record(backbone)
         if self.init_source and self.dist.is_main and self.t.log_init:  # once per run
             for line in describe_init(self.init_source):
                 self.progress.log(line)
-        pipe = BatchPipeline(spec, cfg.frame.augment, self.dist.device, self.channels_last)
+        pipe = BatchPipeline(spec, cfg.frame.augment, self.dist.device, self.channels_last,
+                             self.t.context)
         frames = cfg.frame.frames
         tr = frame_rows(ds, fold.train, frames)
         te = frame_rows(ds, fold.test, frames)
@@ -387,7 +395,7 @@ class FoldRunner:
         neutral = ds.classes.index("neutral") if "neutral" in ds.classes else -1
 
         def outputs(frames: np.ndarray) -> torch.Tensor:
-            y = predict(backbone, pipe.test, illuminate(frames, t_ill), amp_dtype=self.amp, features=feats)
+            y = predict(backbone, pipe.test, illuminate(frames, t_ill, context=self.t.context), amp_dtype=self.amp, features=feats)
             return y if feats else frame_outputs(backbone, None, logits=y)
 
         def part(subjects: Any, limit: int | None, views: int, salt: int):
@@ -423,7 +431,7 @@ class FoldRunner:
         (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
         dim = int(x_tr.shape[-1])
         torch.manual_seed(seed_for(cfg.run.seed, self.index, 5))
-        head, head_opts = build_head(cfg, self.k, dim)
+        head, head_opts = build_head(cfg, self.k, dim, self.t.context)
         st = run_sequence_stage(self.ctx("sequence"), head, x_tr, y_tr, x_va[0], y_va, self.ds.classes)
         head.load_state_dict(st.best_state)
         head.to(self.dist.device).eval()
@@ -455,7 +463,7 @@ class FoldRunner:
 
         out = {}
         for name in ("average", "last"):
-            head = get_registry("temporal").create(name, num_classes=self.k, input_kind="probs",
+            head = get_registry("temporal", self.t.context).create(name, num_classes=self.k, input_kind="probs",
                                                    seq_len=self.cfg.sequence.seq_len)
             with torch.no_grad():
                 pred = head(x).argmax(1).numpy()

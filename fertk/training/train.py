@@ -36,12 +36,17 @@ class Trainer:
     """Runs one configuration over every fold of its protocol.
 
     ``data`` may be given directly (an :class:`~fertk.training.arrays.ArraySet` or a
-    ``PreparedSet``); otherwise it is prepared from ``cfg.data``.
+    ``PreparedSet``); otherwise it is prepared from ``cfg.data``. ``context`` (a
+    :class:`fertk.plugins.Context`, default: the default one) holds the registries every
+    component is built from: backbone, temporal head, augmentations, ``model.init_from``.
     """
 
     def __init__(self, cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
-                 data: Any = None, argv: list[str] | None = None):
+                 data: Any = None, argv: list[str] | None = None, context: Any = None):
+        from fertk.plugins import default_context
+
         self.cfg = cfg
+        self.context = context or default_context()
         self.out = Path(out or cfg.run.out or Path("runs") / cfg.name)
         self.resume = resume
         self._data = data
@@ -91,7 +96,8 @@ class Trainer:
 
     def data(self) -> ArraySet:
         if self._data is None:
-            self._data = load_data(self.cfg.data, progress=self.cfg.run.progress)
+            self._data = load_data(self.cfg.data, progress=self.cfg.run.progress,
+                                   context=self.context)
         from fertk.training.arrays import as_array_set
 
         self._data = as_array_set(self._data)
@@ -167,9 +173,9 @@ class Trainer:
             if res.get("config_digest") == self.digest:
                 return res
         if self._illuminated is None or self._illuminated.ds is not ds:
-            self._illuminated = Illuminated(ds)
+            self._illuminated = Illuminated(ds, self.context)
         run = RunInfo(self.cfg, self.out, self.digest, self.detector_name(), self._illuminated,
-                      log_init=not self._init_logged)
+                      self.context, log_init=not self._init_logged)
         res = FoldRunner(run, ds, fold, index, dist, progress, budget).run()
         self._init_logged = True
         if dist.is_main:
@@ -237,9 +243,9 @@ def _metrics_from_confusion(cm: np.ndarray, classes: list[str]) -> dict[str, Any
 
 
 def train(cfg: TrainConfig, out: str | Path | None = None, resume: bool = False,
-          data: Any = None) -> dict[str, Any]:
+          data: Any = None, context: Any = None) -> dict[str, Any]:
     """Train ``cfg`` over its folds; the summary dict (also in ``OUT/summary.json``)."""
-    return Trainer(cfg, out=out, resume=resume, data=data).run()
+    return Trainer(cfg, out=out, resume=resume, data=data, context=context).run()
 
 
 __all__ = ["Trainer", "train", "frame_rows", "sequence_groups"]

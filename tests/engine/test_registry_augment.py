@@ -86,3 +86,55 @@ def test_new_augment_keys_at_their_defaults_keep_old_digests():
     b = config(illumination="he", test_illumination="he", geometric="geometric", geometric_options={})
     assert a.digest() == b.digest()
     assert config(geometric="paper").digest() != a.digest()
+
+
+class _ContextOnly:
+    """A plugin registered in one private :class:`fertk.plugins.Context` only: a backbone and
+    an illumination normalisation that the default context does not know."""
+
+    @hookimpl
+    def register_backbones(self, register):
+        register("ctx_tiny", "fertk.backbones.compact:build_compact_tiny",
+                 description="compact_tiny under another name", input_size=[96, 96], in_chans=1,
+                 channels_last=True)
+
+    @hookimpl
+    def register_augmentations(self, register):
+        register("ctx_darken", f"{__name__}:Darken", description="halve", kind="illumination")
+
+
+def test_a_trainer_builds_every_component_from_its_own_context(tmp_path, bars):
+    """Config check, data, backbone, augmentations, channels_last choice and evaluation all
+    use the registries of the context the trainer is given, not the default one."""
+    import json
+
+    from fertk.plugins import Context, get_registry
+    from fertk.training.evaluate import evaluate
+    from fertk.training.fold_runner import cpu_channels_last
+    from fertk.training.train import Trainer
+
+    ctx = Context()
+    ctx.register_plugin(_ContextOnly(), name="context-only")
+    raw = {"name": "ctx", "protocol": {"kind": "standard"},
+           "model": {"backbone": "ctx_tiny", "backbone_options": {"input_size": 16}, "temporal": None},
+           "frame": {"epochs": 1, "batch_size": 32, "warmup_epochs": 0,
+                     "augment": {"illumination": "ctx_darken"}},
+           "run": {"progress": False}}
+    with pytest.raises(FertkError, match="frame.augment.illumination: .*'ctx_darken'"):
+        build_config(raw)  # the default context does not know the plugin
+    cfg = build_config(raw, context=ctx)
+    assert "ctx_tiny" not in get_registry("backbones") and "ctx_darken" not in get_registry("augmentations")
+    assert cpu_channels_last("ctx_tiny", ctx) and not cpu_channels_last("ctx_tiny")
+    CALLS["ill"].clear()
+    ds = bars(n_per_class=8)
+    summary = Trainer(cfg, out=tmp_path / "run", data=ds, context=ctx).run()
+    assert summary["backbone"] == "ctx_tiny" and CALLS["ill"]
+    ckpt = tmp_path / "run" / "folds" / "standard" / "frame"
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["backbone"]["name"] == "ctx_tiny" and meta["illumination"] == "ctx_darken"
+    with pytest.raises(FertkError, match="ctx_tiny"):
+        Trainer(cfg, out=tmp_path / "other", data=ds).run()  # default context: unknown backbone
+    report = evaluate(ckpt, ds, context=ctx)  # rebuilt from the same context
+    assert report["illumination"] == "ctx_darken" and 0.0 <= report["frame"]["accuracy"] <= 1.0
+    with pytest.raises(FertkError, match="ctx_tiny"):
+        evaluate(ckpt, ds)

@@ -66,6 +66,36 @@ def test_naming_another_crop_says_what_the_model_was_trained_with(box_checkpoint
     assert code == 1 and len(err) == 1 and "box(margin=0.2, shift=-0.12)" in err[0]
 
 
+def test_eval_naming_the_models_crop_keeps_its_options(box_checkpoint, monkeypatch, tmp_path):
+    """``fertk eval --crop box`` prepares the data with the model's box options (margin 0.2,
+    shift -0.12) unless ``-C`` changes one; another crop starts from its own defaults."""
+    import fertk.data
+    from fertk.faces import layered_crop
+    from fertk.training.evaluate import evaluate_dataset
+
+    seen = []
+
+    class Prepared(Exception):
+        pass
+
+    def prepare(data, **kwargs):
+        seen.append((kwargs["crop"], kwargs["crop_options"]))
+        raise Prepared
+
+    monkeypatch.setattr(fertk.data, "prepare", prepare)
+    import cv2
+
+    (tmp_path / "happy").mkdir()
+    cv2.imwrite(str(tmp_path / "happy" / "a.png"), make_frames(1)[0])
+    for crop, options in ((None, None), ("box", None), ("box", {"margin": 0.3}), ("landmark", None)):
+        with pytest.raises(Prepared):
+            evaluate_dataset(box_checkpoint, "folder", tmp_path, crop=crop, crop_options=options,
+                             progress=False)
+    assert seen == [("box", {"margin": 0.2, "shift": -0.12}), ("box", {"margin": 0.2, "shift": -0.12}),
+                    ("box", {"margin": 0.3, "shift": -0.12}), ("landmark", None)]
+    assert layered_crop(None, "box", {"margin": 0.1}) == ("box", {"margin": 0.1})
+
+
 def test_every_default_comes_from_fertk_faces():
     from fertk import crops, detectors, faces
     from fertk.datasets.base import BaseDataset
