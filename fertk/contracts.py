@@ -214,6 +214,11 @@ class WeightsInfo(ComponentInfo):
 @dataclass(frozen=True, eq=False, kw_only=True)
 class EngineInfo(ComponentInfo):
     precision: str = _field("fp32", _choice("fp32", "int8"), "numeric precision of its outputs")
+    classifier: str | None = _field(
+        None, _is(str, "a 'module:attr' path", optional=True),
+        "for an engine that runs the whole model outside torch (ONNX Runtime): the "
+        "'module:attr' factory of its classifier, called as factory(model_spec, threads=, "
+        "device=); None: a torch classifier runs this variant of the module")
 
 
 #: kind → (info class, ``"module:Protocol"`` its built objects satisfy, or ``None``).

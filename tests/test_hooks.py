@@ -155,6 +155,7 @@ def test_plugin_engine_works_wherever_a_builtin_does(fresh_plugins):
     x = torch.randn(2, 3)
     assert torch.allclose(build_variant(model, "halved", x)(x), model(x) / 2)
     assert "halved" in engine_names() and engine_names()[:2] == ["torch", "onnxruntime"]
+    assert engine_names()[-1] == "halved"  # variants after the built-ins
     with pytest.deprecated_call():  # the old name of both builders, kept for one release
         assert torch.allclose(build_engine(model, "halved", x)(x), model(x) / 2)
 

@@ -34,7 +34,6 @@ from fertk.inference.model import (
 )
 from fertk.inference.onnx import DEFAULT_OPSET, OnnxHead
 from fertk.inference.runtime import (
-    BACKENDS,
     OnnxClassifier,
     OnnxEngine,
     TorchClassifier,
@@ -47,7 +46,7 @@ from fertk.inference.runtime import (
     torch_threads,
 )
 
-__all__ = ["BACKENDS", "BUILTIN_ENGINES", "DEFAULT_OPSET", "ModelSpec", "OnnxClassifier",
+__all__ = ["BUILTIN_ENGINES", "DEFAULT_OPSET", "ModelSpec", "OnnxClassifier",
            "OnnxEngine", "OnnxHead", "TorchClassifier", "TorchEngine", "build_classifier",
            "build_engine", "build_registered_engine", "build_variant", "check_compatible",
            "engine_names", "load_onnx_model", "make_head", "register_engines", "resolve_model",

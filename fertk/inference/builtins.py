@@ -8,7 +8,8 @@ from fertk.hookspecs import hookimpl
 
 #: The built-in engine variants: name → (precision, description); their builders are
 #: ``fertk.inference.variants:_<name>``. ``variants.ENGINES`` is this table's names (tested
-#: against the ``engines`` registry).
+#: against the ``engines`` registry). ``onnxruntime`` also runs whole models
+#: (:data:`CLASSIFIERS`), under its old spellings ``onnx`` and ``ort`` too.
 BUILTIN_ENGINES: dict[str, tuple[str, str]] = {
     "eager": ("fp32", "the module itself, torch.inference_mode"),
     "channels_last": ("fp32", "NHWC memory format (oneDNN-friendly convolutions)"),
@@ -21,7 +22,14 @@ BUILTIN_ENGINES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Engines that run a whole model (crops → probabilities, the temporal head too) outside
+#: torch: name → their classifier's ``"module:attr"`` factory (``EngineInfo.classifier``).
+CLASSIFIERS = {"onnxruntime": "fertk.inference.runtime:onnx_classifier"}
+ALIASES = {"onnxruntime": ("onnx", "ort")}
+
+
 @hookimpl
 def register_engines(register):
     for name, (precision, description) in BUILTIN_ENGINES.items():
-        register(name, f"fertk.inference.variants:_{name}", description=description, precision=precision)
+        register(name, f"fertk.inference.variants:_{name}", description=description, precision=precision,
+                 classifier=CLASSIFIERS.get(name), aliases=ALIASES.get(name, ()))

@@ -8,8 +8,11 @@
   (``engine(x) -> tensor``: channels_last, torchscript, int8 …) built through the ``engines``
   registry (:mod:`fertk.inference.variants`, plugins).
 
-An engine name (``Pipeline(engine=...)``, ``fertk run --engine``) names how a model runs: a
-classifier backend (:data:`BACKENDS`: torch, onnxruntime) or a registered variant.
+An engine name (``Pipeline(engine=...)``, ``fertk run --engine``) names how a model runs:
+``torch`` (the module as it is) or a registered engine. A registered engine either runs the
+whole model itself, its registration naming its classifier (``EngineInfo.classifier``:
+``onnxruntime``, :func:`onnx_classifier`), or is a variant of the module that
+:class:`TorchClassifier` runs. One registry decides both; there is no second list.
 Preprocessing stays :class:`fertk.preprocess.FrameTransform`, so there is one copy of it.
 Torch's thread count is set only while a classifier runs (:func:`torch_threads`).
 """
@@ -188,11 +191,10 @@ class TorchClassifier(_Classifier):
             return torch.softmax(self.model.head(x).float(), dim=-1).cpu().numpy()
 
 
-#: Classifier backends of a resolved model, by engine name: the two that are not a variant of
-#: the module (:func:`build_classifier`); every other engine name is a registered variant,
-#: run inside :class:`TorchClassifier`. ``eager`` and ``onnx``/``ort`` are their old spellings.
-BACKENDS = {"torch": "torch", "eager": "torch", "onnxruntime": "onnxruntime", "onnx": "onnxruntime",
-            "ort": "onnxruntime"}
+def onnx_classifier(model: ModelSpec, threads: int | None = None, device: Any = "cpu"
+                    ) -> OnnxClassifier:
+    """The ``onnxruntime`` engine's classifier (its ``EngineInfo.classifier``)."""
+    return OnnxClassifier.for_model(model, threads=threads, device=device)
 
 
 def _onnx_exportable(model: ModelSpec) -> bool:
@@ -220,6 +222,8 @@ def build_classifier(model: ModelSpec, name: str = "auto", *, threads: int | Non
     the classifier's torch threads (it runs the preprocessing of every classifier), set only
     while it classifies (:func:`torch_threads`).
     """
+    from fertk.plugins import get_registry
+
     cuda = str(getattr(device, "type", device)).startswith("cuda")
     if name == "auto":
         if cuda or not _onnx_exportable(model):
@@ -228,16 +232,19 @@ def build_classifier(model: ModelSpec, name: str = "auto", *, threads: int | Non
             ort()
         except MissingDependencyError:  # onnxruntime is optional: torch runs the model
             return TorchClassifier(model, threads, device=device, context=context)
-        return OnnxClassifier.for_model(model, threads=threads)
-    backend = BACKENDS.get(name)
-    if backend == "torch":
+        name = "onnxruntime"
+    if name == "torch":
         return TorchClassifier(model, threads, device=device, context=context)
-    if backend == "onnxruntime":
-        return OnnxClassifier.for_model(model, threads=threads, device=device)
-    names = engine_names(context)
-    if name in names:
-        return TorchClassifier(model, threads, variant=name, device=device, context=context)
-    raise FertkError(f"--engine '{name}': choose one of auto, {', '.join(names)}")
+    registry = get_registry("engines", context)
+    if name not in registry:
+        raise FertkError(f"--engine '{name}': choose one of auto, {', '.join(engine_names(context))}")
+    spec = registry.get(name)
+    if spec.metadata.classifier:  # runs the whole model itself (onnxruntime)
+        from fertk.registry import ComponentSpec
+
+        factory = ComponentSpec(spec.name, spec.metadata.classifier, spec.plugin).resolve()
+        return factory(model, threads=threads, device=device)
+    return TorchClassifier(model, threads, variant=spec.name, device=device, context=context)
 
 
 def build_variant(model: Any, name: str, example: Any, *, context: Any = None,
@@ -258,15 +265,18 @@ def build_variant(model: Any, name: str, example: Any, *, context: Any = None,
 
 
 def engine_names(context: Any = None) -> list[str]:
-    """Engines ``fertk run`` accepts: torch, onnxruntime and every other registered engine
-    (the variants of :mod:`fertk.inference.variants`, plugins' engines)."""
+    """Engines ``fertk run`` accepts: torch, then the registered engines that run a whole model
+    (onnxruntime), then the variants of the module (:mod:`fertk.inference.variants`, plugins'),
+    built-ins in their documented order first."""
     from fertk.inference.builtins import BUILTIN_ENGINES
     from fertk.plugins import get_registry
 
-    registered = get_registry("engines", context).names()
-    builtin = [e for e in BUILTIN_ENGINES if e in registered]  # the documented order first
-    rest = builtin + [e for e in registered if e not in BUILTIN_ENGINES]
-    return ["torch", "onnxruntime"] + [e for e in rest if BACKENDS.get(e) is None]
+    registry = get_registry("engines", context)
+    registered = registry.names()
+    ordered = [e for e in BUILTIN_ENGINES if e in registered] + \
+        [e for e in registered if e not in BUILTIN_ENGINES]
+    whole = [e for e in ordered if registry.get(e).metadata.classifier]
+    return ["torch", *whole, *[e for e in ordered if e not in whole]]
 
 
 # -- old names, kept for one release ---------------------------------------------------------

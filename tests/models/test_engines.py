@@ -67,4 +67,5 @@ def test_engine_also_runs_a_plugin_backbone():
 def test_unknown_engine_lists_the_available_ones(built):
     model, example = built["compact_tiny"]
     with pytest.raises(FertkError, match="onnxruntime"):
-        build_variant(model, "onnx", example)
+        build_variant(model, "onnxrt", example)
+    assert build_variant(model, "onnx", example).name == "onnxruntime"  # a registered alias

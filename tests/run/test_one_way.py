@@ -194,6 +194,47 @@ def test_a_pipeline_uses_the_registries_of_its_context(box_checkpoint):
 
 
 # -- item 4: one meaning of "engine" --------------------------------------------------------------
+WHOLE: list = []
+
+
+def whole_model_classifier(model, threads=None, device="cpu"):
+    """A plugin engine's classifier factory (``EngineInfo.classifier``)."""
+    WHOLE.append((model, threads, device))
+    return ("whole", model)
+
+
+class _WholeEngine:
+    @hookimpl
+    def register_engines(self, register):
+        register("whole", lambda model, example, **_: None, precision="fp32",
+                 classifier=f"{__name__}:whole_model_classifier")
+
+
+def test_an_engine_that_runs_whole_models_is_a_registration_not_a_special_case(box_checkpoint):
+    """build_classifier asks the engines registry: an engine whose registration names a
+    classifier runs the whole model (onnxruntime, or a plugin's), any other engine is a
+    variant that the torch classifier runs; ``onnx``/``ort`` are registered aliases."""
+    from fertk.inference import build_classifier, engine_names, resolve_model
+    from fertk.plugins import Context, get_registry
+
+    registry = get_registry("engines")
+    assert registry.get("onnxruntime").metadata.classifier == "fertk.inference.runtime:onnx_classifier"
+    assert registry.get("ort").name == registry.get("onnx").name == "onnxruntime"
+    assert not registry.get("channels_last").metadata.classifier
+    ctx = Context()
+    ctx.register_plugin(_WholeEngine(), name="whole-engine")
+    names = engine_names(ctx)
+    assert names[:3] == ["torch", "onnxruntime", "whole"] and "channels_last" in names
+    model = resolve_model(weights=box_checkpoint)
+    WHOLE.clear()
+    assert build_classifier(model, "whole", threads=2, context=ctx) == ("whole", model)
+    assert WHOLE == [(model, 2, "cpu")]
+    variant = build_classifier(model, "channels_last", context=ctx)
+    assert type(variant).__name__ == "TorchClassifier" and variant.name == "channels_last"
+    with pytest.raises(FertkError, match=r"--engine 'whole': choose one of auto, torch, onnxruntime"):
+        build_classifier(model, "whole")  # the default context does not know it
+
+
 def test_engine_auto_falls_back_for_a_missing_onnxruntime_only(box_checkpoint, monkeypatch,
                                                                tmp_path):
     import fertk.inference.runtime as runtime
