@@ -14,7 +14,7 @@ from fertk import plugins
 @pytest.fixture(autouse=True)
 def torch_threads():
     """Give the later tests of this worker torch's thread count back when a test sets it
-    itself (fertk sets it only inside a scoped block, ``fertk.inference.torch_threads``;
+    itself (fertk sets it only inside a scoped block, ``fertk.threads.torch_threads``;
     torch imported here once, in-process checks of what ``import fertk`` loads run in
     subprocesses)."""
     import torch

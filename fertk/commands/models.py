@@ -70,20 +70,16 @@ def _rows(
 def _timing(run: Any, x1: Any, xb: Any, batch: int, threads: int | None) -> dict[str, Any]:
     """Batch-1 latency (best round's median, threads chosen by measuring unless given) and
     batch throughput (at its own fastest thread count)."""
-    import torch
 
     from fertk.models.cost import fastest_threads, measure_latency
+    from fertk.threads import torch_threads
 
-    before = torch.get_num_threads()
-    try:
-        t1 = threads or fastest_threads(run, x1)[0]
-        torch.set_num_threads(t1)
+    t1 = threads or fastest_threads(run, x1)[0]
+    with torch_threads(t1):
         lat = measure_latency(run, x1, warmup=5, warmup_seconds=0.2, iters=50, rounds=5, max_seconds=2)
-        tb = threads or fastest_threads(run, xb, calls=2, max_seconds=1)[0]
-        torch.set_num_threads(tb)
+    tb = threads or fastest_threads(run, xb, calls=2, max_seconds=1)[0]
+    with torch_threads(tb):
         tput = measure_latency(run, xb, warmup=1, iters=6, rounds=3, max_seconds=3)
-    finally:
-        torch.set_num_threads(before)
     return {"latency_ms": round(lat["best_ms"], 3), "latency_median_ms": round(lat["median_ms"], 3),
             "latency_spread": round(lat["spread"], 2), "threads": t1,
             f"throughput_b{batch}": round(batch / (tput["best_ms"] / 1000.0), 1),

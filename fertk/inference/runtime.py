@@ -19,9 +19,7 @@ Torch's thread count is set only while a classifier runs (:func:`torch_threads`)
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +28,7 @@ import numpy as np
 from fertk.errors import FertkError, MissingDependencyError
 from fertk.inference.model import ModelSpec
 from fertk.inference.onnx import OnnxHead, export_backbone, ort, session, softmax
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` torch intra-op threads in this thread, and give back the count
-    it had (``None``: leave it as it is). Nothing else in fertk sets torch's thread count."""
-    if not n:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    if old == int(n):
-        yield
-        return
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+from fertk.threads import torch_threads
 
 
 def _wants_features(head: Any) -> bool:

@@ -126,14 +126,12 @@ def fastest_threads(
     (the fastest of ``calls`` calls at each of ``candidates``; on a busy machine one thread is
     often far faster than all of them, which then fight the other work for the cores).
     Returns ``(threads, {threads: ms})``; torch's thread count is left as it was."""
-    before = torch.get_num_threads()
+    from fertk.threads import torch_threads
+
     ms: dict[int, float] = {}
-    try:
-        for t in candidates or thread_candidates():
-            torch.set_num_threads(t)
+    for t in candidates or thread_candidates():
+        with torch_threads(t):
             ms[t] = measure_latency(fn, example, warmup=2, iters=calls, max_seconds=max_seconds)["min_ms"]
-    finally:
-        torch.set_num_threads(before)
     return min(ms, key=lambda t: (ms[t], t)), ms
 
 

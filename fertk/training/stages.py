@@ -427,15 +427,10 @@ def split_classifier(model: torch.nn.Module, explicit: bool = False
 @contextlib.contextmanager
 def cpu_threads(n: int, device: torch.device):
     """Run a block with ``n`` intra-op CPU threads (tiny models lose time to thread sync)."""
-    if device.type != "cpu":
+    from fertk.threads import torch_threads
+
+    with torch_threads(n if device.type == "cpu" else None):
         yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def run_sequence_stage(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tensor,

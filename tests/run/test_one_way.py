@@ -256,3 +256,22 @@ def test_engine_auto_falls_back_for_a_missing_onnxruntime_only(box_checkpoint, m
         m.setattr(runtime, "export_backbone", broken)
         with pytest.raises(FertkError, match="the export failed"):
             build_classifier(model, "auto")
+
+
+def test_torch_threads_are_set_in_one_scoped_place():
+    """Only ``fertk.threads.torch_threads`` calls ``torch.set_num_threads`` (inference,
+    training on CPU and latency measurements use it), and it gives the count back."""
+    from pathlib import Path
+
+    import torch
+
+    from fertk.threads import torch_threads
+
+    root = Path(fertk.__file__).parent
+    callers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if "set_num_threads(" in p.read_text(encoding="utf-8"))
+    assert callers == ["threads.py"]
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
