@@ -165,25 +165,49 @@ def eval_command(checkpoint, dataset, root, out, detector, crop, crop_opts, fram
 @click.argument("configs", nargs=-1, required=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override applied to every config (e.g. --set data.root=/data/CK+).")
-@click.option("--out", type=click.Path(file_okay=False), default="compare", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default="compare", show_default=True,
+              help="Folder of the comparison: tables, plots, splits.json and entries/<name>.json "
+                   "(each finished entry's result, per-item predictions included).")
+@click.option("--runs", type=click.Path(file_okay=False), default=None,
+              help="Folder of the entries' run folders (RUNS/<name>) [default: OUT/runs, or the "
+                   "manifest's]. Put it outside a repository: the results are OUT's files.")
 @click.option("--no-timing", is_flag=True, help="Skip the CPU latency measurement.")
+@click.option("--retime", is_flag=True,
+              help="Measure the CPU latency of finished entries again (kept in their entry files).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
               help="Train every config with this many seeds on the same split [default: 1, or "
                    "the manifest's].")
-def compare_command(configs, overrides, out, no_timing, seeds) -> None:
+@click.option("--entry", "only", multiple=True, metavar="NAME",
+              help="Train only this entry (a config's name), repeatable; the table still has "
+                   "every config, those neither finished nor trained as 'not run'.")
+@click.option("--no-train", is_flag=True,
+              help="Train nothing: the table of the finished entries (entry files, finished run "
+                   "folders, --reuse), the others 'not run'.")
+@click.option("--reuse", multiple=True, metavar="NAME=RUN",
+              help="Take entry NAME's run from RUN, a finished 'fertk train' run folder, instead "
+                   "of training it; refused unless RUN has the entry's data, folds, model, recipe "
+                   "and seed. Repeatable.")
+def compare_command(configs, overrides, out, runs, no_timing, retime, seeds, only, no_train,
+                    reuse) -> None:
     """Compare CONFIGS on the same folds: mean ± std per metric, bootstrap intervals, tests, cost.
 
-    The first config is the baseline. Pass OUT/manifest.json of an earlier comparison to
-    re-run it. On a fixed split (FER2013's standard protocol, one fold) use --seeds N:
-    the spread is then over seeds, intervals come from a bootstrap over test images, and
-    every config is tested against the first with a paired bootstrap and McNemar's test.
+    Each config is an entry; the first is the baseline. A finished entry's result is kept in
+    OUT/entries/<name>.json and the table is made from those files, so re-running the same
+    command trains nothing that is finished (even with its run folder gone), resumes an
+    interrupted entry from its run folder, and trains the rest. Pass OUT/manifest.json of an
+    earlier comparison to re-run it. On a fixed split (FER2013's standard protocol, one fold)
+    use --seeds N: the spread is then over seeds, intervals come from a bootstrap over test
+    images, and every config is tested against the first with a paired bootstrap and
+    McNemar's test.
 
     \b
     Examples:
       fertk compare examples/configs/ckplus_compact_gru.yaml examples/configs/ckplus_tiny.yaml \\
           --set data.root=/data/CK+ --out compare-ck
-      fertk compare examples/configs/fer2013_compact.yaml examples/configs/fer2013_compact_paper.yaml \\
-          --set data.root=/data/fer2013 --seeds 3 --out compare-fer
+      fertk compare examples/configs/leaderboard/*.yaml --set data.root=/data/fer2013 \\
+          --out benchmarks/results/fer2013_leaderboard --runs ~/fertk-runs/leaderboard --entry lb_dtan
+      fertk compare examples/configs/leaderboard/*.yaml --set data.root=/data/fer2013 \\
+          --out benchmarks/results/fer2013_leaderboard --no-train
     """
     from pathlib import Path
 
@@ -192,8 +216,11 @@ def compare_command(configs, overrides, out, no_timing, seeds) -> None:
     from fertk.training.compare import compare
 
     check_out_dir(out, "--out")
+    if runs is not None:
+        check_out_dir(runs, "--runs")
     compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
-            timing=not no_timing, seeds=seeds)
+            timing=not no_timing, seeds=seeds, runs=runs, reuse=list(reuse), only=list(only),
+            train=not no_train, retime=retime)
     console().print(Path(out, "compare.md").read_text(encoding="utf-8"))
 
 

@@ -63,6 +63,16 @@ def make_folds(ds: Any, protocol: Any, seed: int) -> list[splits.Fold]:
     return folds
 
 
+def select_folds(folds: list[splits.Fold], only: list[int] | None) -> list[splits.Fold]:
+    """The folds a run trains: those numbered in ``protocol.only_folds`` (0-based), else all."""
+    if not only:
+        return folds
+    chosen = [folds[i] for i in only if 0 <= i < len(folds)]
+    if not chosen:
+        raise FertkError(f"protocol.only_folds={only}: no such fold (0..{len(folds) - 1})")
+    return chosen
+
+
 def save_splits(path: str | Path, folds: list[splits.Fold], meta: dict[str, Any] | None = None) -> Path:
     return splits.save_splits(path, folds, **(meta or {}))
 

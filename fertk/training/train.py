@@ -27,7 +27,7 @@ import numpy as np
 from fertk.errors import FertkError
 from fertk.training.arrays import ArraySet, frame_rows, load_data, sequence_groups
 from fertk.training.config import TrainConfig, config_to_yaml
-from fertk.training.folds import FoldSplit, make_folds, save_splits
+from fertk.training.folds import FoldSplit, make_folds, save_splits, select_folds
 from fertk.training.metrics import METRICS, compute_metrics, merge_confusions
 from fertk.training.reports import read_json, write_json, write_metric_report
 
@@ -111,13 +111,7 @@ class Trainer:
             folds = load_splits(split_file)
         else:
             folds = make_folds(ds, self.cfg.protocol, self.cfg.run.seed)
-        only = self.cfg.protocol.only_folds
-        if only:
-            folds_sel = [folds[i] for i in only if 0 <= i < len(folds)]
-            if not folds_sel:
-                raise FertkError(f"protocol.only_folds={only}: no such fold (0..{len(folds) - 1})")
-            return folds_sel
-        return folds
+        return select_folds(folds, self.cfg.protocol.only_folds)
 
     def detector_name(self) -> str | None:
         prep = (getattr(self._data, "report", {}) or {}).get("options", {}) or {}
