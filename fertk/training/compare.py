@@ -157,15 +157,16 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load_configs(paths: list[str], overrides: list[str] | tuple[str, ...] = ()) -> list[TrainConfig]:
+def load_configs(paths: list[str], overrides: list[str] | tuple[str, ...] = (),
+                 context: Any = None) -> list[TrainConfig]:
     """Configs from files, or from a compare manifest (a single ``manifest.json``)."""
     if len(paths) == 1 and str(paths[0]).endswith(".json"):
         doc = read_manifest(paths[0])
-        return [build_config(c, overrides, where=f"{paths[0]}:{name}")
+        return [build_config(c, overrides, where=f"{paths[0]}:{name}", context=context)
                 for name, c in doc["configs"].items()]
     if len(paths) < 1:
         raise FertkError("compare needs at least one CONFIG (two or more to compare)")
-    cfgs = [load_config(p, overrides) for p in paths]
+    cfgs = [load_config(p, overrides, context=context) for p in paths]
     seen: dict[str, int] = {}
     for c in cfgs:  # unique names
         if c.name in seen:
@@ -235,8 +236,8 @@ class SharedProtocol:
     be trained or the split file made; the split file (``OUT/splits.json``) is made once, from
     the first config's protocol, and records the data's hash and classes."""
 
-    def __init__(self, base: TrainConfig, split_file: Path, data: Any = None):
-        self.base, self.split_file = base, split_file
+    def __init__(self, base: TrainConfig, split_file: Path, data: Any = None, context: Any = None):
+        self.base, self.split_file, self.context = base, split_file, context
         self._given = data
         self._ds: Any = None
         self._folds: list[Any] | None = None
@@ -248,7 +249,7 @@ class SharedProtocol:
             from fertk.training.arrays import as_array_set, load_data
 
             self._ds = as_array_set(self._given if self._given is not None
-                                    else load_data(self.base.data, self.base.run.progress))
+                                    else load_data(self.base.data, self.base.run.progress, self.context))
             recorded = self.meta().get("data_hash") if self.split_file.exists() else None
             if recorded and recorded != self._ds.key:
                 raise FertkError(f"{self.split_file} was made from other data (hash {recorded}; "
@@ -310,7 +311,8 @@ def read_entry(path: Path) -> dict[str, Any]:
 
 def _entry_differences(entry: dict[str, Any], seed_cfgs: list[TrainConfig],
                        shared: SharedProtocol) -> list[tuple[str, Any, Any]]:
-    have = Provenance(build_config(entry["config"], where="entry config"), entry.get("data_hash"),
+    have = Provenance(build_config(entry["config"], where="entry config", context=shared.context),
+                      entry.get("data_hash"),
                       entry.get("folds"))
     diffs = provenance_differences(Provenance(seed_cfgs[0], *shared.provenance(seed_cfgs[0])), have)
     seeds = [c.run.seed for c in seed_cfgs]
@@ -328,8 +330,9 @@ def _run_json(path: Path, label: str, hint: str) -> Any:
         raise FertkError(f"{label}: cannot read {path.name} of the run ({exc}); {hint}") from None
 
 
-def _saved_run_config(run: Path) -> TrainConfig:
-    return build_config(read_config_file(run / "config.yaml"), where=str(run / "config.yaml"))
+def _saved_run_config(run: Path, context: Any = None) -> TrainConfig:
+    return build_config(read_config_file(run / "config.yaml"), where=str(run / "config.yaml"),
+                        context=context)
 
 
 def finished_run(run: Path, want: TrainConfig, shared: SharedProtocol, label: str,
@@ -341,7 +344,7 @@ def finished_run(run: Path, want: TrainConfig, shared: SharedProtocol, label: st
     from fertk.training.folds import load_splits
 
     summary = _run_json(run / "summary.json", label, hint)
-    run_cfg = _saved_run_config(run)
+    run_cfg = _saved_run_config(run, shared.context)
     if summary.get("config_digest") != run_cfg.digest():
         raise FertkError(f"{label}: its summary.json is not of its config.yaml (digest "
                          f"{summary.get('config_digest')}, config {run_cfg.digest()}); {hint}")
@@ -387,7 +390,7 @@ def build_entry(cfg: TrainConfig, seed_cfgs: list[TrainConfig], shared: SharedPr
 
     if reuse is not None and not (reuse / "config.yaml").is_file():
         raise FertkError(f"--reuse {cfg.name}={reuse}: no fertk train run there (no config.yaml)")
-    reuse_seed = _saved_run_config(reuse).run.seed if reuse is not None else None
+    reuse_seed = _saved_run_config(reuse, shared.context).run.seed if reuse is not None else None
     seeds = [c.run.seed for c in seed_cfgs]
     records = []
     for c in seed_cfgs:
@@ -407,7 +410,8 @@ def build_entry(cfg: TrainConfig, seed_cfgs: list[TrainConfig], shared: SharedPr
             if not may_train:
                 return None
             shared.provenance(c)  # the split file first (reads the data when there is none)
-            Trainer(c, out=run, resume=run.exists(), data=shared.data(), argv=argv).run()
+            Trainer(c, out=run, resume=run.exists(), data=shared.data(), argv=argv,
+                    context=shared.context).run()
         records.append({**finished_run(run, c, shared, label, hint), "reused": explicit})
     data_hash, folds = shared.provenance(seed_cfgs[0])
     classes = records[0]["classes"]
@@ -415,10 +419,11 @@ def build_entry(cfg: TrainConfig, seed_cfgs: list[TrainConfig], shared: SharedPr
             "temporal": cfg.model.temporal, "config": seed_cfgs[0].to_dict(),
             "data_hash": data_hash, "folds": folds, "classes": classes,
             "selection": cfg.selection_label, "seeds": records,
-            "cost": model_costs(seed_cfgs[0], len(classes), timing)}
+            "cost": model_costs(seed_cfgs[0], len(classes), timing, shared.context)}
 
 
-def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True) -> dict[str, Any]:
+def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True,
+                context: Any = None) -> dict[str, Any]:
     """Parameters, MACs per frame, input size and CPU batch-1 latency of the frame model (+
     head) in the form it is saved and deployed in (compact's ``batch_norm: fold`` folded)."""
     import os
@@ -429,7 +434,7 @@ def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True) -> dict
     from fertk.models.cost import count_macs, count_params, example_input, measure_latency
     from fertk.training.fold_runner import build_backbone, build_head, deploy_form
 
-    model, _ = deploy_form(build_backbone(cfg, num_classes).eval())
+    model, _ = deploy_form(build_backbone(cfg, num_classes, context).eval())
     model.eval()
     x = example_input(model, 1)
     out: dict[str, Any] = {"params": count_params(model), "macs": count_macs(model, x),
@@ -443,7 +448,7 @@ def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True) -> dict
             out["load_average"] = round(os.getloadavg()[0], 2)
     if cfg.model.temporal and cfg.sequence.enabled:
         dim = num_classes if cfg.sequence.input_kind == "probs" else int(model.feature_dim)
-        head, _ = build_head(cfg, num_classes, dim)
+        head, _ = build_head(cfg, num_classes, dim, context)
         out["head_params"] = count_params(head)
         out["head_macs"] = count_macs(head.eval(), example_input(head, 1))
     return out
@@ -454,7 +459,7 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
             data: Any = None, argv: list[str] | None = None, timing: bool = True,
             seeds: int | None = None, runs: str | Path | None = None,
             reuse: Sequence[str] = (), only: Sequence[str] = (), train: bool = True,
-            retime: bool = False) -> dict[str, Any]:
+            retime: bool = False, context: Any = None) -> dict[str, Any]:
     """Build (train, resume, reuse or read) every entry and write the comparison.
 
     ``seeds`` trains each configuration with seeds ``run.seed, run.seed + 1, ...`` on the same
@@ -462,10 +467,11 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
     folders (default ``OUT/runs``, or the manifest's). ``reuse``: ``NAME=RUN`` values (a
     finished ``fertk train`` run folder standing for entry NAME's run). ``only``: train only
     these entries; ``train=False``: train none. Entries neither finished nor trained are rows
-    "not run". ``retime``: measure the latency of finished entries again.
+    "not run". ``retime``: measure the latency of finished entries again. ``context``: the
+    plugin context whose registries build every component (default: the default one).
     """
     out = Path(out)
-    cfgs = load_configs(list(paths), overrides)
+    cfgs = load_configs(list(paths), overrides, context)
     if seeds is None:
         seeds = int(manifest_seeds(paths) or 1)
     if seeds < 1:
@@ -478,7 +484,7 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
     reuse_runs = parse_reuse(reuse, names)
     runs_dir = Path(runs or _manifest_value(paths, "runs") or out / "runs").expanduser()
     _check_same_protocol(cfgs)
-    shared = SharedProtocol(cfgs[0], out / "splits.json", data)
+    shared = SharedProtocol(cfgs[0], out / "splits.json", data, context)
     entries: dict[str, dict[str, Any] | None] = {}
     resolved: dict[str, Any] = {}
     for cfg in cfgs:
@@ -496,7 +502,7 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
                 print(f"fertk: {cfg.name}: finished already ({entry_file}); --reuse not used",
                       file=sys.stderr)
             if timing and (retime or entry["cost"].get("latency_ms") is None):
-                entry["cost"] = model_costs(seed_cfgs[0], len(entry["classes"]), timing)
+                entry["cost"] = model_costs(seed_cfgs[0], len(entry["classes"]), timing, context)
                 write_json(entry_file, entry, indent=1)
         else:
             entry = build_entry(cfg, seed_cfgs, shared, runs_dir, reuse_runs.get(cfg.name),
@@ -506,7 +512,7 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
         entries[cfg.name] = entry
     finished = [e for e in entries.values() if e is not None]
     classes = finished[0]["classes"] if finished else shared.classes()
-    result = _tabulate(cfgs, entries, len(classes) if classes else DEFAULT_CLASSES, timing)
+    result = _tabulate(cfgs, entries, len(classes) if classes else DEFAULT_CLASSES, timing, context)
     result["selection"] = cfgs[0].selection_label
     result["splits"] = str(shared.split_file)
     result["seeds"] = seeds
@@ -534,7 +540,7 @@ def expected_stages(cfg: TrainConfig) -> list[str]:
 
 
 def _tabulate(cfgs: list[TrainConfig], entries: dict[str, dict[str, Any] | None], k: int,
-              timing: bool) -> dict[str, Any]:
+              timing: bool, context: Any = None) -> dict[str, Any]:
     import numpy as np
 
     from fertk.training.stats import bootstrap, mcnemar, paired_bootstrap
@@ -545,7 +551,7 @@ def _tabulate(cfgs: list[TrainConfig], entries: dict[str, dict[str, Any] | None]
     for cfg in cfgs:
         entry = entries[cfg.name]
         if entry is None:
-            cost = model_costs(cfg, k, timing)
+            cost = model_costs(cfg, k, timing, context)
             for stage in expected_stages(cfg):
                 seq = stage == "sequence"
                 rows.append({"config": cfg.name, "stage": stage, "backbone": cfg.model.backbone,
