@@ -207,6 +207,8 @@ class TrainConfig:
     def selection_label(self) -> str:
         if self.protocol.selection == "test-fold":
             return TEST_FOLD_LABEL
+        if self.protocol.kind == "standard":  # the data set's own validation split
+            return f"the data set's validation split ({self.protocol.standard_val})"
         return "validation subjects (from the training folds)"
 
 

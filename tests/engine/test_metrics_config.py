@@ -114,6 +114,10 @@ def test_config_errors_are_one_line(data, match):
 def test_selection_label():
     cfg = build_config({"protocol": {"selection": "test-fold"}})
     assert cfg.selection_label == TEST_FOLD_LABEL == "test-fold (optimistic, paper)"
+    # a data set's standard split selects on its own validation part (FER2013: PublicTest)
+    assert build_config({"protocol": {"kind": "standard"}}).selection_label == \
+        "the data set's validation split (PublicTest)"
+    assert build_config({}).selection_label.startswith("validation subjects")
 
 
 def test_reports_written(tmp_path):
