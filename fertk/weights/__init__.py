@@ -34,7 +34,7 @@ ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 #: Name of the weights used when none are given: what :func:`choose_default` picks from the
 #: bundled weights' measured metadata (a test keeps the two in agreement).
-DEFAULT_WEIGHTS = "minixception-fer2013"
+DEFAULT_WEIGHTS = "compact-fer2013"
 #: The model a new default must beat on FER2013 PrivateTest (the imported mini-Xception).
 REFERENCE_WEIGHTS = "minixception-fer2013"
 #: Real-time budget of the default model: CPU batch-1 milliseconds per face on 2 cores.
@@ -44,6 +44,10 @@ DEFAULT_BUDGET_MS = 10.0
 #: ``.safetensors``). The checksum is pinned here, not read from the asset's JSON, so a
 #: replaced or corrupted asset is refused (``tools/convert_fer_minixception.py`` rebuilds it).
 BUNDLED: dict[str, tuple[str, str]] = {
+    "compact-fer2013": (
+        "compact_fer2013",
+        "f3b0b4d03f32a91a762a3529c9cd3e2627535ccd6731622b4fb1f3528717c764",
+    ),
     "compact_tiny-fer2013": (
         "compact_tiny_fer2013",
         "5dab78220476e9ccbf1c848edfbfa837f3e95ac21e1b8a50e4fc8c5cdafa5078",

@@ -99,11 +99,11 @@ def test_corrupt_video_among_several_is_reported_others_complete(tmp_path, media
 
 
 def test_untrained_model_is_refused_in_one_line(tmp_path, media, capsys):
-    code = main(["run", str(media["one"]), "--backbone", "compact", "--temporal", "gru",
+    code = main(["run", str(media["one"]), "--backbone", "compact_bn", "--temporal", "gru",
                  "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
-    assert "compact" in err[0] and "fertk train" in err[0] and "--weights" in err[0]
+    assert "compact_bn" in err[0] and "fertk train" in err[0] and "--weights" in err[0]
     assert not list(tmp_path.iterdir())
 
 
@@ -193,7 +193,7 @@ def test_webcam_that_cannot_be_opened_is_one_line(tmp_path, checkpoint, capfd):
     assert not out.exists() or not list(out.iterdir())  # no empty CSV, JSONL or timeline
 
 
-@pytest.mark.parametrize("backbone", ["compact_tiny"])
+@pytest.mark.parametrize("backbone", ["compact", "compact_tiny"])
 def test_the_papers_model_with_its_gru_runs_with_no_other_option(tmp_path, backbone):
     """The design card's command, ``fertk run clip.mp4 --detector dlib --backbone B --temporal
     gru``, runs on the bundled FER2013 weights of B and their GRU head."""

@@ -11,7 +11,7 @@ import torch
 from fertk.checkpoint import build_from_checkpoint, load_checkpoint, sha256_file
 from fertk.weights import ASSETS_DIR, BUNDLED, DEFAULT_WEIGHTS, bundled_metadata, choose_default
 
-TRAINED = {"compact_tiny-fer2013": ("compact_tiny", 344_887)}
+TRAINED = {"compact-fer2013": ("compact", 903_559), "compact_tiny-fer2013": ("compact_tiny", 344_887)}
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
