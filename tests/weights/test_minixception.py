@@ -11,7 +11,8 @@ import torch
 
 import fertk
 from fertk.checkpoint import build_from_checkpoint, load_checkpoint
-from fertk.weights import DEFAULT_WEIGHTS
+
+MINIXCEPTION = "minixception-fer2013"  # the imported model these tests are about
 
 REPO = Path(__file__).resolve().parents[2]
 MEDIA = REPO / "examples" / "media"
@@ -20,7 +21,7 @@ PARITY = Path(__file__).parent / "data" / "fer_parity.npz"
 
 @pytest.fixture(scope="module")
 def bundled():
-    ckpt = load_checkpoint(DEFAULT_WEIGHTS)
+    ckpt = load_checkpoint(MINIXCEPTION)
     backbone, head = build_from_checkpoint(ckpt)
     assert head is None
     return ckpt, backbone

@@ -170,7 +170,7 @@ def test_weights_option_accepts_names_and_paths(tiny_plugins, tmp_path, make_met
         click.echo(f"got {weights}")
 
     runner = CliRunner()
-    assert "got minixception-fer2013" in runner.invoke(use, []).output
+    assert f"got {DEFAULT_WEIGHTS}" in runner.invoke(use, []).output
     path = _save_tiny(tmp_path / "w", make_meta)
     assert f"got {path}" in runner.invoke(use, ["--weights", str(path)]).output
     bad = runner.invoke(use, ["--weights", "minixception-fer"])
