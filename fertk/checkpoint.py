@@ -323,8 +323,9 @@ def check_compatible(
     the same component names; ``sha256`` the checksum of the ``.safetensors`` file.
     ``options=True``: the expectations are a run's options (``--backbone``, ``--temporal``,
     ``classes=``): the message names the option to leave out; built modules are not checked;
-    a temporal head may be named for a model that holds none (it must then need no training,
-    :func:`fertk.inference.model.resolve_model`), and ``head_exported=False`` (an ONNX export
+    a temporal head may be named for a model that holds none, or instead of the model's own
+    (it must then need no training: :func:`fertk.inference.model.resolve_model` decides and
+    passes ``temporal=None`` here), and ``head_exported=False`` (an ONNX export
     without its head) refuses the model's own head. The crop is settled by
     :func:`fertk.faces.settle_crop`.
     """

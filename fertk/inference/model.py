@@ -175,12 +175,17 @@ def resolve_model(
         weights = _default_weights(backbone, temporal, context)
     ckpt = weights if isinstance(weights, Checkpoint) else load_checkpoint(weights, context=context)
     meta = ckpt.metadata
-    check_compatible(meta, ckpt.label, backbone=backbone, classes=classes, temporal=temporal,
-                     options=True)
+    # a head that needs no training (average, last) named for a model that holds a trained
+    # head replaces it: nothing is left untrained and the frame model is the checkpoint's
+    own_head = (meta.get("temporal") or {}).get("name")
+    swap = isinstance(temporal, str) and own_head is not None and temporal != own_head \
+        and not head_is_trainable(temporal, context)
+    check_compatible(meta, ckpt.label, backbone=backbone, classes=classes,
+                     temporal=None if swap else temporal, options=True)
     model_crop_choice(meta.get("crop"), crop, ckpt.label)
     check_head_trained(meta, ckpt.label, temporal, context)
     net, head = build_from_checkpoint(ckpt, context)
-    if head is None and temporal is not None:
+    if temporal is not None and (head is None or swap):
         head = make_head(temporal, len(meta["classes"]), seq_len, context)
     return ModelSpec(net, head, list(meta["classes"]), dict(meta["input_spec"]), meta.get("crop"),
                      meta.get("detector"), meta.get("illumination"), ckpt.label, meta, ckpt)

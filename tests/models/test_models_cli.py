@@ -64,7 +64,8 @@ def test_models_mark_trained_weights():
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["minixception"]["trained"] == "yes"
     assert rows["minixception"]["weights"] == ["minixception-fer2013"]
-    assert rows["compact"]["trained"] == "no" and rows["compact"]["weights"] == []
+    assert rows["compact"]["trained"] == "yes" and rows["compact"]["weights"] == ["compact-fer2013"]
+    assert rows["compact_bn"]["trained"] == "no" and rows["compact_bn"]["weights"] == []
     assert rows["compact_tiny"]["trained"] == "yes"  # compact_tiny-fer2013, with its GRU
     assert "compact_tiny-fer2013" in rows["gru"]["weights"] and rows["average"]["trained"] == "n/a"
     table = CliRunner().invoke(cli, ["models", "m*", "--no-timing"], env={"COLUMNS": "80"})

@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("backbone, recipe", [
-    ("compact", "examples/configs/fer2013_compact.yaml"),
     ("dtan", "examples/configs/ckplus_dtan.yaml"),
     ("timm:resnet18", "examples/configs/ckplus_resnet18.yaml"),
 ])
@@ -33,14 +32,14 @@ def test_untrained_backbone_names_its_own_recipe(fresh_plugins, backbone, recipe
 
 def test_gru_without_trained_head_names_the_gru_recipe(fresh_plugins, tmp_path, monkeypatch):
     monkeypatch.setenv("FERTK_CACHE_DIR", str(tmp_path))
-    with pytest.raises(FertkError) as err:
-        resolve_model(temporal="gru")
+    with pytest.raises(FertkError) as err:  # weights without a GRU head
+        resolve_model(weights="minixception-fer2013", temporal="gru")
     text = str(err.value)
     assert "temporal head 'gru' has no trained weights" in text
     assert "fertk train examples/configs/fer2013_tiny_gru.yaml" in text
     assert "RUN/folds/standard/sequence" in text and "fer2013_compact" not in text
     result = CliRunner().invoke(cli, ["run", str(ROOT / "tests/data/astronaut.png"), "--temporal", "gru",
-                                      "--out", str(tmp_path / "o")])
+                                      "--weights", "minixception-fer2013", "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "fer2013_tiny_gru.yaml" in result.output
     assert "Traceback" not in result.output
 

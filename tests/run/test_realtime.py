@@ -131,12 +131,14 @@ def test_smoothing_reduces_label_flips_on_a_noisy_sequence():
 
 def test_default_smoothing_and_raw_frame_probabilities_in_the_csv(tmp_path, media):
     out = tmp_path / "out"
+    # a model without a temporal head (the default, compact-fer2013, runs its GRU instead)
     res = CliRunner().invoke(cli, ["run", str(media["one"]), "--out", str(out), "--no-annotate",
-                                   "--no-timeline", "--device", "cpu"], catch_exceptions=False)
+                                   "--no-timeline", "--device", "cpu", "--weights",
+                                   "minixception-fer2013"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     with open(out / "one.csv", newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["faces"] == "1"]
-    pipe = fertk.Pipeline()
+    pipe = fertk.Pipeline(weights="minixception-fer2013")
     assert pipe.model.head is None and pipe.smoothing > 0
     classes = pipe.classes
     smooth = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
@@ -147,7 +149,7 @@ def test_default_smoothing_and_raw_frame_probabilities_in_the_csv(tmp_path, medi
     assert all(r["frame_label"] == classes[int(np.argmax(p))] for r, p in zip(rows, raw,
                                                                             strict=True))
     # the raw probabilities do not depend on smoothing
-    off = fertk.Pipeline(smoothing=0)
+    off = fertk.Pipeline(weights="minixception-fer2013", smoothing=0)
     frame_only = np.stack([f.probs for r in off.run(str(media["one"])) for f in r.faces])
     assert np.allclose(frame_only, raw, atol=2e-4)
 

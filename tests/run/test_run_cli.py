@@ -109,11 +109,25 @@ def test_untrained_model_is_refused_in_one_line(tmp_path, media, capsys):
 
 def test_options_contradicting_the_checkpoint_are_refused(tmp_path, media, checkpoint, capsys):
     for extra, word in ((["--crop", "box"], "crop"), (["--backbone", "compact"], "backbone"),
-                        (["--temporal", "average"], "temporal")):
+                        (["--temporal", "example_attention"], "temporal")):
         code = main(["run", str(media["one"]), "--weights", str(checkpoint), *extra,
                      "--out", str(tmp_path)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1 and len(err) == 1 and "contradicts" in err[0] and word in err[0]
+
+
+def test_a_head_that_needs_no_training_replaces_the_checkpoints_gru(checkpoint):
+    """``--temporal average`` (or ``last``) with weights that hold a trained GRU runs the same
+    frame model with the parameter-free head (nothing untrained), e.g. on the default model;
+    a trainable head other than the checkpoint's stays refused (above)."""
+    import fertk
+
+    own = fertk.Pipeline(weights=str(checkpoint), engine="torch")
+    for name in ("average", "last"):
+        pipe = fertk.Pipeline(weights=str(checkpoint), temporal=name, engine="torch")
+        assert type(pipe.model.head).__name__ != type(own.model.head).__name__
+        assert pipe.model.backbone is not None and pipe.model.classes == own.model.classes
+    assert type(own.model.head).__name__ == "GRUHead"
 
 
 def test_interrupted_run_leaves_valid_files(tmp_path, media, checkpoint):
