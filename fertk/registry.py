@@ -24,14 +24,20 @@ from fertk.contracts import ComponentInfo, missing_members
 from fertk.errors import FertkError
 
 
+def did_you_mean(name: str, available: list[str] | tuple[str, ...]) -> tuple[list[str], str]:
+    """The names of ``available`` close to ``name`` (at most 3) and the sentence that offers
+    them (``" Did you mean 'a' or 'b'?"``, empty when none is close): fertk's one rule for
+    suggesting a name."""
+    close = difflib.get_close_matches(name, list(available), n=3, cutoff=0.6)
+    return close, (" Did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else ""
+
+
 class UnknownComponentError(FertkError, KeyError):
     """No component of that kind has that name."""
 
     def __init__(self, label: str, name: str, available: list[str]):
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
-        msg = f"Unknown {label} '{name}'."
-        if close:
-            msg += " Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+        close, hint = did_you_mean(name, available)
+        msg = f"Unknown {label} '{name}'.{hint}"
         msg += " Available: " + (", ".join(available) if available else "(none)")
         super().__init__(msg)
         self.name = name

@@ -25,7 +25,6 @@ Whether a run or an entry file stands for an entry is decided in one place:
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import sys
@@ -202,10 +201,11 @@ def _check_same_protocol(cfgs: list[TrainConfig]) -> None:
 
 def _pick(names: Sequence[str], available: Sequence[str], flag: str) -> list[str]:
     """``names`` when each is an entry's name; else one line with close matches."""
+    from fertk.registry import did_you_mean
+
     for name in names:
         if name not in available:
-            close = difflib.get_close_matches(name, list(available), n=3, cutoff=0.6)
-            hint = (" Did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else ""
+            hint = did_you_mean(name, available)[1]
             raise FertkError(f"{flag} {name}: no entry of that name.{hint} Entries (the configs' "
                              f"names): {', '.join(available)}")
     return list(names)
