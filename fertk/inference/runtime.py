@@ -219,9 +219,10 @@ def build_classifier(model: ModelSpec, name: str = "auto", *, threads: int | Non
         raise FertkError(f"--engine '{name}': choose one of auto, {', '.join(engine_names(context))}")
     spec = registry.get(name)
     if spec.metadata.classifier:  # runs the whole model itself (onnxruntime)
-        from fertk.registry import ComponentSpec
+        import dataclasses
 
-        factory = ComponentSpec(spec.name, spec.metadata.classifier, spec.plugin).resolve()
+        # the registry's one "module:attr" loader (its one-line import errors name the plugin)
+        factory = dataclasses.replace(spec, factory=spec.metadata.classifier).resolve()
         return factory(model, threads=threads, device=device)
     return TorchClassifier(model, threads, variant=spec.name, device=device, context=context)
 
