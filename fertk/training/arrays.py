@@ -76,13 +76,15 @@ def as_array_set(ds: Any) -> ArraySet:
         classes=list(ds.classes),
         found=np.asarray(get("found", np.ones(n, dtype=bool)), dtype=bool),
         sets=np.asarray(get("sets", np.full(n, "", dtype=object))),
-        key=str(get("key", "")),
         report=dict(get("report", {}) or {}),
-    )
+    )  # key: the content hash (data_hash), not the preparation cache's key, which depends on
+    # the files' paths and modification times: a fresh clone of the same data is the same data
 
 
 def data_hash(ds: Any) -> str:
-    """SHA-256 (16 hex) of crops, labels, subjects and sequences: identifies the data."""
+    """SHA-256 of crops, labels, subjects, sequences and classes: identifies the data by its
+    content (the ``data_hash`` every run records and ``fertk compare`` checks), so the same
+    data prepared again from another copy or clone has the same hash."""
     h = hashlib.sha256()
     crops = np.ascontiguousarray(ds.crops)
     h.update(str(crops.shape).encode())

@@ -200,3 +200,35 @@ def test_reuse_of_a_fertk_train_run(board, tmp_path, monkeypatch):
         assert key in lines[0]
     res = _compare(board["configs"], out, runs, "--reuse", "a")
     assert res.exit_code == 1 and "--reuse 'a': expected NAME=RUN" in res.output
+
+
+def test_a_fresh_copy_of_the_same_data_continues_the_table(board, tmp_path):
+    """The data identity every run records (``data_hash``) is the prepared content, not the
+    preparation cache's key: the same FER2013 files in another folder with other modification
+    times (a fresh clone in a later session) continue the table, an entry trained on them has
+    the same data hash as those before; other files are refused in one line."""
+    import os
+
+    out, runs = _copy(board, tmp_path)
+    clone = tmp_path / "clone"
+    shutil.copytree(board["root"], clone)
+    for path in clone.rglob("*"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    before = json.loads((out / "entries" / "b.json").read_text())
+    (out / "entries" / "b.json").unlink()
+    shutil.rmtree(runs / "b")  # b is trained again, on the clone
+    moved = ["--set", f"data.root={clone}", "--set", f"data.cache_dir={tmp_path / 'cache2'}"]
+    res = _compare(board["configs"], out, runs, *moved, "--entry", "b")
+    assert res.exit_code == 0, res.output
+    after = json.loads((out / "entries" / "b.json").read_text())
+    assert after["data_hash"] == before["data_hash"] and after["folds"] == before["folds"]
+    rows = json.loads((out / "compare.json").read_text())["rows"]
+    assert [r["status"] for r in rows] == ["finished", "finished"]
+
+    (out / "entries" / "b.json").unlink()
+    shutil.rmtree(runs / "b")
+    other = make_export(tmp_path / "other", per_class=(12, 4, 6), classes=("angry", "sad"))
+    res = _compare(board["configs"], out, runs, "--set", f"data.root={other}", "--set",
+                   f"data.cache_dir={tmp_path / 'cache3'}", "--entry", "b")
+    assert res.exit_code == 1 and "splits.json was made from other data" in res.output
+    assert not (out / "entries" / "b.json").exists()
