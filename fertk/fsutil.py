@@ -125,6 +125,36 @@ def make_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
     return p
 
 
+@contextlib.contextmanager
+def folder_lock(path: str | os.PathLike[str], flag: str = "--out") -> Iterator[Path]:
+    """Create output folder ``path`` (:func:`make_dir`) and hold it exclusively while the block
+    runs: a second fertk process writing the same folder (a second ``fertk compare`` on the same
+    OUT, a second ``fertk train --resume`` of the same run) gets one :class:`FertkError` naming
+    ``flag`` before it writes anything, instead of interleaving its files with the first's.
+
+    The lock is the kernel's (``flock`` on the folder itself): it leaves no file behind, a
+    killed process lets go of it, and it is per open folder, so nested locks must be on
+    different folders. Where ``flock`` does not exist (Windows) the block runs unlocked."""
+    from fertk.errors import FertkError
+
+    p = make_dir(path, flag)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield p
+        return
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FertkError(f"{flag} {path}: another fertk process is writing to this folder; "
+                             f"wait for it to finish, or use another {flag}") from None
+        yield p
+    finally:
+        os.close(fd)
+
+
 def json_default(obj: Any) -> Any:
     """``json.dumps(default=json_default)``: numpy scalars and arrays as numbers and lists,
     sets and tuples as lists, anything else (paths …) as its ``str``."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fertk.errors import FertkError
+from fertk.fsutil import folder_lock
 from fertk.training.config import TrainConfig, build_config, load_config, read_config_file
 from fertk.training.metrics import METRICS
 from fertk.training.reports import (
@@ -484,54 +485,54 @@ def compare(paths: list[str], out: str | Path, overrides: list[str] | tuple[str,
     reuse_runs = parse_reuse(reuse, names)
     runs_dir = Path(runs or _manifest_value(paths, "runs") or out / "runs").expanduser()
     _check_same_protocol(cfgs)
-    shared = SharedProtocol(cfgs[0], out / "splits.json", data, context)
-    entries: dict[str, dict[str, Any] | None] = {}
-    resolved: dict[str, Any] = {}
-    for cfg in cfgs:
-        seed_cfgs = seed_configs(cfg, shared.split_file, seeds)
-        resolved[cfg.name] = seed_cfgs[0].to_dict()
-        entry_file = out / "entries" / f"{cfg.name}.json"
-        if entry_file.exists():
-            entry = read_entry(entry_file)
-            diffs = _entry_differences(entry, seed_cfgs, shared)
-            if diffs:
-                raise FertkError(f"{entry_file}: a finished entry of another config: differs in "
-                                 f"{describe_differences(diffs, 'entry file', 'config')}; delete "
-                                 f"it to train '{cfg.name}' again, or use another --out")
-            if cfg.name in reuse_runs:
-                print(f"fertk: {cfg.name}: finished already ({entry_file}); --reuse not used",
-                      file=sys.stderr)
-            if timing and (retime or entry["cost"].get("latency_ms") is None):
-                entry["cost"] = model_costs(seed_cfgs[0], len(entry["classes"]), timing, context)
-                write_json(entry_file, entry, indent=1)
-        else:
-            entry = build_entry(cfg, seed_cfgs, shared, runs_dir, reuse_runs.get(cfg.name),
-                                cfg.name in to_train, argv, timing)
-            if entry is not None:
-                write_json(entry_file, entry, indent=1)
-        entries[cfg.name] = entry
-    finished = [e for e in entries.values() if e is not None]
-    classes = finished[0]["classes"] if finished else shared.classes()
-    result = _tabulate(cfgs, entries, len(classes) if classes else DEFAULT_CLASSES, timing, context)
-    result["selection"] = cfgs[0].selection_label
-    result["splits"] = str(shared.split_file)
-    result["seeds"] = seeds
-    result["classes_known"] = classes is not None
-    out.mkdir(parents=True, exist_ok=True)
-    _write(out, result)
-    from fertk.training.manifest import build_manifest
+    with folder_lock(out, "--out"):  # one writer per OUT: entries, split file, tables
+        shared = SharedProtocol(cfgs[0], out / "splits.json", data, context)
+        entries: dict[str, dict[str, Any] | None] = {}
+        resolved: dict[str, Any] = {}
+        for cfg in cfgs:
+            seed_cfgs = seed_configs(cfg, shared.split_file, seeds)
+            resolved[cfg.name] = seed_cfgs[0].to_dict()
+            entry_file = out / "entries" / f"{cfg.name}.json"
+            if entry_file.exists():
+                entry = read_entry(entry_file)
+                diffs = _entry_differences(entry, seed_cfgs, shared)
+                if diffs:
+                    raise FertkError(f"{entry_file}: a finished entry of another config: differs in "
+                                     f"{describe_differences(diffs, 'entry file', 'config')}; delete "
+                                     f"it to train '{cfg.name}' again, or use another --out")
+                if cfg.name in reuse_runs:
+                    print(f"fertk: {cfg.name}: finished already ({entry_file}); --reuse not used",
+                          file=sys.stderr)
+                if timing and (retime or entry["cost"].get("latency_ms") is None):
+                    entry["cost"] = model_costs(seed_cfgs[0], len(entry["classes"]), timing, context)
+                    write_json(entry_file, entry, indent=1)
+            else:
+                entry = build_entry(cfg, seed_cfgs, shared, runs_dir, reuse_runs.get(cfg.name),
+                                    cfg.name in to_train, argv, timing)
+                if entry is not None:
+                    write_json(entry_file, entry, indent=1)
+            entries[cfg.name] = entry
+        finished = [e for e in entries.values() if e is not None]
+        classes = finished[0]["classes"] if finished else shared.classes()
+        result = _tabulate(cfgs, entries, len(classes) if classes else DEFAULT_CLASSES, timing, context)
+        result["selection"] = cfgs[0].selection_label
+        result["splits"] = str(shared.split_file)
+        result["seeds"] = seeds
+        result["classes_known"] = classes is not None
+        _write(out, result)
+        from fertk.training.manifest import build_manifest
 
-    rerun = f"fertk compare {out / 'manifest.json'}" + (f" --seeds {seeds}" if seeds > 1 else "") \
-        + (f" --runs {runs_dir}" if runs_dir != out / "runs" else "")
-    write_json(out / "manifest.json", build_manifest(
-        configs=resolved,
-        data_hash=shared.meta().get("data_hash") if shared.split_file.exists() else None,
-        split_files=[shared.split_file], argv=argv if argv is not None else list(sys.argv),
-        extra={"format": MANIFEST_FORMAT, "rerun": rerun, "seeds": seeds, "runs": str(runs_dir),
-               "selection": cfgs[0].selection_label,
-               "finished": [n for n, e in entries.items() if e is not None]},
-    ))
-    return result
+        rerun = f"fertk compare {out / 'manifest.json'}" + (f" --seeds {seeds}" if seeds > 1 else "") \
+            + (f" --runs {runs_dir}" if runs_dir != out / "runs" else "")
+        write_json(out / "manifest.json", build_manifest(
+            configs=resolved,
+            data_hash=shared.meta().get("data_hash") if shared.split_file.exists() else None,
+            split_files=[shared.split_file], argv=argv if argv is not None else list(sys.argv),
+            extra={"format": MANIFEST_FORMAT, "rerun": rerun, "seeds": seeds, "runs": str(runs_dir),
+                   "selection": cfgs[0].selection_label,
+                   "finished": [n for n, e in entries.items() if e is not None]},
+        ))
+        return result
 
 
 def expected_stages(cfg: TrainConfig) -> list[str]:

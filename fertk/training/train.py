@@ -18,6 +18,7 @@ Run directory layout::
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fertk.errors import FertkError
+from fertk.fsutil import folder_lock
 from fertk.training.arrays import ArraySet, frame_rows, load_data, sequence_groups
 from fertk.training.config import TrainConfig, config_to_yaml
 from fertk.training.folds import FoldSplit, make_folds, save_splits, select_folds
@@ -121,39 +123,48 @@ class Trainer:
 
     # -- main ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        import torch
-
         from fertk.training import distributed
-        from fertk.training.progress import TrainProgress
 
         dist = distributed.setup(self.cfg.run.device)
         try:
             self._check_out_dir(say=dist.is_main)  # every rank: they settle --resume alike
             distributed.barrier(dist)
-            if self.cfg.run.deterministic:
-                torch.use_deterministic_algorithms(True, warn_only=True)
-                if dist.device.type == "cuda":
-                    torch.backends.cudnn.benchmark = False
-            ds = self.data()
-            if len(ds.classes) < 2:
-                raise FertkError("the data set has fewer than two classes")
-            folds = self.folds(ds)
-            if dist.is_main:
-                self.out.mkdir(parents=True, exist_ok=True)
-                (self.out / "config.yaml").write_text(config_to_yaml(self.cfg), encoding="utf-8")
-                save_splits(self.out / "splits.json", folds,
-                            {"protocol": self.cfg.protocol.kind, "data_hash": ds.key})
-                self._write_manifest(ds, folds)
-            budget = [self.cfg.run.stop_after_epochs or -1]
-            results = []
-            with TrainProgress(self.cfg.run.progress and dist.is_main) as progress:
-                for i, fold in enumerate(folds):
-                    results.append(self._run_fold(ds, fold, i, dist, progress, budget))
-            summary = self._summarize(results, ds, write=dist.is_main)
-            distributed.barrier(dist)
-            return summary
+            with contextlib.ExitStack() as held:
+                if dist.is_main:  # one writer per run folder (the other ranks write nothing)
+                    held.enter_context(folder_lock(self.out, "--out"))
+                return self._run(dist)
         finally:
             distributed.cleanup(dist)
+
+    def _run(self, dist: Any) -> dict[str, Any]:
+        """The run, once the run folder is checked (and held by the main process)."""
+        import torch
+
+        from fertk.training import distributed
+        from fertk.training.progress import TrainProgress
+
+        if self.cfg.run.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            if dist.device.type == "cuda":
+                torch.backends.cudnn.benchmark = False
+        ds = self.data()
+        if len(ds.classes) < 2:
+            raise FertkError("the data set has fewer than two classes")
+        folds = self.folds(ds)
+        if dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(config_to_yaml(self.cfg), encoding="utf-8")
+            save_splits(self.out / "splits.json", folds,
+                        {"protocol": self.cfg.protocol.kind, "data_hash": ds.key})
+            self._write_manifest(ds, folds)
+        budget = [self.cfg.run.stop_after_epochs or -1]
+        results = []
+        with TrainProgress(self.cfg.run.progress and dist.is_main) as progress:
+            for i, fold in enumerate(folds):
+                results.append(self._run_fold(ds, fold, i, dist, progress, budget))
+        summary = self._summarize(results, ds, write=dist.is_main)
+        distributed.barrier(dist)
+        return summary
 
     def _run_fold(self, ds: ArraySet, fold: FoldSplit, index: int, dist: Any, progress: Any,
                   budget: list[int]) -> dict[str, Any]:

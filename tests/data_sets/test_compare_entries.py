@@ -232,3 +232,29 @@ def test_a_fresh_copy_of_the_same_data_continues_the_table(board, tmp_path):
                    f"data.cache_dir={tmp_path / 'cache3'}", "--entry", "b")
     assert res.exit_code == 1 and "splits.json was made from other data" in res.output
     assert not (out / "entries" / "b.json").exists()
+
+
+def test_one_writer_per_folder(board, tmp_path):
+    """While one process writes a comparison's OUT (or a run folder), a second ``fertk
+    compare`` (or trainer) on it stops in one line before writing anything; once the first is
+    done (or killed: the kernel's lock dies with it) the folder is free again."""
+    from fertk.errors import FertkError
+    from fertk.fsutil import folder_lock
+    from fertk.training.config import build_config
+    from fertk.training.train import Trainer
+
+    out, runs = _copy(board, tmp_path)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with folder_lock(out):
+        res = _compare(board["configs"], out, runs, "--no-train")
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 1 and len(lines) == 1, res.output
+        assert lines[0] == (f"Error: --out {out}: another fertk process is writing to this "
+                            "folder; wait for it to finish, or use another --out")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert _compare(board["configs"], out, runs, "--no-train").exit_code == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no lock file left
+
+    run = runs / "a"
+    with folder_lock(run), pytest.raises(FertkError, match="another fertk process is writing"):
+        Trainer(build_config(_config(tmp_path, board["root"], "a")), out=run, resume=True).run()
