@@ -121,11 +121,14 @@ def bootstrap(runs: Sequence[tuple[Sequence[int], Sequence[int]]], k: int, resam
 
 def paired_bootstrap(a: dict[str, Any], b: dict[str, Any], metric: str = "accuracy") -> dict[str, float]:
     """Difference ``b - a`` of two :func:`bootstrap` results drawn with the *same* resamples:
-    mean difference, its percentile interval and a two-sided p-value (how often the resampled
-    difference falls on the other side of zero, doubled)."""
+    mean difference, its percentile interval and a two-sided p-value: how often the resampled
+    difference falls on the other side of zero, doubled, counted as ``(k + 1) / (B + 1)`` so
+    that B resamples never claim p = 0 (the smallest value is ``2 / (B + 1)``: with 2,000
+    resamples, "below 0.001" is all they can tell)."""
     d = np.asarray(b["samples"][metric]) - np.asarray(a["samples"][metric])
     lo, hi = np.quantile(d, [0.025, 0.975])
-    p = 2.0 * min(float((d <= 0).mean()), float((d >= 0).mean()))
+    n = len(d)
+    p = 2.0 * (min(int((d <= 0).sum()), int((d >= 0).sum())) + 1) / (n + 1)
     return {"mean_difference": float(b[metric]["mean"] - a[metric]["mean"]), "lo": float(lo),
             "hi": float(hi), "pvalue": min(1.0, p)}
 

@@ -46,6 +46,9 @@ def test_paired_bootstrap_and_mcnemar_tell_a_real_difference_from_none():
     d = paired_bootstrap(ba, bb)
     assert d["mean_difference"] == pytest.approx((better == y).mean() - (base == y).mean())
     assert d["lo"] > 0 and d["pvalue"] < 0.01
+    # no resample crossed zero: the p-value is the resolution of B resamples, never 0
+    b_count = len(ba["samples"]["accuracy"])
+    assert d["pvalue"] == pytest.approx(2 / (b_count + 1))
     assert paired_bootstrap(ba, bs)["pvalue"] > 0.05
     m = mcnemar(base == y, better == y)
     assert m["only_config_correct"] > m["only_baseline_correct"] and m["pvalue"] < 0.01
