@@ -240,7 +240,7 @@ def test_one_writer_per_folder(board, tmp_path):
     done (or killed: the kernel's lock dies with it) the folder is free again."""
     from fertk.errors import FertkError
     from fertk.fsutil import folder_lock
-    from fertk.training.config import build_config
+    from fertk.training.config import load_config
     from fertk.training.train import Trainer
 
     out, runs = _copy(board, tmp_path)
@@ -257,4 +257,4 @@ def test_one_writer_per_folder(board, tmp_path):
 
     run = runs / "a"
     with folder_lock(run), pytest.raises(FertkError, match="another fertk process is writing"):
-        Trainer(build_config(_config(tmp_path, board["root"], "a")), out=run, resume=True).run()
+        Trainer(load_config(run / "config.yaml"), out=run, resume=True).run()
