@@ -76,9 +76,11 @@ def as_array_set(ds: Any) -> ArraySet:
         classes=list(ds.classes),
         found=np.asarray(get("found", np.ones(n, dtype=bool)), dtype=bool),
         sets=np.asarray(get("sets", np.full(n, "", dtype=object))),
+        # no key: ArraySet computes the content hash (data_hash); the preparation cache's key
+        # depends on the files' paths and modification times, and a fresh clone of the same
+        # data is the same data
         report=dict(get("report", {}) or {}),
-    )  # key: the content hash (data_hash), not the preparation cache's key, which depends on
-    # the files' paths and modification times: a fresh clone of the same data is the same data
+    )
 
 
 def data_hash(ds: Any) -> str:

@@ -151,8 +151,7 @@ class Trainer:
         if len(ds.classes) < 2:
             raise FertkError("the data set has fewer than two classes")
         folds = self.folds(ds)
-        if dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
+        if dist.is_main:  # the run folder exists: run() made it when it took the lock
             (self.out / "config.yaml").write_text(config_to_yaml(self.cfg), encoding="utf-8")
             save_splits(self.out / "splits.json", folds,
                         {"protocol": self.cfg.protocol.kind, "data_hash": ds.key})
