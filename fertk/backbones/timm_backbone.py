@@ -60,10 +60,9 @@ class TimmBackbone(nn.Module):
         if gray not in ("in_chans", "replicate"):
             raise FertkError(f"timm:{model_name}: gray must be 'in_chans' or 'replicate', got {gray!r}")
         if not timm.is_model(model_name):
-            import difflib
+            from fertk.registry import did_you_mean
 
-            close = difflib.get_close_matches(model_name, timm.list_models(), n=3)
-            hint = (" Did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
+            hint = did_you_mean(model_name, timm.list_models())[1]
             raise FertkError(f"timm has no model '{model_name}'.{hint} (see timm.list_models())")
         net_chans = 3 if gray == "replicate" else int(in_chans)
         kwargs: dict[str, Any] = dict(num_classes=int(num_classes), in_chans=net_chans, **timm_options)
