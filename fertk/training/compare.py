@@ -360,9 +360,12 @@ def finished_run(run: Path, want: TrainConfig, shared: SharedProtocol, label: st
     seconds: float | None = 0.0
     results = [_run_json(run / "folds" / fold / "result.json", label, hint)
                for fold in summary["folds"]]
+    curves = []  # the selection split's accuracy after each epoch, one list per fold
     for res in results:
-        times = [h.get("epoch_s") for h in ((res.get("frame") or {}).get("history") or [])]
+        history = (res.get("frame") or {}).get("history") or []
+        times = [h.get("epoch_s") for h in history]
         seconds = None if seconds is None or None in times else seconds + sum(times)
+        curves.append([h.get("val_acc") for h in history])
     for stage, st in summary["stages"].items():
         labels: list[int] = []
         predicted: list[int] = []
@@ -377,7 +380,7 @@ def finished_run(run: Path, want: TrainConfig, shared: SharedProtocol, label: st
                          "predictions": {"labels": labels, "predicted": predicted} if labels else None}
     return {"seed": want.run.seed, "run": str(run.resolve()), "config_digest": summary["config_digest"],
             "folds": list(summary["folds"]), "classes": list(summary["classes"]), "stages": stages,
-            "train_seconds": seconds,
+            "train_seconds": seconds, "val_curve": curves,
             "epochs_run": [(r.get("frame") or {}).get("epochs_run") for r in results],
             "best_epoch": [(r.get("frame") or {}).get("best_epoch") for r in results]}
 
@@ -540,6 +543,16 @@ def expected_stages(cfg: TrainConfig) -> list[str]:
     return ["frame", "sequence"] if cfg.model.temporal and cfg.sequence.enabled else ["frame"]
 
 
+def mean_curve(curves: list[list[float | None]]) -> list[float | None]:
+    """Epoch by epoch mean of several runs' curves (seeds, folds), over the runs that have a
+    value at that epoch (an early-stopped run is shorter); None where none has."""
+    out: list[float | None] = []
+    for i in range(max((len(c) for c in curves), default=0)):
+        vals = [c[i] for c in curves if i < len(c) and c[i] is not None]
+        out.append(sum(vals) / len(vals) if vals else None)
+    return out
+
+
 def _tabulate(cfgs: list[TrainConfig], entries: dict[str, dict[str, Any] | None], k: int,
               timing: bool, context: Any = None) -> dict[str, Any]:
     import numpy as np
@@ -575,6 +588,9 @@ def _tabulate(cfgs: list[TrainConfig], entries: dict[str, dict[str, Any] | None]
                    "macs": cost["macs"] + (cost.get("head_macs", 0) if seq else 0),
                    "input": cost.get("input"), "latency_ms": cost.get("latency_ms"),
                    "train_minutes": sum(seconds) / 60 if None not in seconds else None}
+            curves = [c for r in seed_runs for c in r.get("val_curve") or []]
+            if stage == "frame" and curves:  # entries written before curves were kept have none
+                row["val_curve"] = mean_curve(curves)
             for m in METRICS:
                 row[m] = dict(zip(("mean", "std"), mean_std(per_fold[m]), strict=True))
                 row[m]["seed_std"] = mean_std(row["per_seed"][m])[1]
@@ -691,6 +707,16 @@ def _write(out: Path, result: dict[str, Any]) -> None:
                "bootstrap over the "
                "same test items; McNemar on per-item correctness (first seed).", "",
                table_markdown(t_cols, t_rows), ""]
+    curved = [r for r in done if r.get("val_curve")]
+    if curved:
+        n = max(len(r["val_curve"]) for r in curved)
+        md += ["## Selection accuracy by epoch", "",
+               f"Accuracy % on the split the epoch is selected on ({result['selection']}) after "
+               "each epoch of the frame stage (mean over seeds and folds):", "",
+               table_markdown(["config", *map(str, range(1, n + 1))],
+                              [[r["config"], *(f"{100 * v:.1f}" if v is not None else ""
+                                               for v in r["val_curve"] + [None] * (n - len(r["val_curve"])))]
+                               for r in curved]), ""]
     names = [f"{r['config']}/{r['stage']}" for r in done]
     if done:
         md += ["![comparison](compare.png)", ""]

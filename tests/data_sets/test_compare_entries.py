@@ -83,8 +83,16 @@ def test_finished_entries_rebuild_the_same_table_without_runs_or_data(board, tmp
     assert seed["train_seconds"] > 0 and seed["epochs_run"] == [2]
     assert seed["run"] == str((board["runs"] / "a").resolve())
     assert entry["cost"]["input"] == [48, 48] and entry["data_hash"] and entry["folds"]
+    # the PublicTest accuracy after each epoch, as the run's history recorded it
+    history = json.loads((board["runs"] / "a" / "folds" / "standard" / "result.json")
+                         .read_text())["frame"]["history"]
+    assert seed["val_curve"] == [[h["val_acc"] for h in history]] and len(history) == 2
     doc = json.loads((board["out"] / "compare.json").read_text())
     assert [r["status"] for r in doc["rows"]] == ["finished", "finished"]
+    assert doc["rows"][0]["val_curve"] == seed["val_curve"][0]
+    md = (board["out"] / "compare.md").read_text()
+    curve_row = f"| a | {100 * history[0]['val_acc']:.1f} | {100 * history[1]['val_acc']:.1f} |"
+    assert "## Selection accuracy by epoch" in md and curve_row in md
     (acc,) = [t for t in doc["paired_tests"] if t["metric"] == "accuracy"]
     assert 0 <= acc["mcnemar"]["pvalue"] <= 1 and 0 <= acc["bootstrap"]["pvalue"] <= 1
 
@@ -258,3 +266,11 @@ def test_one_writer_per_folder(board, tmp_path):
     run = runs / "a"
     with folder_lock(run), pytest.raises(FertkError, match="another fertk process is writing"):
         Trainer(load_config(run / "config.yaml"), out=run, resume=True).run()
+
+
+def test_mean_curve_over_runs_of_unequal_length():
+    from fertk.training.compare import mean_curve
+
+    # an early-stopped run ends sooner; an epoch without evaluation has no value
+    assert mean_curve([[0.2, 0.4, 0.6], [0.4, None]]) == pytest.approx([0.3, 0.4, 0.6])
+    assert mean_curve([[None], []]) == [None] and mean_curve([]) == []
