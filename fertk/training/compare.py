@@ -25,7 +25,6 @@ Whether a run or an entry file stands for an entry is decided in one place:
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from typing import Any
 from fertk.errors import FertkError
 from fertk.fsutil import folder_lock
 from fertk.training.config import TrainConfig, build_config, load_config, read_config_file
+from fertk.training.folds import folds_digest
 from fertk.training.metrics import METRICS
 from fertk.training.reports import (
     pareto_front,
@@ -131,13 +131,6 @@ def describe_differences(diffs: Sequence[tuple[str, Any, Any]], have: str, want:
     if len(diffs) > most:
         parts.append(f"and {len(diffs) - most} more")
     return ", ".join(parts)
-
-
-def folds_digest(folds: Sequence[Any]) -> str:
-    """SHA-256 (16 hex) of the folds' names and their train, validation and test subjects."""
-    doc = [[f.name, list(map(str, f.train)), list(map(str, f.val)), list(map(str, f.test))]
-           for f in folds]
-    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 
 # -- configs and manifests ----------------------------------------------------------------------

@@ -9,6 +9,9 @@ subjects of the same fold (:func:`fertk.splits.with_validation`), never from the
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,14 @@ from fertk import splits
 from fertk.errors import FertkError
 
 FoldSplit = splits.Fold
+
+
+def folds_digest(folds: Sequence[Any]) -> str:
+    """SHA-256 (16 hex) of the folds' names and their train, validation and test subjects:
+    what a run was trained on, whatever file the folds were read from."""
+    doc = [[f.name, list(map(str, f.train)), list(map(str, f.val)), list(map(str, f.test))]
+           for f in folds]
+    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 
 def make_folds(ds: Any, protocol: Any, seed: int) -> list[splits.Fold]:

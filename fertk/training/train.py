@@ -82,9 +82,38 @@ class Trainer:
                              "or --out DIR for a new one")
         if self.resume and (self.out / "manifest.json").exists():
             old = read_json(self.out / "manifest.json").get("config_digest")
-            if old and old != self.digest:
+            if old and old != self.digest and not self._moved_split_file(old, say):
                 raise FertkError(f"--resume: {self.out} was run with a different config "
                                  f"(digest {old}, now {self.digest}); use another --out")
+
+    def _moved_split_file(self, old: str, say: bool) -> bool:
+        """Whether the run in ``out`` (config digest ``old``) differs from this config only in
+        the path of its ``protocol.splits`` file, which holds the same folds (e.g. ``fertk
+        compare --out`` moved): then the run goes on as it was recorded (its folds are its own
+        splits.json; the digest keeps the recorded path) and True; else False."""
+        import copy
+
+        from fertk.training.config import build_config, read_config_file
+        from fertk.training.folds import folds_digest, load_splits
+
+        if self.cfg.protocol.kind != "splits" or not self.cfg.protocol.splits:
+            return False
+        try:
+            recorded = build_config(read_config_file(self.out / "config.yaml"),
+                                    where=str(self.out / "config.yaml"), context=self.context)
+            moved = copy.deepcopy(self.cfg)
+            moved.protocol.splits = recorded.protocol.splits
+            if recorded.protocol.kind != "splits" or moved.digest() != old:
+                return False
+            now = select_folds(load_splits(self.cfg.protocol.splits), self.cfg.protocol.only_folds)
+            if folds_digest(now) != folds_digest(load_splits(self.out / "splits.json")):
+                return False
+        except (FertkError, OSError, ValueError, KeyError):
+            return False
+        self._say(f"--resume: protocol.splits is now {self.cfg.protocol.splits}, the run's was "
+                  f"{recorded.protocol.splits}: the same folds, so the run goes on as recorded", say)
+        self.cfg, self.digest = moved, old
+        return True
 
     def _started(self) -> bool:
         """Whether the run in ``out`` saved any training progress (a trainer state, a fold's

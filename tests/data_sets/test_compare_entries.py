@@ -274,3 +274,49 @@ def test_mean_curve_over_runs_of_unequal_length():
     # an early-stopped run ends sooner; an epoch without evaluation has no value
     assert mean_curve([[0.2, 0.4, 0.6], [0.4, None]]) == pytest.approx([0.3, 0.4, 0.6])
     assert mean_curve([[None], []]) == [None] and mean_curve([]) == []
+
+
+def test_an_interrupted_entry_resumes_under_a_moved_out(board, tmp_path, monkeypatch):
+    """A compare run's config names the split file by its absolute path (OUT/splits.json):
+    with OUT moved (same folds), the interrupted entry still resumes exactly instead of being
+    refused as "a different config"; a split file of other folds is still refused in one line."""
+    out, runs = _copy(board, tmp_path)
+    finished_b = json.loads((out / "entries" / "b.json").read_text())
+    (out / "entries" / "b.json").unlink()
+    shutil.rmtree(runs / "b")
+    cut = _compare(board["configs"], out, runs, "--entry", "b", "--set", "run.stop_after_epochs=1")
+    assert cut.exit_code == 1 and "stopped after 1 epoch" in cut.output
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    shutil.rmtree(out)
+
+    other = tmp_path / "other"  # the same split file's path, but other folds in it
+    shutil.copytree(moved, other)
+    doc = json.loads((other / "splits.json").read_text())
+    fold = doc["folds"][0]
+    fold["val"], fold["test"] = fold["test"], fold["val"]
+    (other / "splits.json").write_text(json.dumps(doc))
+    shutil.rmtree(other / "entries")  # only b's run: entry a's would be refused first
+    shutil.copytree(runs / "b", tmp_path / "other_runs" / "b")
+    refused = _compare(board["configs"], other, tmp_path / "other_runs", "--entry", "b")
+    lines = [ln for ln in refused.output.splitlines() if ln.strip()]
+    assert refused.exit_code == 1 and len(lines) == 1, refused.output
+    assert "was run with a different config" in lines[0]
+
+    import fertk.training.train as train_module
+
+    calls = []
+    real = train_module.Trainer
+
+    def spy(cfg, out=None, resume=False, **kwargs):
+        calls.append(resume)
+        return real(cfg, out=out, resume=resume, **kwargs)
+
+    monkeypatch.setattr(train_module, "Trainer", spy)
+    res = _compare(board["configs"], moved, runs, "--entry", "b")
+    assert res.exit_code == 0, res.output
+    assert calls == [True] and "the same folds, so the run goes on as recorded" in res.output
+    resumed = json.loads((moved / "entries" / "b.json").read_text())["seeds"][0]
+    assert resumed["stages"] == finished_b["seeds"][0]["stages"]  # as if never interrupted
+    recorded = yaml.safe_load((runs / "b" / "config.yaml").read_text())
+    assert recorded["protocol"]["splits"] == str((out / "splits.json").resolve())
