@@ -66,6 +66,21 @@ def _no_training(monkeypatch):
     monkeypatch.setattr(train_module, "Trainer", Refused)
 
 
+def _spy_trainer(monkeypatch):
+    """The ``resume`` argument of every Trainer made from now on, in a list."""
+    import fertk.training.train as train_module
+
+    calls = []
+    real = train_module.Trainer
+
+    def spy(cfg, out=None, resume=False, **kwargs):
+        calls.append(resume)
+        return real(cfg, out=out, resume=resume, **kwargs)
+
+    monkeypatch.setattr(train_module, "Trainer", spy)
+    return calls
+
+
 def _copy(board, tmp_path):
     out, runs = tmp_path / "out", tmp_path / "runs"
     shutil.copytree(board["out"], out)
@@ -148,16 +163,7 @@ def test_not_run_entries_and_an_interrupted_entry_resumed(board, tmp_path, monke
     assert not (out / "entries" / "b.json").exists()
     state = load_state(runs / "b" / "state" / "standard_frame.pt")
     assert state["epoch"] == 1
-    import fertk.training.train as train_module
-
-    calls = []
-    real = train_module.Trainer
-
-    def spy(cfg, out=None, resume=False, **kwargs):
-        calls.append(resume)
-        return real(cfg, out=out, resume=resume, **kwargs)
-
-    monkeypatch.setattr(train_module, "Trainer", spy)
+    calls = _spy_trainer(monkeypatch)
     res = _compare(board["configs"], out, runs)
     assert res.exit_code == 0, res.output
     assert calls == [True]  # only b, resumed
@@ -303,16 +309,7 @@ def test_an_interrupted_entry_resumes_under_a_moved_out(board, tmp_path, monkeyp
     assert refused.exit_code == 1 and len(lines) == 1, refused.output
     assert "was run with a different config" in lines[0]
 
-    import fertk.training.train as train_module
-
-    calls = []
-    real = train_module.Trainer
-
-    def spy(cfg, out=None, resume=False, **kwargs):
-        calls.append(resume)
-        return real(cfg, out=out, resume=resume, **kwargs)
-
-    monkeypatch.setattr(train_module, "Trainer", spy)
+    calls = _spy_trainer(monkeypatch)
     res = _compare(board["configs"], moved, runs, "--entry", "b")
     assert res.exit_code == 0, res.output
     assert calls == [True] and "the same folds, so the run goes on as recorded" in res.output
