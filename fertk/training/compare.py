@@ -34,7 +34,12 @@ from typing import Any
 
 from fertk.errors import FertkError
 from fertk.fsutil import folder_lock
-from fertk.training.config import TrainConfig, build_config, load_config, read_config_file
+from fertk.training.config import (
+    TrainConfig,
+    build_config,
+    load_config,
+    saved_run_config,
+)
 from fertk.training.folds import folds_digest
 from fertk.training.metrics import METRICS
 from fertk.training.reports import (
@@ -324,11 +329,6 @@ def _run_json(path: Path, label: str, hint: str) -> Any:
         raise FertkError(f"{label}: cannot read {path.name} of the run ({exc}); {hint}") from None
 
 
-def _saved_run_config(run: Path, context: Any = None) -> TrainConfig:
-    return build_config(read_config_file(run / "config.yaml"), where=str(run / "config.yaml"),
-                        context=context)
-
-
 def finished_run(run: Path, want: TrainConfig, shared: SharedProtocol, label: str,
                  hint: str) -> dict[str, Any]:
     """The record of a seed from the finished run folder ``run`` (its summary, per-item test
@@ -338,7 +338,7 @@ def finished_run(run: Path, want: TrainConfig, shared: SharedProtocol, label: st
     from fertk.training.folds import load_splits
 
     summary = _run_json(run / "summary.json", label, hint)
-    run_cfg = _saved_run_config(run, shared.context)
+    run_cfg = saved_run_config(run, shared.context)
     if summary.get("config_digest") != run_cfg.digest():
         raise FertkError(f"{label}: its summary.json is not of its config.yaml (digest "
                          f"{summary.get('config_digest')}, config {run_cfg.digest()}); {hint}")
@@ -387,7 +387,7 @@ def build_entry(cfg: TrainConfig, seed_cfgs: list[TrainConfig], shared: SharedPr
 
     if reuse is not None and not (reuse / "config.yaml").is_file():
         raise FertkError(f"--reuse {cfg.name}={reuse}: no fertk train run there (no config.yaml)")
-    reuse_seed = _saved_run_config(reuse, shared.context).run.seed if reuse is not None else None
+    reuse_seed = saved_run_config(reuse, shared.context).run.seed if reuse is not None else None
     seeds = [c.run.seed for c in seed_cfgs]
     records = []
     for c in seed_cfgs:

@@ -363,6 +363,13 @@ def load_config(
     return cfg
 
 
+def saved_run_config(run: str | Path, context: Any = None) -> TrainConfig:
+    """The config a run folder was trained with (``RUN/config.yaml`` as the trainer wrote it,
+    taken as it is: no renaming)."""
+    path = Path(run) / "config.yaml"
+    return build_config(read_config_file(path), where=str(path), context=context)
+
+
 def validate(cfg: TrainConfig, where: str = "config", context: Any = None) -> None:
     """Raise a one-line :class:`FertkError` for values that cannot work (registry names looked
     up in ``context``, default: the default plugin context)."""

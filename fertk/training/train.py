@@ -93,14 +93,13 @@ class Trainer:
         splits.json; the digest keeps the recorded path) and True; else False."""
         import copy
 
-        from fertk.training.config import build_config, read_config_file
+        from fertk.training.config import saved_run_config
         from fertk.training.folds import folds_digest, load_splits
 
         if self.cfg.protocol.kind != "splits" or not self.cfg.protocol.splits:
             return False
         try:
-            recorded = build_config(read_config_file(self.out / "config.yaml"),
-                                    where=str(self.out / "config.yaml"), context=self.context)
+            recorded = saved_run_config(self.out, self.context)
             moved = copy.deepcopy(self.cfg)
             moved.protocol.splits = recorded.protocol.splits
             if recorded.protocol.kind != "splits" or moved.digest() != old:
