@@ -46,7 +46,7 @@ DEFAULT_BUDGET_MS = 10.0
 BUNDLED: dict[str, tuple[str, str]] = {
     "compact-fer2013": (
         "compact_fer2013",
-        "f3b0b4d03f32a91a762a3529c9cd3e2627535ccd6731622b4fb1f3528717c764",
+        "999bcd12265d4ee7b13c8cd58fc12fa27e910c76122cfff006e816e81ab96135",
     ),
     "compact_tiny-fer2013": (
         "compact_tiny_fer2013",
