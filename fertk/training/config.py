@@ -132,6 +132,9 @@ class FrameStageConfig:
     # batch norm: running statistics recomputed over this many training batches before each
     # validation (0: off); see fertk.training.batchnorm
     precise_bn: int = 32
+    # weight EMA: decay per optimiser step of an average of the weights that is validated,
+    # selected and saved (0: off); see fertk.training.ema
+    ema: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # fine-tuning (see fine_tune_plan): features frozen for N epochs | features | none | auto
     freeze: str | int = "auto"
@@ -195,6 +198,8 @@ class TrainConfig:
         for key in ("freeze", "lr_backbone"):  # added later: at their default, the digests of
             if d["frame"].get(key) == "auto":  # earlier runs stay valid (--resume, compare reuse)
                 d["frame"].pop(key)
+        if d["frame"].get("ema") == 0.0:  # likewise
+            d["frame"].pop("ema")
         aug = d["frame"]["augment"]
         for key, default in (("geometric", "geometric"), ("geometric_options", {}),
                              ("illumination_options", {})):  # likewise
@@ -432,6 +437,9 @@ def validate(cfg: TrainConfig, where: str = "config", context: Any = None) -> No
         bad("sequence.tracks", f"must be a positive integer or null (got {cfg.sequence.tracks!r})")
     if cfg.sequence.input_kind not in ("probs", "features"):
         bad("sequence.input_kind", "must be probs or features")
+    ema = cfg.frame.ema
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
+        bad("frame.ema", f"must be a decay in [0, 1), 0 for off (got {ema!r})")
     pb = cfg.frame.precise_bn
     if not isinstance(pb, int) or isinstance(pb, bool) or pb < 0:
         bad("frame.precise_bn", f"must be a number of batches >= 0 (got {pb!r})")

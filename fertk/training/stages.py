@@ -251,6 +251,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
         training_batches,
     )
     from fertk.training.config import fine_tune_plan
+    from fertk.training.ema import WeightAverage
 
     cfg, st, dist = ctx.cfg, ctx.cfg.frame, ctx.dist
     device = dist.device
@@ -301,9 +302,36 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     warned: list[str] = []
     start, history, best_state, best_step, best_score, bad = 0, [], cpu_state(model), -1, None, 0
     best_val: dict[str, float] = {}
+
+    def validate(net: torch.nn.Module, epoch: int, frozen: bool, rec: dict[str, Any],
+                 check: bool) -> tuple[dict[str, Any], float]:
+        """``net``'s validation metrics and loss after ``epoch``: its batch-norm statistics
+        recomputed first (``precise``), its evaluation mode checked on training images into
+        ``rec["bn_check"]`` (``check``)."""
+        if precise and not frozen:  # frozen features keep their source's statistics
+            g = torch.Generator().manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 7, epoch))
+            rows = torch.randperm(n, generator=g).numpy()
+            with amp_context(device, ctx.amp_dtype):
+                recompute_stats(net, training_batches(pipe, src_t, rows, per_rank, precise, g)())
+        if has_bn and check:
+            with amp_context(device, ctx.amp_dtype):
+                gap = mode_gap(net, pipe.test(src_t[torch.from_numpy(probe).to(src_t.device)]),
+                               train_y_t[torch.from_numpy(probe).to(device)])
+            rec["bn_check"] = {"eval_acc": gap[0], "batch_stats_acc": gap[1]}
+            line = gap_warning(cfg.model.backbone, *gap, precise)
+            if line and line not in warned:
+                warned.append(line)
+                ctx.progress.log(f"{ctx.fold_name} epoch {epoch + 1}: {line}")
+        logits = predict(net, pipe.test, val_x, amp_dtype=ctx.amp_dtype)
+        loss = float(F.cross_entropy(logits, torch.as_tensor(val_y))) if len(val_y) else 0.0
+        return compute_metrics(val_y, logits.argmax(1).numpy(), classes), loss
+
+    ema = WeightAverage(model, st.ema) if st.ema else None
     state = _resume(ctx, model, opt)
     if state is not None:
         start, bad = int(state["epoch"]), int(state["bad"])
+        if ema is not None:
+            ema.load(state["ema"])
         history, best_state, best_step, best_score, best_val = (state[k] for k in _BEST)
         if bad >= st.patience:
             start = st.epochs  # early-stopped before the interruption
@@ -346,6 +374,8 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
             else:
                 loss.backward()
                 opt.step()
+            if ema is not None:
+                ema.update(model)
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(idx)
@@ -355,27 +385,17 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
                                "train_s": time.perf_counter() - t_start}
         last = epoch + 1 == st.epochs
         if (epoch + 1) % st.eval_every == 0 or last:
-            if precise and not frozen:  # frozen features keep their source's statistics
-                g = torch.Generator().manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 7, epoch))
-                rows = torch.randperm(n, generator=g).numpy()
-                with amp_context(device, ctx.amp_dtype):
-                    recompute_stats(model, training_batches(pipe, src_t, rows, per_rank, precise, g)())
-            if has_bn:
-                with amp_context(device, ctx.amp_dtype):
-                    gap = mode_gap(model, pipe.test(src_t[torch.from_numpy(probe).to(src_t.device)]),
-                                   train_y_t[torch.from_numpy(probe).to(device)])
-                rec["bn_check"] = {"eval_acc": gap[0], "batch_stats_acc": gap[1]}
-                line = gap_warning(cfg.model.backbone, *gap, precise)
-                if line and line not in warned:
-                    warned.append(line)
-                    ctx.progress.log(f"{ctx.fold_name} epoch {epoch + 1}: {line}")
-            logits = predict(model, pipe.test, val_x, amp_dtype=ctx.amp_dtype)
-            vloss = float(F.cross_entropy(logits, torch.as_tensor(val_y))) if len(val_y) else 0.0
-            vm = compute_metrics(val_y, logits.argmax(1).numpy(), classes)
+            # the trained weights first, as in a run without an average (frame.ema)
+            vm, vloss = validate(model, epoch, frozen, rec, check=ema is None)
+            selected = model
+            if ema is not None:
+                rec.update(raw_val_acc=vm["accuracy"], raw_val_uar=vm["uar"])
+                vm, vloss = validate(ema.model, epoch, frozen, rec, check=True)
+                selected = ema.model
             rec.update(val_loss=vloss, val_acc=vm["accuracy"], val_uar=vm["uar"])
             score = _score(vm, vloss)
             if best_score is None or score > best_score:
-                best_score, best_state, best_step, bad = score, cpu_state(model), epoch + 1, 0
+                best_score, best_state, best_step, bad = score, cpu_state(selected), epoch + 1, 0
                 best_val = {"accuracy": vm["accuracy"], "uar": vm["uar"], "loss": vloss}
             else:
                 bad += st.eval_every
@@ -386,7 +406,8 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
         if dist.is_main and ((epoch + 1) % cfg.run.checkpoint_every == 0 or stop_early or last
                              or ctx.budget[0] == 1):
             _save(ctx, model, opt, (history, best_state, best_step, best_score, best_val),
-                  epoch=epoch + 1, bad=bad, torch_rng=torch.get_rng_state())
+                  epoch=epoch + 1, bad=bad, torch_rng=torch.get_rng_state(),
+                  **({"ema": ema.state()} if ema is not None else {}))
         if ctx.tick():
             raise TrainingInterrupted(
                 f"stopped after {cfg.run.stop_after_epochs} epoch(s) as asked (run.stop_after_epochs); "
@@ -475,6 +496,7 @@ def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tens
         torch.manual_seed(seed_for(cfg.run.seed, ctx.fold_index, 3, c))
         rng = np.random.default_rng(seed_for(cfg.run.seed, ctx.fold_index, 4, c))
         head.train()
+        t_start = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
         it0, it1 = c * chunk, min(st.iterations, (c + 1) * chunk)
         for it in range(it0, it1):
@@ -497,7 +519,8 @@ def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tens
         vloss = float(F.cross_entropy(vl, torch.as_tensor(val_y))) if len(val_y) else 0.0
         vm = compute_metrics(val_y, vl.argmax(1).numpy(), classes)
         rec = {"epoch": it1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
-               "val_loss": vloss, "val_acc": vm["accuracy"], "val_uar": vm["uar"]}
+               "val_loss": vloss, "val_acc": vm["accuracy"], "val_uar": vm["uar"],
+               "train_s": time.perf_counter() - t_start}
         history.append(rec)
         score = _score(vm, vloss)
         if best_score is None or score > best_score:
