@@ -6,7 +6,9 @@
 ``FRAME_RUN`` is a ``fertk train`` run of a FER2013 recipe (``examples/configs/fer2013_*.yaml``,
 protocol ``standard``); ``SEQ_RUN`` optionally a run that trained a temporal head on it
 (``model.init_from`` the frame checkpoint, ``frame.enabled: false``, ``sequence.source:
-stills``); the bundled checkpoint then holds both. The metadata keeps the recipes (each run's
+stills``); the bundled checkpoint then holds both. A ``FRAME_RUN`` that continued another
+run's model (``model.init_from`` its ``folds/standard/frame``) brings that run's record too
+(``train.frame_run.continued_from``). The metadata keeps the recipes (each run's
 config.yaml and command), seed, data set, split, selection, epochs, training time, the
 head's results against ``average``/``last`` and the source's sha256; ``crop``/``detector``
 become the run-time preprocessing for detected faces (``tools/calibrate_fer_crop.py``), while
@@ -32,10 +34,12 @@ def run_record(run: Path, stage: str) -> dict[str, Any]:
     manifest = json.loads((run / "manifest.json").read_text())
     part = result[stage] or {}
     hist = part.get("history") or []
+    train_s = sum(float(h.get("train_s", 0.0)) for h in hist)
+    # the sequence stage's wall time includes running the frozen frame model over the tracks
+    wall_s = sum(float(h.get("epoch_s", h.get("train_s", 0.0))) for h in hist) + float(part.get("inputs_s", 0.0))
     rec = {"config": (run / "config.yaml").read_text(encoding="utf-8"),
            "command": " ".join(manifest.get("command") or manifest.get("argv") or []),
-           "train_seconds": round(sum(float(h.get("train_s", 0.0)) for h in hist), 1),
-           "wall_seconds": round(sum(float(h.get("epoch_s", h.get("train_s", 0.0))) for h in hist), 1)}
+           "train_seconds": round(train_s, 1), "wall_seconds": round(wall_s, 1)}
     if stage == "frame":
         rec.update(best_epoch=part.get("best_epoch"), epochs_run=part.get("epochs_run"))
     else:
@@ -44,6 +48,21 @@ def run_record(run: Path, stage: str) -> dict[str, Any]:
                    test={"gru": {k: part["test"][k] for k in ("accuracy", "uar", "macro_f1")},
                          **(part.get("baselines") or {})})
     return rec
+
+
+def source_runs(init_from: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The records of the runs a frame model was continued from (``model.init_from`` a run's
+    ``folds/standard/frame`` checkpoint, followed through the source's own ``init_from``):
+    their commands and minutes belong to the model's training too."""
+    out = []
+    while init_from:
+        path = Path(init_from.get("path") or "")
+        run = path.parents[2] if len(path.parents) > 2 else None
+        if run is None or not (run / "manifest.json").is_file() or path.parent.name != "standard":
+            break
+        out.append({**run_record(run, "frame"), "sha256": init_from.get("sha256")})
+        init_from = init_from.get("lineage")
+    return out
 
 
 def main() -> None:
@@ -64,6 +83,9 @@ def main() -> None:
     train.pop("test_subjects", None)
     train.update({"selection": "best PublicTest accuracy (epoch)", "frame_run": run_record(args.run, "frame"),
                   "frame_sha256": sha256_file(str(frame_src) + ".safetensors")})
+    sources = source_runs(train.get("init_from"))
+    if sources:  # a continued run: every run of its lineage, the nearest first
+        train["frame_run"]["continued_from"] = sources
     if args.sequence:
         train["sequence_run"] = run_record(args.sequence, "sequence")
         train["sequence_run"]["init_from"] = (meta.get("train") or {}).get("init_from")

@@ -3,6 +3,7 @@ stage, checkpoints. The list of folds itself comes from :mod:`fertk.training.fol
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -422,6 +423,7 @@ class FoldRunner:
         cfg = self.cfg
         for p in backbone.parameters():
             p.requires_grad_(False)
+        t_inputs = time.perf_counter()
         if cfg.sequence.source == "stills":
             data = self._still_inputs(backbone, pipe, t_ill)
         else:
@@ -429,6 +431,7 @@ class FoldRunner:
         if data is None:
             return {"skipped": "no labelled sequences for training, validation or test"}
         (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
+        inputs_s = time.perf_counter() - t_inputs  # the frozen frame model over every sequence
         dim = int(x_tr.shape[-1])
         torch.manual_seed(seed_for(cfg.run.seed, self.index, 5))
         head, head_opts = build_head(cfg, self.k, dim, self.t.context)
@@ -453,7 +456,8 @@ class FoldRunner:
                 "sequences": data["counts"], "source": cfg.sequence.source,
                 "baselines": self._baselines(x_te[0], y_te),
                 "predictions": predictions(y_te, seq_pred),
-                "longest_train_sequence": data["longest_train_sequence"]}
+                "longest_train_sequence": data["longest_train_sequence"],
+                "inputs_s": round(inputs_s, 3)}
 
     def _baselines(self, x: torch.Tensor, y: np.ndarray) -> dict[str, Any]:
         """The parameter-free heads (``average``, ``last``) on the same test sequences."""

@@ -47,6 +47,9 @@ def test_train_eval_compare_cli(synth_ck, tmp_path, capsys, make_config, monkeyp
     assert meta["train"]["selection"].startswith("validation")
     # fertk synth data read through the CK+ layout: the weights say synth, not ckplus
     assert meta["train"]["dataset"] == "synth" and meta["train"]["reader"] == "ckplus"
+    # the sequence stage's time: the frozen model over the sequences, then each chunk of training
+    seq = json.loads((run / "folds" / "fold01" / "result.json").read_text())["sequence"]
+    assert seq["inputs_s"] > 0 and seq["history"] and all(h["train_s"] > 0 for h in seq["history"])
     monkeypatch.setenv("FERTK_CACHE_DIR", str(tmp_path / "cache"))
     capsys.readouterr()
     assert main(["weights", "import", f"{ckpt}.safetensors", "--name", "synth-gru"]) == 0

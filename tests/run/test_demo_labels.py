@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fertk
@@ -21,6 +22,27 @@ def readme_labels() -> list[tuple[str, tuple[float, float] | None, str]]:
         span = tuple(float(v) for v in cells[1].split("-")) if cells[1] else None
         rows.append((cells[0].strip("`"), span, cells[2]))
     return rows
+
+
+def test_the_table_tool_makes_spans_half_way_between_frames_and_replaces_only_the_table():
+    import sys
+
+    sys.path.insert(0, str(MEDIA.parents[1] / "tools"))
+    try:
+        import demo_labels
+    finally:
+        sys.path.pop(0)
+    got = demo_labels.spans([0.0, 0.1, 0.2, 0.3, 0.4], ["a", "a", "b", "a", "a"])
+    assert [label for *_, label in got] == ["a", "b", "a"]
+    assert np.allclose([edge for a, b, _ in got for edge in (a, b)], [0, 0.15, 0.15, 0.25, 0.25, 0.4])
+    assert demo_labels.spans([], []) == []
+    text = "intro\n\n| file | seconds | label |\n| --- | --- | --- |\n| `x.jpg` | | sad |\n\noutro\n"
+    new = demo_labels.replace_table(text, ["| file | seconds | label |", "| `x.jpg` | | happy |"])
+    assert new == "intro\n\n| file | seconds | label |\n| `x.jpg` | | happy |\n\noutro\n"
+    # the README's own table is the one the tool reads back
+    readme = (MEDIA / "README.md").read_text(encoding="utf-8")
+    assert demo_labels.replace_table(readme, readme.splitlines()[
+        readme.splitlines().index(demo_labels.HEADER):][:2 + len(readme_labels())]) == readme
 
 
 @pytest.fixture(scope="module")
