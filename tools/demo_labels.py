@@ -6,7 +6,7 @@
 Photos: ``fertk.Pipeline().analyze`` (one face each). The video: ``fertk.Pipeline().run``
 (the GRU head over the face track, as ``make demo``); a span runs from half-way between the
 last frame of the previous label and its first frame to half-way after its last frame, the
-first from 0 and the last to the last frame's time. ``tests/run/test_demo_labels.py``
+first from 0 and the last to the end of the video (its last frame's time plus one frame). ``tests/run/test_demo_labels.py``
 checks the README's table against the model; run this after the default model changes.
 """
 
@@ -21,8 +21,9 @@ VIDEO = "pexels_wolfgang_langer.mp4"
 HEADER = "| file | seconds | label |"
 
 
-def spans(times: list[float], labels: list[str]) -> list[tuple[float, float, str]]:
-    """Runs of equal labels as ``(start, end, label)``, edges half-way between frames."""
+def spans(times: list[float], labels: list[str], end: float | None = None) -> list[tuple[float, float, str]]:
+    """Runs of equal labels as ``(start, end, label)``, edges half-way between frames; the
+    last run ends at ``end`` (default: the last frame's time)."""
     out: list[tuple[float, float, str]] = []
     for i, (t, label) in enumerate(zip(times, labels, strict=True)):
         if i and label == out[-1][2]:
@@ -32,11 +33,13 @@ def spans(times: list[float], labels: list[str]) -> list[tuple[float, float, str
             out[-1] = (out[-1][0], start, out[-1][2])
         out.append((start, t, label))
     if out:
-        out[-1] = (out[-1][0], times[-1], out[-1][2])
+        out[-1] = (out[-1][0], times[-1] if end is None else end, out[-1][2])
     return out
 
 
 def table() -> list[str]:
+    import numpy as np
+
     import fertk
 
     pipe = fertk.Pipeline()
@@ -45,7 +48,9 @@ def table() -> list[str]:
         (face,) = pipe.analyze(str(MEDIA / name)).faces
         rows.append(f"| `{name}` | | {face.label} |")
     frames = [(rec.time, rec.faces[0].label) for rec in pipe.run(str(MEDIA / VIDEO)) if rec.faces]
-    for a, b, label in spans([t for t, _ in frames], [lab for _, lab in frames]):
+    times = [t for t, _ in frames]
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    for a, b, label in spans(times, [lab for _, lab in frames], end=times[-1] + step if times else None):
         rows.append(f"| `{VIDEO}` | {round(a, 2):g}-{round(b, 2):g} | {label} |")
     return rows
 

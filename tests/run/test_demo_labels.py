@@ -35,6 +35,7 @@ def test_the_table_tool_makes_spans_half_way_between_frames_and_replaces_only_th
     got = demo_labels.spans([0.0, 0.1, 0.2, 0.3, 0.4], ["a", "a", "b", "a", "a"])
     assert [label for *_, label in got] == ["a", "b", "a"]
     assert np.allclose([edge for a, b, _ in got for edge in (a, b)], [0, 0.15, 0.15, 0.25, 0.25, 0.4])
+    assert demo_labels.spans([0.0, 0.1], ["a", "a"], end=0.15) == [(0.0, 0.15, "a")]
     assert demo_labels.spans([], []) == []
     text = "intro\n\n| file | seconds | label |\n| --- | --- | --- |\n| `x.jpg` | | sad |\n\noutro\n"
     new = demo_labels.replace_table(text, ["| file | seconds | label |", "| `x.jpg` | | happy |"])
