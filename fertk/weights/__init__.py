@@ -46,7 +46,7 @@ DEFAULT_BUDGET_MS = 10.0
 BUNDLED: dict[str, tuple[str, str]] = {
     "compact-fer2013": (
         "compact_fer2013",
-        "999bcd12265d4ee7b13c8cd58fc12fa27e910c76122cfff006e816e81ab96135",
+        "313b554cb6a75dc19e06ba8db05883c7e34dac316e509263076ede9d6d2d288c",
     ),
     "compact_tiny-fer2013": (
         "compact_tiny_fer2013",
