@@ -259,7 +259,7 @@ def test_timm_pretrained_file_and_no_internet(tmp_path, monkeypatch):
 
 
 def test_digest_counts_fine_tuning_settings_only_when_set():
-    """Runs made before frame.freeze/lr_backbone existed keep their digest (--resume works)."""
+    """Runs made before frame.freeze/lr_backbone/ema existed keep their digest (--resume works)."""
     import dataclasses
     import hashlib
 
@@ -267,7 +267,7 @@ def test_digest_counts_fine_tuning_settings_only_when_set():
     d = dataclasses.asdict(cfg)
     for key in ("out", "progress", "stop_after_epochs", "checkpoint_every"):
         d["run"].pop(key)
-    for key in ("freeze", "lr_backbone"):
+    for key in ("freeze", "lr_backbone", "ema"):  # ema: added later still, likewise
         d["frame"].pop(key)
     for key in ("geometric", "geometric_options", "illumination_options"):  # likewise, later
         d["frame"]["augment"].pop(key)
