@@ -16,11 +16,16 @@
    ``examples/media/pexels_wolfgang_langer.mp4`` with the defaults vs the full-quality
    detector on every frame, and faces found on every photo of ``examples/media`` and
    ``tests/data`` (still images always get the full-quality detector).
-3. Label flicker (skipped with ``--quick``): label changes per second of the demo video's
-   track without smoothing (the frame model alone), with the default smoothing, and with
-   other choices computed from the same per-frame probabilities.
+3. Label stability (skipped with ``--quick``): on the demo video's track, for the defaults
+   (the labels ``fertk run`` writes) and for other rules computed from the same per-frame
+   probabilities (and from the weights' GRU head, ``--temporal gru``): label changes per
+   second (flicker), the share of one-second windows whose most frequent label is the frame
+   model's most frequent one (agreement; ties agree), and the lag from a change of the frame
+   model's expression (its most frequent label in a centred second) to the label showing it
+   (median over the changes the label follows; short episodes it skips are counted apart).
 
-Usage: ``python benchmarks/bench_run.py [--quick] [--frames N]``. Prints Markdown tables.
+Usage: ``python benchmarks/bench_run.py [--quick] [--frames N] [--labels]`` (``--labels``: the
+label-stability table alone). Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -173,7 +178,6 @@ def speed(n: int, quick: bool) -> dict:
 def quality_and_flicker() -> dict:
     import fertk
     from fertk.io.images import read_image
-    from fertk.temporal.smoothing import TrackSmoother, label_changes_per_second
 
     full = fertk.Pipeline(detect_every=1, scan_every=1, smoothing=0.0)
     default = fertk.Pipeline()
@@ -189,9 +193,10 @@ def quality_and_flicker() -> dict:
     mean_iou = float(np.mean([iou(a.box, b.box) for _, a, b in pairs]))
     agree = float(np.mean([a.label == b.frame_label(default.classes) for _, a, b in pairs]))
     # what a user sees: the smoothed labels, the reference smoothed the same way
-    ref = TrackSmoother(default.smoothing)
-    agree_smooth = float(np.mean([int(np.argmax(ref.update(1, a.probs, t))) == int(np.argmax(b.probs))
-                                  for t, a, b in pairs]))
+    ref = smoothed_labels(np.stack([a.probs for _, a, _ in pairs]), [t for t, _, _ in pairs],
+                          default.smoothing, default.hysteresis)
+    agree_smooth = float(np.mean([int(k) == default.classes.index(b.label)
+                                  for k, (_, _, b) in zip(ref, pairs, strict=True)]))
     rows = [[f"demo video ({n} frames)", f"{found_full / n:.3f} per frame",
              f"{found_def / n:.3f} per frame",
              f"mean IoU of the boxes {mean_iou:.3f}; same label on {100 * agree:.1f}% of the "
@@ -206,34 +211,91 @@ def quality_and_flicker() -> dict:
     table("Detection quality: faces found, full-quality detector on every frame vs defaults",
           ["input", "full quality, every frame", "defaults", "note"], rows)
 
-    # flicker: label changes per second of the (single) track, from the same frame probabilities
+    stability = label_stability(recs_def, default)
+    return {"faces_per_frame": [found_full / n, found_def / n], "iou": mean_iou,
+            "label_agreement": [agree, agree_smooth], **stability}
+
+
+def smoothed_labels(probs: np.ndarray, times: list[float], width: float, ratio: float
+                    ) -> list[int]:
+    """Label indices of one track under :class:`LabelSmoother` (offline: every frame known)."""
+    from fertk.temporal.smoothing import LabelSmoother
+
+    sm = LabelSmoother(width, ratio)
+    for t, p in zip(times, probs, strict=True):
+        sm.add(1, t, p)
+    return [sm.smooth(1, t)[1] for t in times]
+
+
+def label_stability(recs_def: list, default) -> dict:
+    """Flicker, agreement with the frame model and lag, for the defaults and other rules."""
+    from fertk.temporal.smoothing import (
+        TrackSmoother,
+        change_lags,
+        label_changes_per_second,
+        window_agreement,
+    )
+
     faces = [(r.time, r.faces[0]) for r in recs_def if r.faces]
     times = [t for t, _ in faces]
     raw = np.stack([f.frame_probs for _, f in faces])
-    classes = recs_def[0].classes
+    classes = list(default.classes)
+    reference = [classes[int(k)] for k in raw.argmax(1)]
+    gru = fertk_pipeline(temporal=default.weights_temporal) if default.weights_temporal else None
+    head = None
+    if gru is not None:
+        head = np.stack([r.faces[0].probs for r in gru.run(str(DEMO)) if r.faces])
 
-    def changes(probs: np.ndarray) -> float:
-        return label_changes_per_second([classes[int(k)] for k in probs.argmax(1)], times)
+    def measure(labels: list) -> list:
+        labels = [classes[int(k)] if not isinstance(k, str) else k for k in labels]
+        lags = np.array(change_lags(labels, reference, times))
+        hit = lags[~np.isnan(lags)]
+        return [f"{label_changes_per_second(labels, times):.2f}",
+                f"{100 * window_agreement(labels, reference, times):.0f}%",
+                f"{np.median(hit):.2f} s ({len(hit)} of {len(lags)})" if len(hit) else "-"]
 
-    def ema(tau: float) -> np.ndarray:
+    def ema(probs: np.ndarray, tau: float) -> np.ndarray:
         sm = TrackSmoother(tau)
-        return np.stack([sm.update(1, p, t) for p, t in zip(raw, times, strict=True)])
+        return np.stack([sm.update(1, p, t) for p, t in zip(probs, times, strict=True)])
 
-    def average(w: int) -> np.ndarray:
-        return np.stack([raw[max(0, i - w + 1): i + 1].mean(0) for i in range(len(raw))])
+    used = [f.label for _, f in faces]
+    w, m = default.smoothing, default.hysteresis
+    rows = [[f"**defaults: frame model, {w:g} s centred window, hysteresis {m:g}x** "
+             "(the labels `fertk run` wrote)", *measure(used)],
+            ["frame model alone (`--smooth 0`)", *measure(raw.argmax(1))],
+            [f"{w:g} s centred window, no hysteresis (`--hysteresis 1`)",
+             *measure(smoothed_labels(raw, times, w, 1.0))],
+            [f"{w:g} s centred window, hysteresis 1.5x (`--hysteresis 1.5`)",
+             *measure(smoothed_labels(raw, times, w, 1.5))],
+            [f"{w:g} s centred window, hysteresis 3x (`--hysteresis 3`)",
+             *measure(smoothed_labels(raw, times, w, 3.0))],
+            [f"0.5 s centred window, hysteresis {m:g}x (`--smooth 0.5`)",
+             *measure(smoothed_labels(raw, times, 0.5, m))],
+            [f"2 s centred window, hysteresis {m:g}x (`--smooth 2`)",
+             *measure(smoothed_labels(raw, times, 2.0, m))],
+            ["causal EMA, tau 0.3 s (the previous rule)", *measure(ema(raw, 0.3).argmax(1))]]
+    if head is not None:
+        name = default.weights_temporal
+        rows += [[f"the weights' {name} head (`--temporal {name}`, no smoothing)",
+                  *measure(head.argmax(1))],
+                 [f"{name} head, causal EMA tau 0.3 s", *measure(ema(head, 0.3).argmax(1))],
+                 [f"{name} head, {w:g} s centred window, hysteresis {m:g}x "
+                  f"(`--temporal {name} --smooth {w:g}`)", *measure(smoothed_labels(head, times, w, m))]]
+    table(f"Label stability on the demo video ({times[-1] - times[0]:.1f} s, one track, "
+          f"model {default.model.source})",
+          ["labels", "changes / s", "1-s windows agreeing with the frame model",
+           "lag to a change (median; changes followed)"], rows)
+    defaults = measure(used)
+    lags = np.array(change_lags(used, reference, times))
+    return {"flicker": float(defaults[0]), "agreement": window_agreement(used, reference, times),
+            "lag_s": float(np.nanmedian(lags)) if np.isfinite(lags).any() else None,
+            "frame_model_flicker": label_changes_per_second(reference, times)}
 
-    used = np.stack([f.probs for _, f in faces])
-    rows = [["none (frame model alone)", f"{changes(raw):.2f}"],
-            [f"default: EMA, tau {default.smoothing:g} s (`fertk run`)", f"{changes(used):.2f}"]]
-    for tau in (0.15, 0.6):
-        rows.append([f"EMA, tau {tau:g} s", f"{changes(ema(tau)):.2f}"])
-    rows.append(["`--temporal average --window 9` (mean of the last 9 frames)",
-                 f"{changes(average(9)):.2f}"])
-    table(f"Label changes per second on the demo video ({times[-1] - times[0]:.1f} s, one track)",
-          ["smoothing", "label changes / s"], rows)
-    return {"faces_per_frame": [found_full / n, found_def / n], "iou": mean_iou,
-            "label_agreement": [agree, agree_smooth],
-            "flicker": [changes(raw), changes(used)]}
+
+def fertk_pipeline(**config):
+    import fertk
+
+    return fertk.Pipeline(**config)
 
 
 def main() -> None:
@@ -241,7 +303,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="short video, the defaults only, no quality/flicker tables")
     ap.add_argument("--frames", type=int, default=None)
+    ap.add_argument("--labels", action="store_true",
+                    help="only the label-stability table (the demo video, defaults and other rules)")
     args = ap.parse_args()
+    if args.labels:
+        import fertk
+
+        default = fertk.Pipeline()
+        result = label_stability(list(default.run(str(DEMO))), default)
+        print(json.dumps(result, default=float), file=sys.stderr)
+        return
     n = args.frames or (60 if args.quick else 300)
     result = speed(n, args.quick)
     if not args.quick:

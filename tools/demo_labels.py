@@ -4,7 +4,7 @@
     python tools/demo_labels.py --write    # and replace the README's table with it
 
 Photos: ``fertk.Pipeline().analyze`` (one face each). The video: ``fertk.Pipeline().run``
-(the GRU head over the face track, as ``make demo``); a span runs from half-way between the
+(the frame model over the face track, smoothed, as ``make demo``); a span runs from half-way between the
 last frame of the previous label and its first frame to half-way after its last frame, the
 first from 0 and the last to the end of the video (its last frame's time plus one frame). ``tests/run/test_demo_labels.py``
 checks the README's table against the model; run this after the default model changes.

@@ -73,3 +73,27 @@ def test_the_videos_labelled_timings(pipe):
         if face.label != want and not near_edge:
             wrong.append((round(rec.time, 2), face.label, want))
     assert not wrong, wrong
+
+
+def test_the_default_run_labels_the_demo_video_stably_and_follows_the_frame_model(pipe, tmp_path):
+    """docs/run.md's "Label stability": the CSV of the default run on the demo video changes
+    label at most 0.3 times a second, and in at least 90 % of one-second windows its most
+    frequent label is the frame model's (the ``frame_label`` column)."""
+    import csv
+
+    from fertk.io.video import expand_sources
+    from fertk.jobs import OutputOptions, run_job
+    from fertk.temporal.smoothing import label_changes_per_second, window_agreement
+
+    (item,) = expand_sources([str(MEDIA / "pexels_wolfgang_langer.mp4")])
+    res = run_job(pipe, item, tmp_path, OutputOptions(annotate=False, timeline=False))
+    assert res.error is None
+    with open(res.files["csv"], newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["faces"] == "1"]
+    assert len(rows) == res.frames == 472
+    times = [float(r["time"]) for r in rows]
+    labels = [r["label"] for r in rows]
+    frame = [r["frame_label"] for r in rows]
+    assert label_changes_per_second(frame, times) > 0.9  # the frame model alone flickers
+    assert label_changes_per_second(labels, times) <= 0.3
+    assert window_agreement(labels, frame, times) >= 0.9

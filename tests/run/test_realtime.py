@@ -129,27 +129,89 @@ def test_smoothing_reduces_label_flips_on_a_noisy_sequence():
     assert np.array_equal(off.update(1, y, 0.1), y)
 
 
+def test_label_smoother_suppresses_flicker_and_follows_a_change():
+    from fertk.temporal.smoothing import (
+        LabelSmoother,
+        change_lags,
+        label_changes_per_second,
+        window_agreement,
+    )
+
+    rng = np.random.default_rng(0)
+    fps, k = 30.0, 7
+    times = np.arange(0, 8, 1 / fps)
+    truth = (times >= 4).astype(int) + 3  # "happy" for 4 s, then "sadness"
+    logits = rng.normal(0, 1.0, (len(times), k))
+    logits[np.arange(len(times)), truth] += 1.2
+    raw = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    classes = [str(c) for c in range(k)]
+    ref = [classes[i] for i in raw.argmax(1)]
+    labels = {}
+    for ratio in (1.0, 2.0):
+        sm = LabelSmoother(1.0, ratio)
+        for p, t in zip(raw, times, strict=True):
+            sm.add(7, t, p)
+        labels[ratio] = [classes[sm.smooth(7, t)[1]] for t in times]
+    raw_flips = label_changes_per_second(ref, times)
+    assert raw_flips > 5
+    assert label_changes_per_second(labels[2.0], times) <= 0.25  # the one real change, at most 2
+    assert window_agreement(labels[2.0], [classes[i] for i in truth], times) >= 7 / 8
+    lags = change_lags(labels[2.0], [classes[i] for i in truth], times)
+    assert len(lags) == 1 and abs(lags[0]) <= 0.5  # the centred window: no causal lag
+    # windows are in seconds: the same signal at half the frame rate keeps its labels
+    clean = np.eye(k)[truth] * 0.5 + 0.5 / k
+    switch = []
+    for step in (1, 2):
+        sm = LabelSmoother(1.0, 2.0)
+        for p, t in zip(clean[::step], times[::step], strict=True):
+            sm.add(1, t, p)
+        got = np.array([sm.smooth(1, t)[1] for t in times[::step]])
+        switch.append(times[::step][np.argmax(got == 4)])
+    assert 3.5 < switch[0] < 4.5 and abs(switch[0] - switch[1]) <= 1 / fps + 1e-9
+    # a near tie that wobbles slowly: the window alone follows every wobble, hysteresis holds
+    tie = np.full((len(times), k), 0.05)
+    tie[:, 3] = 0.35 + 0.05 * np.sin(2 * np.pi * times / 2)
+    tie[:, 4] = 0.35 - 0.05 * np.sin(2 * np.pi * times / 2)
+    flips = {}
+    for ratio in (1.0, 1.5):
+        sm = LabelSmoother(0.5, ratio)
+        for p, t in zip(tie, times, strict=True):
+            sm.add(1, t, p)
+        flips[ratio] = label_changes_per_second([sm.smooth(1, t)[1] for t in times], times)
+    assert flips[1.0] >= 0.75 and flips[1.5] == 0
+    off = LabelSmoother(0.0, 1.0)
+    off.add(1, 0.0, raw[0])
+    off.add(1, 0.1, raw[1])
+    assert np.allclose(off.smooth(1, 0.0)[0], raw[0]) and np.allclose(off.smooth(1, 0.1)[0], raw[1])
+
+
 def test_default_smoothing_and_raw_frame_probabilities_in_the_csv(tmp_path, media):
     out = tmp_path / "out"
-    # a model without a temporal head (the default, compact-fer2013, runs its GRU instead)
+    # the default model: its frame model, smoothed (its GRU head runs with --temporal gru)
     res = CliRunner().invoke(cli, ["run", str(media["one"]), "--out", str(out), "--no-annotate",
-                                   "--no-timeline", "--device", "cpu", "--weights",
-                                   "minixception-fer2013"], catch_exceptions=False)
+                                   "--no-timeline", "--device", "cpu"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
+    assert "frame model" in res.output and "1 s centred smoothing, hysteresis 2x" in res.output
     with open(out / "one.csv", newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["faces"] == "1"]
-    pipe = fertk.Pipeline(weights="minixception-fer2013")
-    assert pipe.model.head is None and pipe.smoothing > 0
+    pipe = fertk.Pipeline()
+    assert pipe.model.head is None and pipe.smoothing == 1.0 and pipe.hysteresis == 2.0
     classes = pipe.classes
+    times = np.array([float(r["time"]) for r in rows])
     smooth = np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows])
     raw = np.array([[float(r[f"frame_p_{c}"]) for c in classes] for r in rows])
     assert np.allclose(smooth.sum(1), 1, atol=1e-3) and np.allclose(raw.sum(1), 1, atol=1e-3)
-    assert np.allclose(smooth[0], raw[0], atol=1e-4)  # a track starts from its first frame
-    assert not np.allclose(smooth[1:], raw[1:], atol=1e-3)
+    # each frame's probabilities: the mean of its track's frames within half a second
+    tracks = np.array([r["track"] for r in rows])
+    centred = np.stack([raw[(np.abs(times - t) <= 0.5 + 1e-3) & (tracks == tr)].mean(0)
+                        for t, tr in zip(times, tracks, strict=True)])
+    assert np.allclose(smooth, centred, atol=2e-4)
+    assert not np.allclose(smooth, raw, atol=1e-3)
     assert all(r["frame_label"] == classes[int(np.argmax(p))] for r, p in zip(rows, raw,
                                                                             strict=True))
     # the raw probabilities do not depend on smoothing
-    off = fertk.Pipeline(weights="minixception-fer2013", smoothing=0)
+    off = fertk.Pipeline(smoothing=0)
+    assert off.hysteresis == 1
     frame_only = np.stack([f.probs for r in off.run(str(media["one"])) for f in r.faces])
     assert np.allclose(frame_only, raw, atol=2e-4)
 

@@ -122,12 +122,15 @@ def test_a_head_that_needs_no_training_replaces_the_checkpoints_gru(checkpoint):
     a trainable head other than the checkpoint's stays refused (above)."""
     import fertk
 
-    own = fertk.Pipeline(weights=str(checkpoint), engine="torch")
+    own = fertk.Pipeline(weights=str(checkpoint), temporal="gru", engine="torch")
     for name in ("average", "last"):
         pipe = fertk.Pipeline(weights=str(checkpoint), temporal=name, engine="torch")
         assert type(pipe.model.head).__name__ != type(own.model.head).__name__
         assert pipe.model.backbone is not None and pipe.model.classes == own.model.classes
     assert type(own.model.head).__name__ == "GRUHead"
+    # the checkpoint's own head runs only when named: by default the frame model, smoothed
+    plain = fertk.Pipeline(weights=str(checkpoint), engine="torch")
+    assert plain.model.head is None and plain.weights_temporal == "gru" and plain.smoothing > 0
 
 
 def test_interrupted_run_leaves_valid_files(tmp_path, media, checkpoint):
