@@ -6,6 +6,7 @@ plugin's. User errors end in one ``Error: …`` line and no traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -88,14 +89,18 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: one line per user error, tracebacks only for bugs."""
+    """Console-script entry point: one line per user error, tracebacks only for bugs; SIGTERM
+    stops a command like Ctrl-C (:mod:`fertk.signals`), exit status ``128 + signal``."""
+    from fertk import signals
+
     try:
         # without standalone mode click returns what the command returns, and a
         # ``click.exceptions.Exit`` raised by a command comes back as its exit code
-        code = cli.main(args=argv, prog_name="fertk", standalone_mode=False)
+        with signals.stop_on_signals():
+            code = cli.main(args=argv, prog_name="fertk", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
+        click.echo("Terminated." if signals.received() == signal.SIGTERM else "Aborted.", err=True)
+        return signals.exit_code(130)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
@@ -108,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"Error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return 130
+        click.echo("Terminated." if signals.received() == signal.SIGTERM else "Interrupted.",
+                   err=True)
+        return signals.exit_code(130)
     except BrokenPipeError:
         return 0
     return code if type(code) is int else 0  # a command may return other values

@@ -6,7 +6,12 @@
   ``onnx``).
 - :func:`atomic_path` / :func:`atomic_write` write a file so that readers see the old file
   or the complete new one, never a half-written file (temporary file in the same folder,
-  flushed to disk, then ``os.replace``).
+  flushed to disk, then ``os.replace``). :class:`Staged` does the same for a group of files
+  written over time (the outputs of one ``fertk run`` source): each is written under a
+  temporary name (:func:`temporary_name`, which keeps the suffix, so writers that pick a
+  format from the name still can) and all are renamed into place by ``commit``, or removed
+  by ``discard``. :func:`write_problem` turns an ``OSError`` of writing (disk full, read-only
+  disk, no permission) into one line.
 - :func:`check_out_dir` / :func:`make_dir`: an output folder that is a file, lies under a
   file or cannot be created is one :class:`~fertk.errors.FertkError` naming the option and
   the path, before any work starts.
@@ -58,20 +63,89 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             torch.save(state, tmp)
     """
     final = Path(target)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = temporary_name(final)
     try:
         yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
-        os.replace(tmp, final)
+        _move_into_place(tmp, final)
     except BaseException:  # any failure (KeyboardInterrupt included) must not leave the temp file
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+#: The part of a temporary name that marks it (``.NAME.<random>.tmp.SUFFIX``).
+TEMPORARY_MARK = ".tmp"
+
+
+def temporary_name(target: str | os.PathLike[str]) -> Path:
+    """A new empty file beside ``target`` to write it under: hidden, ``.NAME.<random>.tmp``
+    plus ``target``'s suffix (``.x.csv.k2j1.tmp.csv``), creating the folder if needed."""
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f"{TEMPORARY_MARK}{final.suffix}",
+                                dir=final.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def is_temporary(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a name :func:`temporary_name` made (left behind by a killed run)."""
+    name = Path(path).name
+    return name.startswith(".") and f"{TEMPORARY_MARK}." in name or name.endswith(TEMPORARY_MARK)
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
+    os.replace(tmp, final)
+
+
+class Staged:
+    """Files written under temporary names and renamed into place together.
+
+    ``staged.path(final)`` gives the temporary name to write ``final`` under; ``commit()``
+    flushes each to disk and renames it into place, in the order they were staged except
+    that ``last`` (a file whose presence says the others are complete) goes last;
+    ``discard()`` removes every temporary file (a failed write leaves no final name).
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[Path, Path] = {}
+
+    def path(self, final: str | os.PathLike[str]) -> Path:
+        final = Path(final)
+        if final not in self.files:
+            self.files[final] = temporary_name(final)
+        return self.files[final]
+
+    def commit(self, last: str | os.PathLike[str] | None = None) -> None:
+        order = sorted(self.files, key=lambda f: last is not None and f == Path(last))
+        try:
+            for final in order:
+                _move_into_place(self.files[final], final)
+                del self.files[final]
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        for tmp in self.files.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self.files.clear()
+
+
+def write_problem(exc: OSError, what: str) -> str:
+    """One line for an ``OSError`` of writing ``what``: the reason, and for a full disk how
+    to go on."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"cannot write {what}: {reason} (nothing half-written was left under a final "
+                "name; free some space and run the same command again)")
+    return f"cannot write {what}: {reason}"
 
 
 def atomic_write(target: str | os.PathLike[str], data: str | bytes, encoding: str = "utf-8") -> Path:

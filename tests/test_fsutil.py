@@ -35,3 +35,22 @@ def test_json_numpy_values_nan_and_paths(tmp_path):
                                          "t": [1, 2], "p": str(tmp_path)}
     path = write_json(tmp_path / "d.json", data)
     assert json.loads(path.read_text()) == json.loads(to_json(data))
+
+
+def test_staged_files_appear_together_keep_their_suffix_and_vanish_on_discard(tmp_path):
+    from fertk.fsutil import Staged, is_temporary
+
+    staged = Staged()
+    a, b = staged.path(tmp_path / "x.csv"), staged.path(tmp_path / "x.summary.json")
+    assert a.suffix == ".csv" and b.suffix == ".json" and is_temporary(a) and is_temporary(b)
+    assert staged.path(tmp_path / "x.csv") == a  # one temporary name per final name
+    a.write_text("rows")
+    b.write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir() if not is_temporary(p)) == []
+    staged.commit(last=tmp_path / "x.summary.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x.summary.json"]
+    again = Staged()
+    again.path(tmp_path / "y.csv").write_text("half")
+    again.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "x.summary.json"]
+    assert not is_temporary(tmp_path / "x.csv") and not is_temporary(tmp_path / ".hidden.csv")

@@ -7,9 +7,14 @@ an annotated video (boxes, labels, probability bars) or, for still images, one a
 image each, a per-track summary (:class:`TrackSummary`: dominant expression, time spent in
 each), a timeline PNG of the probabilities over time and the summary JSON. Which ones is
 :class:`OutputOptions`; :meth:`RunOutputs.for_job` reads everything else from the
-pipeline's :class:`~fertk.io.job.Job`. Drawing is :mod:`fertk.draw`. Files are flushed at
-least every ``flush_interval`` seconds and closed on Ctrl-C or an exception, so what was
-written stays valid.
+pipeline's :class:`~fertk.io.job.Job`. Drawing is :mod:`fertk.draw`.
+
+Every file is written under a temporary name beside its final one
+(:class:`fertk.fsutil.Staged`) and renamed into place when the source is complete, the
+summary JSON last: a reader sees a source's files whole or not at all. On Ctrl-C or SIGTERM
+(:mod:`fertk.signals`) :meth:`RunOutputs.close` still finishes them (valid files of the
+frames done, ``"interrupted": true`` in the summary); on an error (a full disk)
+:meth:`RunOutputs.abort` removes them, leaving no half-written file under a final name.
 
 Memory is constant in the length of the video: per-track accumulators are O(classes), and
 the timeline keeps at most ``max_points`` points per track, halving its resolution when full.
@@ -17,7 +22,9 @@ the timeline keeps at most ``max_points`` points per track, halving its resoluti
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
 import time as _time
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fertk.fsutil import write_json
+from fertk.fsutil import Staged, to_json
 from fertk.io.results import FaceResult, FrameResult, columns, rows  # re-exported
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +52,8 @@ class OutputOptions:
     timeline: bool = True
     landmarks: bool = False
     max_frames: int | None = None
+    #: more keys for the summary JSON (``fertk run``: the digest of its settings, for resuming)
+    summary_extra: dict[str, Any] | None = None
 
 
 # -- tabular writers ---------------------------------------------------------------------------
@@ -52,7 +61,7 @@ class _Flushing:
     def __init__(self, path: Path, flush_interval: float):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "w", encoding="utf-8", newline="")
+        self._fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
         self.flush_interval = float(flush_interval)
         self._last = _time.monotonic()
 
@@ -68,12 +77,16 @@ class _Flushing:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
             try:
-                os.fsync(self._fh.fileno())
-            except OSError:  # pragma: no cover - e.g. a pipe
-                pass
-            self._fh.close()
+                self._fh.flush()
+                try:
+                    os.fsync(self._fh.fileno())
+                except OSError as exc:  # a pipe cannot be synced; a full disk must be told
+                    if exc.errno not in (errno.EINVAL, errno.ESPIPE):
+                        raise
+            finally:
+                with contextlib.suppress(OSError):
+                    self._fh.close()
 
 
 def _cell(key: str, value: Any) -> str:
@@ -284,6 +297,21 @@ def annotate(image: np.ndarray, rec: FrameResult, *, landmarks: bool = True, bar
     return draw_results(image, rec, landmarks=landmarks, bars=bars)
 
 
+def _check_video(path: Path, frames: int) -> None:
+    """The encoder reports no write error (a full disk): check that the closed video holds
+    its frames; an ``OSError`` otherwise."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    if frames and count != frames:
+        raise OSError(errno.EIO, f"the annotated video holds {count} of its {frames} frames "
+                      "(a full disk?)")
+
+
 # -- one source's outputs ----------------------------------------------------------------------
 class RunOutputs:
     """All files of one source, written as results arrive; a context manager.
@@ -305,13 +333,14 @@ class RunOutputs:
                    video=options.annotate and not job.still,
                    stills=options.annotate and job.still, still_name=job.item.still_name,
                    timeline=options.timeline and not job.still, landmarks=options.landmarks,
-                   frame_label=job.frame_probs, fps=job.fps)
+                   frame_label=job.frame_probs, fps=job.fps, extra=options.summary_extra)
 
     def __init__(self, out_dir: str | os.PathLike, name: str, classes: list[str], *,
                  csv_file: bool = True, jsonl: bool = True, video: bool = False,
                  timeline: bool = False, landmarks: bool = False, frame_label: bool = False,
                  fps: float | None = None, flush_interval: float = 1.0, stills: bool = False,
-                 still_name: Callable[[str], str] | None = None):
+                 still_name: Callable[[str], str] | None = None,
+                 extra: dict[str, Any] | None = None):
         from fertk.fsutil import make_dir
 
         self.out_dir = make_dir(out_dir, "--out")
@@ -319,12 +348,15 @@ class RunOutputs:
         self.classes = list(classes)
         self.fps = fps
         self.paths: dict[str, Path] = {}
+        self.extra = dict(extra or {})
+        self.staged = Staged()
         self.csv = self.jsonl = self.video = None
+        self.closed = False
         if csv_file:
-            self.csv = CsvWriter(self._path("csv", ".csv"), classes, landmarks=landmarks,
+            self.csv = CsvWriter(self._staged("csv", ".csv"), classes, landmarks=landmarks,
                                  frame_label=frame_label, flush_interval=flush_interval)
         if jsonl:
-            self.jsonl = JsonlWriter(self._path("jsonl", ".jsonl"), landmarks=landmarks,
+            self.jsonl = JsonlWriter(self._staged("jsonl", ".jsonl"), landmarks=landmarks,
                                      flush_interval=flush_interval)
         self._want_video = video
         self.landmarks = landmarks
@@ -336,12 +368,15 @@ class RunOutputs:
             self.stills_dir.mkdir(parents=True, exist_ok=True)
             self.paths["annotated"] = self.stills_dir
         self.still_name = still_name or (lambda path: Path(path).stem)
-        self.closed = False
 
     def _path(self, key: str, suffix: str) -> Path:
         p = self.out_dir / f"{self.name}{suffix}"
         self.paths[key] = p
         return p
+
+    def _staged(self, key: str, suffix: str) -> Path:
+        """The temporary name to write output ``key`` under until :meth:`close`."""
+        return self.staged.path(self._path(key, suffix))
 
     def write(self, rec: FrameResult, image: np.ndarray | None = None) -> None:
         if self.csv is not None:
@@ -355,25 +390,49 @@ class RunOutputs:
             if self.video is None:
                 from fertk.io.video import VideoWriter
 
-                self.video = VideoWriter(self._path("video", ".annotated.mp4"), fps=self.fps or 30.0)
+                self.video = VideoWriter(self._staged("video", ".annotated.mp4"),
+                                         fps=self.fps or 30.0)
             self.video.write(annotate(image, rec, landmarks=self.landmarks))
         if self.stills_dir is not None and image is not None:
-            import cv2
+            from fertk.io.images import write_image
 
-            target = self.stills_dir / f"{self.still_name(rec.source)}.jpg"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(target), annotate(image, rec))
+            write_image(self.stills_dir / f"{self.still_name(rec.source)}.jpg", annotate(image, rec))
 
     def close(self, stats: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Finish every file and rename them into place (the summary last); returns the
+        summary. On an error nothing is left under a final name (:meth:`abort`)."""
         if self.closed:
             return self.result
         self.closed = True
+        try:
+            self._finish(stats)
+        except BaseException:
+            self._discard()
+            raise
+        return self.result
+
+    def abort(self) -> None:
+        """Stop without results: close the files and remove them (nothing under a final name)."""
+        if not self.closed:
+            self.closed = True
+            self._discard()
+
+    def _discard(self) -> None:
+        for w in (self.csv, self.jsonl, self.video):
+            if w is not None:
+                with contextlib.suppress(Exception):
+                    w.close()
+        self.staged.discard()
+
+    def _finish(self, stats: dict[str, Any] | None) -> None:
         for w in (self.csv, self.jsonl, self.video):
             if w is not None:
                 w.close()
+        if self.video is not None:
+            _check_video(self.video.path, self.video.frames)
         if self.timeline is not None:
-            self.timeline.save_png(self._path("timeline", ".timeline.png"), title=self.name)
-        self.summary.write_csv(self._path("tracks", ".tracks.csv"))
+            self.timeline.save_png(self._staged("timeline", ".timeline.png"), title=self.name)
+        self.summary.write_csv(self._staged("tracks", ".tracks.csv"))
         self.result = {
             "name": self.name,
             "frames": self.summary.frames,
@@ -381,12 +440,14 @@ class RunOutputs:
             "tracks": self.summary.rows(),
             **(stats or {}),
             **({"video_codec": self.video.codec} if self.video is not None else {}),
+            **self.extra,
             "files": {k: str(v) for k, v in self.paths.items()},
         }
         path = self._path("summary", ".summary.json")
         self.result["files"]["summary"] = str(path)
-        write_json(path, self.result)
-        return self.result
+        tmp = self.staged.path(path)
+        tmp.write_text(to_json(self.result) + "\n", encoding="utf-8")
+        self.staged.commit(last=path)
 
     def __enter__(self) -> RunOutputs:
         return self
