@@ -27,7 +27,8 @@ def list_components(kind: str, pattern: str | None = None) -> list[str]:
 #: Lazy top-level names → their modules (imported on first use; torch only when a pipeline
 #: is built).
 _LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.pipeline", "Results": "fertk.pipeline",
-         "to_dataframe": "fertk.io.results", "plot_faces": "fertk.plots",
+         "to_dataframe": "fertk.io.results", "read_results": "fertk.io.table",
+         "plot_faces": "fertk.plots",
          "plot_timeline": "fertk.plots"}
 
 
@@ -54,6 +55,7 @@ __all__ = [
     "analyze",
     "plot_faces",
     "plot_timeline",
+    "read_results",
     "to_dataframe",
     "__version__",
     "FertkError",

@@ -52,6 +52,8 @@ class OutputOptions:
     timeline: bool = True
     landmarks: bool = False
     max_frames: int | None = None
+    #: the collection's results table (``OUT/results/``, Parquet: :mod:`fertk.io.table`)
+    table: bool = True
     #: more keys for the summary JSON (``fertk run``: the digest of its settings, for resuming)
     summary_extra: dict[str, Any] | None = None
 
@@ -333,14 +335,15 @@ class RunOutputs:
                    video=options.annotate and not job.still,
                    stills=options.annotate and job.still, still_name=job.item.still_name,
                    timeline=options.timeline and not job.still, landmarks=options.landmarks,
-                   frame_label=job.frame_probs, fps=job.fps, extra=options.summary_extra)
+                   frame_label=job.frame_probs, fps=job.fps, extra=options.summary_extra,
+                   table=options.table)
 
     def __init__(self, out_dir: str | os.PathLike, name: str, classes: list[str], *,
                  csv_file: bool = True, jsonl: bool = True, video: bool = False,
                  timeline: bool = False, landmarks: bool = False, frame_label: bool = False,
                  fps: float | None = None, flush_interval: float = 1.0, stills: bool = False,
                  still_name: Callable[[str], str] | None = None,
-                 extra: dict[str, Any] | None = None):
+                 extra: dict[str, Any] | None = None, table: bool = False):
         from fertk.fsutil import make_dir
 
         self.out_dir = make_dir(out_dir, "--out")
@@ -350,7 +353,7 @@ class RunOutputs:
         self.paths: dict[str, Path] = {}
         self.extra = dict(extra or {})
         self.staged = Staged()
-        self.csv = self.jsonl = self.video = None
+        self.csv = self.jsonl = self.video = self.table = None
         self.closed = False
         if csv_file:
             self.csv = CsvWriter(self._staged("csv", ".csv"), classes, landmarks=landmarks,
@@ -358,6 +361,12 @@ class RunOutputs:
         if jsonl:
             self.jsonl = JsonlWriter(self._staged("jsonl", ".jsonl"), landmarks=landmarks,
                                      flush_interval=flush_interval)
+        if table:
+            from fertk.io.table import FACES_DIR, FacesTableWriter
+
+            self.table = FacesTableWriter(
+                self.staged.path(self._table_path("table", FACES_DIR)), name, self.classes,
+                landmarks=68 if landmarks is True else int(landmarks or 0))
         self._want_video = video
         self.landmarks = landmarks
         self.summary = TrackSummary(classes)
@@ -374,6 +383,11 @@ class RunOutputs:
         self.paths[key] = p
         return p
 
+    def _table_path(self, key: str, folder: Path) -> Path:
+        p = self.out_dir / folder / f"{self.name}.parquet"
+        self.paths[key] = p
+        return p
+
     def _staged(self, key: str, suffix: str) -> Path:
         """The temporary name to write output ``key`` under until :meth:`close`."""
         return self.staged.path(self._path(key, suffix))
@@ -383,6 +397,8 @@ class RunOutputs:
             self.csv.write(rec)
         if self.jsonl is not None:
             self.jsonl.write(rec)
+        if self.table is not None:
+            self.table.write(rec)
         self.summary.add(rec)
         if self.timeline is not None:
             self.timeline.add(rec)
@@ -418,14 +434,14 @@ class RunOutputs:
             self._discard()
 
     def _discard(self) -> None:
-        for w in (self.csv, self.jsonl, self.video):
+        for w in (self.csv, self.jsonl, self.video, self.table):
             if w is not None:
                 with contextlib.suppress(Exception):
                     w.close()
         self.staged.discard()
 
     def _finish(self, stats: dict[str, Any] | None) -> None:
-        for w in (self.csv, self.jsonl, self.video):
+        for w in (self.csv, self.jsonl, self.video, self.table):
             if w is not None:
                 w.close()
         if self.video is not None:
@@ -433,6 +449,11 @@ class RunOutputs:
         if self.timeline is not None:
             self.timeline.save_png(self._staged("timeline", ".timeline.png"), title=self.name)
         self.summary.write_csv(self._staged("tracks", ".tracks.csv"))
+        if self.table is not None:
+            from fertk.io.table import TRACKS_DIR, write_tracks
+
+            write_tracks(self.staged.path(self._table_path("tracks_table", TRACKS_DIR)),
+                         self.name, self.classes, self.summary.rows())
         self.result = {
             "name": self.name,
             "frames": self.summary.frames,
