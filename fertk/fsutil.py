@@ -63,6 +63,10 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             torch.save(state, tmp)
     """
     final = Path(target)
+    if final.is_dir():
+        from fertk.errors import FertkError
+
+        raise FertkError(f"{final} is a folder: name a file to write")
     tmp = temporary_name(final)
     try:
         yield tmp
@@ -142,7 +146,7 @@ def write_problem(exc: OSError, what: str) -> str:
     import errno
 
     reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return (f"cannot write {what}: {reason} (nothing half-written was left under a final "
                 "name; free some space and run the same command again)")
     return f"cannot write {what}: {reason}"

@@ -124,10 +124,11 @@ def backbone_wrapper(net: Any):
 
 
 def export_backbone(net: Any, input_spec: dict[str, Any], path: Path, *, opset: int = DEFAULT_OPSET,
-                    atol: float = 1e-4, samples: int = 4, generator: Any = None
-                    ) -> tuple[list[str], float]:
+                    atol: float = 1e-4, samples: int = 4, generator: Any = None,
+                    name: Path | None = None) -> tuple[list[str], float]:
     """Write the backbone to ``path`` (input ``input``; outputs ``logits`` [, ``features``]);
-    ``(output names, parity)``."""
+    ``(output names, parity)``; ``name``: the file to name in messages (``path`` is often a
+    temporary one)."""
     import torch
 
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -140,11 +141,11 @@ def export_backbone(net: Any, input_spec: dict[str, Any], path: Path, *, opset: 
         ref = wrapper(x)
     ref_logits = (ref[0] if has_features else ref).numpy()
     got = session(path).run(None, {"input": x.numpy()})[0]
-    return outputs, _parity(path, "", got, ref_logits, atol)
+    return outputs, _parity(name or path, "", got, ref_logits, atol)
 
 
 def export_head(head: Any, path: Path, *, opset: int = DEFAULT_OPSET, atol: float = 1e-4,
-                samples: int = 4, generator: Any = None) -> float:
+                samples: int = 4, generator: Any = None, name: Path | None = None) -> float:
     """Write a temporal head to ``path`` (input ``window`` (B, T, D), output ``logits``); parity."""
     import torch
 
@@ -161,7 +162,7 @@ def export_head(head: Any, path: Path, *, opset: int = DEFAULT_OPSET, atol: floa
     with torch.no_grad():
         href = head(win).numpy()
     hgot = session(path).run(None, {"window": win.numpy()})[0]
-    return _parity(path, "head ", hgot, href, atol)
+    return _parity(name or path, "head ", hgot, href, atol)
 
 
 class OnnxHead:

@@ -86,9 +86,27 @@ class OnnxClassifier(_Classifier):
         sha = ckpt.metadata.get("sha256") or "nosha"
         onnx_path = cache_root() / "onnx" / f"{Path(ckpt.path).stem}-{sha[:16]}.onnx"
         if not onnx_path.is_file():  # export beside it, then rename: concurrent runs are safe
-            with atomic_path(onnx_path) as tmp:
-                export_backbone(model.backbone, dict(ckpt.metadata["input_spec"]), tmp)
+            try:
+                with atomic_path(onnx_path) as tmp:
+                    export_backbone(model.backbone, dict(ckpt.metadata["input_spec"]), tmp)
+            except (OSError, FertkError):  # the cache cannot be written (read-only, a file)
+                return cls._uncached(model, threads, device)
         return cls(onnx_path, model, threads, device)
+
+    @classmethod
+    def _uncached(cls, model: ModelSpec, threads: int | None, device: Any) -> OnnxClassifier:
+        """The export in a private temporary folder, loaded, then removed: onnxruntime runs
+        when the cache cannot be written (``FERTK_CACHE_DIR`` read-only or a file)."""
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="fertk-onnx-"))
+        try:
+            path = tmp / "model.onnx"
+            export_backbone(model.backbone, dict(model.checkpoint.metadata["input_spec"]), path)
+            return cls(path, model, threads, device)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         with torch_threads(self.threads):  # the preprocessing runs in torch
