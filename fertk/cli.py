@@ -118,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         return signals.exit_code(130)
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full or read-only disk in any command: one line, not a bug
+        from fertk.fsutil import WRITE_ERRNOS, write_problem
+
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        click.echo(f"Error: {write_problem(exc, exc.filename or 'a file', atomic=False)}", err=True)
+        return 1
     return code if type(code) is int else 0  # a command may return other values
 
 

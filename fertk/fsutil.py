@@ -25,6 +25,7 @@ loaded already), so ``fertk --help`` and ``fertk list`` may use it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -140,15 +141,19 @@ class Staged:
         self.files.clear()
 
 
-def write_problem(exc: OSError, what: str) -> str:
-    """One line for an ``OSError`` of writing ``what``: the reason, and for a full disk how
-    to go on."""
-    import errno
+#: ``errno`` values of writing that say the disk, not the program, is at fault (full, over a
+#: quota or a file-size limit, read-only): ``fertk.cli.main`` reports them in one line.
+WRITE_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS")
+                         if hasattr(errno, name))
 
+
+def write_problem(exc: OSError, what: str, atomic: bool = True) -> str:
+    """One line for an ``OSError`` of writing ``what``: the reason, and for a full disk how
+    to go on (``atomic``: the writer left nothing half-written under a final name)."""
     reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return (f"cannot write {what}: {reason} (nothing half-written was left under a final "
-                "name; free some space and run the same command again)")
+    if exc.errno in WRITE_ERRNOS - {errno.EROFS}:
+        kept = "nothing half-written was left under a final name; " if atomic else ""
+        return f"cannot write {what}: {reason} ({kept}free some space and run the same command again)"
     return f"cannot write {what}: {reason}"
 
 

@@ -66,3 +66,19 @@ def test_an_unwritable_cache_still_runs_onnxruntime(tmp_path, checkpoint, monkey
     assert pipe.classifier.name == "onnxruntime"
     assert len(pipe.analyze(str(PHOTO)).faces) == 1
     assert cache.read_text() == "a file, not a folder"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+def test_a_full_disk_in_any_command_is_one_line(tmp_path):
+    """A write error that is the disk's (full, a file-size limit, read-only) in a command with
+    no handler of its own (here `fertk synth`) is one line from fertk.cli.main, exit 1."""
+    import subprocess
+
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)); "
+            "from fertk.cli import main; sys.exit(main(sys.argv[1:]))")
+    res = subprocess.run([sys.executable, "-c", code, "synth", str(tmp_path / "syn"),
+                          "--identities", "1"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("Error: cannot write") and \
+        "File too large" in res.stderr
