@@ -8,7 +8,9 @@
      no output files;
    - fertk run with no options: :func:`fertk.jobs.run_job` with ``Pipeline()`` and every
      output (CSV, JSONL, annotated video, timeline PNG), and a few variants;
-   - peak memory (RSS high-water mark of a child process) on the video and on one 4x longer.
+   - peak memory (RSS high-water marks of a child ``fertk run`` and of its largest worker) on
+     videos of 500 and 5,000 frames, with ``--workers 1`` and ``--workers 2``;
+   - the workers speed-up: ``fertk run`` over 8 short videos with ``--workers 1`` and 2.
 
    Compare the ratio to the naive loop more than the absolute fps: both are measured in the
    same run, under the same machine load.
@@ -113,21 +115,6 @@ def pipelined(video: Path, out: Path, **config) -> tuple[float, int, dict]:
                                                           "codec": res.get("video_codec")}
 
 
-def peak_rss_mb(video: Path, out: Path) -> float:
-    """Peak RSS of a child process running the default pipeline on ``video`` (ru_maxrss)."""
-    code = f"""
-import json, resource
-from fertk.io.video import expand_sources
-from fertk.jobs import run_job
-from fertk.pipeline import Pipeline
-(item,) = expand_sources([{str(video)!r}])
-run_job(Pipeline(), item, {str(out)!r})
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(res.stdout.strip().splitlines()[-1]) / 1024.0
-
-
 def table(title: str, cols: list[str], rows: list[list]) -> None:
     print(f"\n### {title}\n")
     print("| " + " | ".join(cols) + " |")
@@ -166,13 +153,63 @@ def speed(n: int, quick: bool) -> dict:
               ["loop", "frames", "fps", "vs naive"], rows)
         print(f"\nstart-up of the default pipeline (not in the fps): {result['startup_s']:.1f} s")
         if not quick:
-            long = make_video(tmp / "long.mp4", 4 * n)
-            m1 = peak_rss_mb(video, tmp / "mem1")
-            m2 = peak_rss_mb(long, tmp / "mem2")
-            table("Peak memory, defaults", ["video", "frames", "peak RSS (MB)"],
-                  [["short", n, f"{m1:.0f}"], ["long (4x)", 4 * n, f"{m2:.0f}"]])
-            result["rss_mb"] = [round(m1), round(m2)]
+            result.update(memory(tmp))
+            result.update(workers_speedup(tmp))
         return result
+
+
+def _cli_child(args: list[str]) -> tuple[float, list[float]]:
+    """``fertk run ARGS`` in a child process: its wall time and peak RSS (MB) of the parent
+    and of its largest worker (``ru_maxrss``; 0 without workers)."""
+    code = (
+        "import json, resource, sys, time\n"
+        "from fertk.cli import main\n"
+        "t0 = time.perf_counter()\n"
+        f"code = main({args!r})\n"
+        "dt = time.perf_counter() - t0\n"
+        "rs = [resource.getrusage(w).ru_maxrss for w in "
+        "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]\n"
+        "print(json.dumps([code, dt, rs]))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code, dt, rss = json.loads(res.stdout.strip().splitlines()[-1])
+    if code:
+        raise RuntimeError(res.stderr[-2000:])
+    return dt, [r / 1024.0 for r in rss]
+
+
+def memory(tmp: Path, lengths: tuple[int, ...] = (500, 5000)) -> dict:
+    """Peak RSS of ``fertk run`` with the defaults (every output) on videos of ``lengths``
+    frames, with ``--workers 1`` (one video) and ``--workers 2`` (two copies, one each)."""
+    rows, found = [], {}
+    for n in lengths:
+        folder = tmp / f"mem{n}"
+        folder.mkdir()
+        video = make_video(folder / "a.mp4", n)
+        os.symlink(video, folder / "b.mp4")
+        one = _cli_child(["run", str(video), "--out", str(tmp / f"memout1_{n}")])[1]
+        two = _cli_child(["run", str(folder), "--workers", "2", "--out",
+                          str(tmp / f"memout2_{n}")])[1]
+        rows.append([n, f"{one[0]:.0f}", f"{two[0]:.0f} + {two[1]:.0f} per worker"])
+        found[n] = [round(one[0]), round(two[0]), round(two[1])]
+    table("Peak memory (RSS, MB), defaults, 640x480 one-face video",
+          ["frames", "`--workers 1`", "`--workers 2` (parent + largest worker)"], rows)
+    return {"rss_mb": found}
+
+
+def workers_speedup(tmp: Path, videos: int = 8, frames: int = 90) -> dict:
+    """Wall time of ``fertk run`` over ``videos`` short videos with ``--workers 1`` and 2
+    (start-up of the process and its workers included)."""
+    folder = tmp / "eight"
+    folder.mkdir()
+    for k in range(videos):
+        make_video(folder / f"v{k}.mp4", frames)
+    t1 = _cli_child(["run", str(folder), "--out", str(tmp / "w1")])[0]
+    t2 = _cli_child(["run", str(folder), "--workers", "2", "--out", str(tmp / "w2")])[0]
+    table(f"Workers: {videos} videos of {frames} frames (640x480), defaults, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+          ["workers", "seconds", "speed-up"],
+          [[1, f"{t1:.1f}", "1.00x"], [2, f"{t2:.1f}", f"{t1 / t2:.2f}x"]])
+    return {"workers_s": [round(t1, 1), round(t2, 1)], "workers_speedup": round(t1 / t2, 2)}
 
 
 def quality_and_flicker() -> dict:
