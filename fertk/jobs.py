@@ -112,6 +112,9 @@ def _job_in_worker(config: dict[str, Any], item: MediaItem, out_dir: str,
             return run_job(config, item, out_dir, options)
     except KeyboardInterrupt as exc:  # stopped: what the job finished, or that it did not run
         done = getattr(exc, "summary", None)
+        if done is None and isinstance(exc.__context__, _WriteError):  # could not finish them
+            done = _not_run(item)
+            done.error = f"{item.name}: {write_problem(exc.__context__.__cause__, 'its files')}"
         return done if done is not None else _not_run(item)
     except Exception as exc:  # a bug in one job: report it with its traceback, go on
         return JobSummary.failed(item, f"{type(exc).__name__}: {exc}",

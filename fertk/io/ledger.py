@@ -12,7 +12,9 @@ modification time. Running the same command again (:meth:`Ledger.plan`):
   (its temporary files, left by SIGKILL, are removed first: :func:`remove_temporaries`);
 - skips a source that failed, unless ``retry_failed`` (``--retry-failed``);
 - refuses, in one line, settings that differ from the ledger's (a changed model or option
-  would mix results made two ways in one folder), unless ``--out`` is a new folder.
+  would mix results made two ways in one folder), unless ``--out`` is a new folder; in the
+  default folder (``fertk-run/``, no ``--out`` given: a scratch folder for trying things)
+  other settings start the ledger afresh instead (``replace_other``).
 
 Output names are per source and the ledger is updated under a lock (:func:`_locked`), read,
 merged and replaced atomically, so the tasks of a SLURM array (``--shard I/N``) may share one
@@ -124,11 +126,15 @@ class Plan:
 class Ledger:
     """The ledger of output folder ``out_dir`` for a run with ``settings``."""
 
-    def __init__(self, out_dir: str | os.PathLike, settings: dict[str, Any]):
+    def __init__(self, out_dir: str | os.PathLike, settings: dict[str, Any],
+                 replace_other: bool = False):
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / LEDGER
         self.settings = settings
         self.digest = settings_digest(settings)
+        self.replace_other = replace_other
+        #: the settings that differed, when ``replace_other`` started the ledger afresh
+        self.replaced: list[str] = []
 
     def read(self) -> dict[str, Any] | None:
         if not self.path.is_file():
@@ -151,6 +157,9 @@ class Ledger:
             return {}
         old = data.get("settings") or {}
         changed = [k for k in sorted(set(old) | set(self.settings)) if old.get(k) != self.settings.get(k)]
+        if changed and self.replace_other:
+            self.replaced = changed
+            return {}
         if changed:
             shown = "; ".join(f"{k}: {_short(old.get(k))} before, {_short(self.settings.get(k))} now"
                               for k in changed[:3])
@@ -216,6 +225,8 @@ class Ledger:
             data = self.read() or {}
             from fertk import __version__
 
+            if data.get("settings") not in (None, self.settings):  # replace_other: afresh
+                data["sources"] = {}
             data.update(schema=SCHEMA, fertk=__version__, settings=self.settings)
             data.setdefault("sources", {})[item.name] = entry
             write_json(self.path, data)

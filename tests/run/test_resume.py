@@ -94,6 +94,24 @@ def test_changed_settings_are_refused_unless_out_is_new(tmp_path, media, checkpo
     assert "1 source(s) done before, skipped" in " ".join(capsys.readouterr().err.split())
 
 
+def test_the_default_folder_starts_afresh_on_other_settings(tmp_path, media, checkpoint,
+                                                             capsys, monkeypatch):
+    """No --out: fertk-run/ is a scratch folder; other settings there replace the earlier
+    results (with a note) instead of being refused."""
+    monkeypatch.chdir(tmp_path)
+    args = ["run", str(media["one"]), "--weights", str(checkpoint), "--engine", "torch",
+            "--max-frames", "4", "--no-annotate", "--no-timeline"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--stride", "2"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "made with other settings (stride" in err and "replaced" in err
+    rows = (tmp_path / "fertk-run" / "one.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert [r.split(",")[1] for r in rows] == ["0", "2", "4", "6"]
+    ledger = json.loads((tmp_path / "fertk-run" / "fertk-run.ledger.json").read_text())
+    assert ledger["settings"]["stride"] == 2 and list(ledger["sources"]) == ["one"]
+
+
 def test_a_failed_source_is_skipped_until_retry_failed(tmp_path, media, checkpoint, capsys):
     videos = tmp_path / "videos"
     videos.mkdir()

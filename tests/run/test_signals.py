@@ -108,7 +108,8 @@ def test_sigterm_to_the_parent_alone_stops_two_workers(tmp_path):
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "leaked" not in err, err
     assert not [pid for pid in workers if _running(pid)]  # the workers are gone with the parent
-    assert sorted(p.name for p in out.glob("*.summary.json")) == ["a.summary.json", "b.summary.json"]
+    assert sorted(p.name for p in out.glob("*.summary.json")) == \
+        ["a.summary.json", "b.summary.json"], (sorted(p.name for p in out.iterdir()), err)
     for name in ("a", "b"):
         _check_source(out, name)
     assert not list(out.glob("c.*"))  # the third never started
