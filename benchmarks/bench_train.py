@@ -135,14 +135,10 @@ DEFAULT_MODELS = ("compact_tiny@input_size=48,batch_norm=fold", "compact@input_s
 
 def parse_model(text: str) -> tuple[str, dict]:
     """``name[@key=value,...]`` (``compact@input_size=48,batch_norm=fold``, ``timm:resnet18``)."""
-    import yaml
+    from fertk.clitools import parse_options
 
     name, _, rest = text.partition("@")
-    opts = {}
-    for part in filter(None, rest.split(",")):
-        key, _, value = part.partition("=")
-        opts[key] = yaml.safe_load(value)
-    return name, opts
+    return name, parse_options(list(filter(None, rest.split(","))), "--model")
 
 
 def sweep(name: str, opts: dict, crops: np.ndarray, labels: np.ndarray, steps: int) -> None:

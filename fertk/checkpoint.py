@@ -141,9 +141,8 @@ def _validate_input_spec(spec: Any, where: str) -> dict[str, Any]:
             or len(vals) not in (1, chans)
             or not all(isinstance(v, (int, float)) for v in vals)
         ):
-            raise FertkError(
-                f"{where}: 'input_spec.{key}' must be a list of 1 or {chans} numbers, got {vals!r}"
-            )
+            count = "1 number" if chans == 1 else f"1 or {chans} numbers"
+            raise FertkError(f"{where}: 'input_spec.{key}' must be a list of {count}, got {vals!r}")
         out[key] = [float(v) for v in vals]
     if any(v <= 0 for v in out["std"]):
         raise FertkError(f"{where}: 'input_spec.std' must be positive, got {out['std']!r}")
@@ -469,6 +468,23 @@ def _load_part(module: Any, sd: dict[str, Any], part: str, ckpt: Checkpoint) -> 
     module.load_state_dict(sd, strict=True)
 
 
+def _check_input_spec(backbone: Any, ckpt: Checkpoint) -> None:
+    """The metadata's ``input_spec`` must be what the backbone its tensors fit takes (a
+    hand-edited ``in_chans: 3`` over one-channel tensors would fail on the first frame)."""
+    from fertk.backbones.base import input_spec_of
+
+    have, said = input_spec_of(backbone), ckpt.metadata["input_spec"]
+    for key in ("in_chans", "input_size"):
+        if _as_list(have[key]) != _as_list(said[key]):
+            raise FertkError(f"{ckpt.label}: metadata 'input_spec.{key}' is {said[key]}, but the "
+                             f"'{ckpt.metadata['backbone']['name']}' backbone its tensors fit takes "
+                             f"{have[key]} (a damaged or hand-edited checkpoint)")
+
+
+def _as_list(value: Any) -> list[int]:
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
 def build_from_checkpoint(ckpt: Checkpoint | str | os.PathLike[str], context: Any = None
                           ) -> tuple[Any, Any | None]:
     """Build ``(backbone, temporal head or None)`` from a checkpoint, weights loaded, eval mode.
@@ -491,6 +507,7 @@ def build_from_checkpoint(ckpt: Checkpoint | str | os.PathLike[str], context: An
                          f"{opts['num_classes']} but metadata lists {k} classes")
     backbone = get_registry("backbones", context).create(meta["backbone"]["name"], **opts)
     _load_part(backbone, ckpt.state_dicts["backbone"], "backbone", ckpt)
+    _check_input_spec(backbone, ckpt)
     backbone.eval()
     head = None
     if meta.get("temporal") is not None:

@@ -75,14 +75,28 @@ class DeviceType(click.ParamType):
     name = "device"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip().lower()
-        head, _, index = text.partition(":")
-        if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
-            return text
-        self.fail(f"'{value}': expected auto, cpu, cuda or cuda:N", param, ctx)
+        from fertk.option_types import DEVICES, parse_device
+
+        try:
+            return parse_device(str(value))
+        except FertkError:
+            self.fail(f"'{value}': expected {DEVICES}", param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "auto|cpu|cuda[:N]"
+
+
+class FiniteFloat(click.FloatRange):
+    """``click.FloatRange`` that refuses ``nan`` and ``inf`` too (a range check lets ``nan``
+    through: every comparison with it is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def device_option(**kwargs: Any):
@@ -203,11 +217,14 @@ def parse_options(pairs: tuple[str, ...] | list[str], flag: str,
     repeatable ``KEY=VALUE`` option such as ``--detector-option``. The one ``KEY=VALUE``
     parser of fertk: ``train --set`` (:func:`fertk.training.config.parse_override`) uses it too.
 
-    Values are YAML scalars (``0``, ``1.2``, ``true``/``yes``, ``[a, b]``); a value that is not
+    Values are YAML scalars (``0``, ``1.2``, ``1e-3``, ``true``/``yes``, ``[a, b]``: read by
+    :func:`fertk.yamlio.load`); a value that is not
     valid YAML (``[``) stays text, so the component it is given to names it if it cannot use it.
     Dashes in keys become underscores (``min-size`` → ``min_size``).
     """
     import yaml
+
+    from fertk import yamlio
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -216,9 +233,11 @@ def parse_options(pairs: tuple[str, ...] | list[str], flag: str,
         if not sep or not key:
             raise FertkError(f"{flag} '{pair}': expected KEY=VALUE, e.g. {flag} {example}")
         try:
-            out[key] = yaml.safe_load(value) if value.strip() else ""
+            out[key] = yamlio.load(value) if value.strip() else ""
         except yaml.YAMLError:  # not YAML: keep the text as typed
             out[key] = value
+        except yamlio.AliasLimitError as exc:
+            raise FertkError(f"{flag} '{key}': {exc}") from None
     return out
 
 

@@ -253,3 +253,22 @@ def missing_members(obj: Any, protocol: type) -> list[str]:
         return hasattr(type(obj), name) or hasattr(obj, name)
 
     return [m for m in protocol_members(protocol) if not (callable(obj) if m == "__call__" else has(m))]
+
+
+def check_object(obj: Any, kind: str, what: str) -> None:
+    """Refuse ``obj``, a caller-built component of ``kind`` given as ``what`` (``detector=``),
+    when it lacks a member of that kind's Protocol: one line naming what is missing (the rule
+    of :meth:`fertk.registry.Registry.check` for registered components)."""
+    import importlib
+
+    from fertk.errors import FertkError
+
+    module_name, _, attr = (CONTRACTS[kind][1] or ":").partition(":")
+    if not module_name:
+        return
+    protocol = getattr(importlib.import_module(module_name), attr)
+    missing = missing_members(obj, protocol)
+    if missing:
+        raise FertkError(f"{what}: a {type(obj).__name__} is not a {kind.rstrip('s')} (it lacks "
+                         f"{', '.join(missing)}; see {module_name}.{attr}): pass a registered "
+                         "name or an object that has them")

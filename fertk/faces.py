@@ -171,6 +171,9 @@ class FaceStage:
             self.detector_name = choose_detector(detector, default_detector)
             self.detector = self._build_detector(self.detector_name, detector_options or {})
         else:
+            from fertk.contracts import check_object
+
+            check_object(detector, "detectors", "detector=")
             self.detector_name, self.detector = type(detector).__name__, detector
         fast = getattr(self.detector, "fast", None)
         self.fast_detector = fast() if callable(fast) else self.detector
@@ -178,6 +181,9 @@ class FaceStage:
         if not with_crops:  # faces only (fertk detect without --save-crops)
             return
         if crop is not None and not isinstance(crop, str):
+            from fertk.contracts import check_object
+
+            check_object(crop, "crops", "crop=")
             self.crop_name, self.cropper = type(crop).__name__, crop
             return
         on = self.detector if self.detector is not None else self.detector_name

@@ -30,6 +30,7 @@ import numbers
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fertk.errors import FertkError
@@ -43,6 +44,68 @@ class _Refused(Exception):
     def __init__(self, expected: str):
         super().__init__(expected)
         self.expected = expected
+
+
+#: The public name of the refusal :func:`convert` and :func:`checked` raise (``.expected``:
+#: what the value must be, e.g. ``"an integer in [1, 1000]"``).
+Refused = _Refused
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a number may take: ``lo``/``hi`` (None: unbounded), each end closed unless
+    ``lo_open``/``hi_open``. ``str(Range(0, 1, hi_open=True))`` is ``[0, 1)``."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, value: Any) -> bool:
+        v = float(value)
+        if self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo)):
+            return False
+        return not (self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi)))
+
+    def __str__(self) -> str:
+        if self.hi is None:
+            return f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
+        if self.lo is None:
+            return f"{'<' if self.hi_open else '<='} {_num(self.hi)}"
+        return (f"{'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}"
+                f"{')' if self.hi_open else ']'}")
+
+
+def _num(v: float | None) -> str:
+    return f"{v:,}" if isinstance(v, int) and abs(v) >= 10_000 else f"{v:g}"
+
+
+def checked(value: Any, annotation: Any, bounds: Range | None = None) -> Any:
+    """``value`` converted to ``annotation`` (:func:`convert`) and, when it is a number, inside
+    ``bounds``; :data:`Refused` (``.expected``: ``"a number in (0, 10]"``) otherwise."""
+    out = convert(value, annotation)
+    if bounds is not None and out is not None and isinstance(out, numbers.Real) \
+            and not isinstance(out, bool) and out not in bounds:
+        kind = "an integer" if annotation is int or isinstance(out, numbers.Integral) else "a number"
+        raise _Refused(f"{kind} in {bounds}" if bounds.lo is not None and bounds.hi is not None
+                       else f"{kind} {bounds}")
+    return out
+
+
+#: The devices fertk runs on: the one spelling of ``--device``, ``run.device`` and ``Pipeline(device=)``.
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
+def parse_device(value: Any, label: str = "device") -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (lower case); one :class:`FertkError` naming
+    ``label`` otherwise (``tpu``, ``cuda:x``, a number)."""
+    if type(value).__name__ == "device" and hasattr(value, "type"):  # a torch.device
+        value = str(value)
+    text = value.strip().lower() if isinstance(value, str) else ""
+    head, _, index = text.partition(":")
+    if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return text
+    raise FertkError(f"{label} {value!r}: expected {DEVICES}")
 
 
 def _to_bool(value: Any) -> bool:
@@ -208,4 +271,5 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-__all__ = ["check_options", "convert", "declared_types"]
+__all__ = ["DEVICES", "Range", "Refused", "check_options", "checked", "convert", "declared_types",
+           "parse_device"]

@@ -27,6 +27,7 @@ asks for: the first owner of a component or command name keeps it.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.metadata as md
@@ -97,6 +98,50 @@ def _selected_entry_point_names() -> set[str] | None:
     if raw is None:
         return None
     return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+#: Ctrl-C presses (SIGINT) seen while plugin code ran (:func:`_watching_ctrl_c`).
+_ctrl_c = [0]
+
+
+@contextlib.contextmanager
+def _watching_ctrl_c():
+    """Count the SIGINTs that arrive while plugin code runs (the handler in place still gets
+    them), so that a ``KeyboardInterrupt`` the code raises itself, a broken plugin, is told
+    apart from the user's Ctrl-C: the first is recorded like any plugin error
+    (:func:`_reraise_ctrl_c`), the second stops the command. Main thread only."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def counted(signum: int, frame: Any) -> Any:
+        _ctrl_c[0] += 1
+        if callable(previous):
+            return previous(signum, frame)
+        if previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+        return None
+
+    try:
+        signal.signal(signal.SIGINT, counted)
+    except (ValueError, OSError):  # not allowed here: the code runs unwatched
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _reraise_ctrl_c(exc: BaseException, before: int) -> None:
+    """Re-raise ``exc`` when it is the user's Ctrl-C (a SIGINT arrived since the count was
+    ``before``); a plugin's own ``KeyboardInterrupt`` or error returns, to be recorded."""
+    if isinstance(exc, KeyboardInterrupt) and _ctrl_c[0] != before:
+        raise exc
 
 
 def _iter_entry_points():
@@ -177,8 +222,9 @@ class Context:
             pm = pluggy.PluginManager("fertk")
             pm.add_hookspecs(hookspecs)
             self._pm = pm
-            self._load_builtins(pm)
-            self._load_entry_points(pm)
+            with _watching_ctrl_c():
+                self._load_builtins(pm)
+                self._load_entry_points(pm)
             self._check_pending(pm)
             for name, info in self.infos.items():
                 plugin = pm.get_plugin(name)
@@ -212,10 +258,12 @@ class Context:
             info = PluginInfo(name=ep.name, builtin=False, version=dist.version,
                               distribution=dist_name, module=ep.value)
             self.infos[ep.name] = info
+            before = _ctrl_c[0]
             try:
                 plugin = ep.load()
                 pm.register(plugin, name=ep.name)
-            except (Exception, SystemExit) as exc:  # any failure of third-party code, sys.exit included
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # any failure of third-party
+                _reraise_ctrl_c(exc, before)  # code, sys.exit included; the user's Ctrl-C stops
                 self.record_error(ep.name, f"plugin '{ep.name}' failed to load: {one_line(exc)}")
         if selected:
             for name in sorted(selected - found):
@@ -284,9 +332,12 @@ class Context:
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
             self.calling = plugin_name
+            before = _ctrl_c[0]
             try:
-                impl.function(**args)
-            except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
+                with _watching_ctrl_c():
+                    impl.function(**args)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # one plugin's failure
+                _reraise_ctrl_c(exc, before)  # must not stop the others
                 self.record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: "
                                                f"{one_line(exc)}")
             finally:
@@ -320,9 +371,12 @@ class Context:
             for impl in _ordered_impls(pm, hook_name):
                 plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
                 register = partial(self._register_into, regs[kind], plugin_name)
+                before = _ctrl_c[0]
                 try:
-                    impl.function(register=register)
-                except (Exception, SystemExit) as exc:  # one plugin's failure must not stop the others
+                    with _watching_ctrl_c():
+                        impl.function(register=register)
+                except (Exception, SystemExit, KeyboardInterrupt) as exc:  # one plugin's failure
+                    _reraise_ctrl_c(exc, before)  # must not stop the others
                     self.record_error(plugin_name, f"plugin '{plugin_name}' failed in {hook_name}: "
                                                    f"{one_line(exc)}")
         self._registries = regs

@@ -73,6 +73,8 @@ def subject_kfold(subjects: Sequence[Any] | np.ndarray, k: int = 10, assign: str
     STM-ExpLet protocol) or ``"round_robin"`` (id ``i`` goes to group ``i mod k``).
     """
     ids = _unique_sorted(subjects)
+    if len(ids) < 2:
+        raise FertkError(f"subject k-fold needs at least 2 subjects, the data has {len(ids)}")
     if not 2 <= k <= len(ids):
         raise FertkError(f"subject k-fold: k={k} needs 2 <= k <= {len(ids)} (the number of subjects)")
     if assign == "contiguous":

@@ -266,6 +266,9 @@ class LandmarkFlow:
         if self._prev is None or not self._faces:
             self._prev = gray
             return [], []
+        if gray.shape != self._prev.shape:  # a frame of another size (an image sequence of
+            lost, self._faces, self._prev = self._faces, [], gray  # mixed sizes): no flow
+            return [], lost  # between them; every face is lost, so the caller scans afresh
         pts, owners, has_lm = [], [], []
         for k, face in enumerate(self._faces):
             p = face.landmarks if face.landmarks is not None else _box_points(face.box)

@@ -12,8 +12,12 @@ from typing import Any
 
 from torch import nn
 
+from fertk.errors import FertkError
+
 #: Side of the face crops that crop policies produce; ``crop_size`` is relative to it.
 BASE_CROP = 120
+#: Largest network input side (the crop policies' largest crop, ``fertk.crops.policies``).
+MAX_INPUT = 1024
 
 
 def make_input_spec(
@@ -30,6 +34,8 @@ def make_input_spec(
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     h, w = (int(v) for v in input_size)
+    if not (8 <= h <= MAX_INPUT and 8 <= w <= MAX_INPUT):  # a network input of 100000² pixels
+        raise FertkError(f"input_size must be 8 to {MAX_INPUT} pixels a side, got {h}x{w}")
     mean = [0.5] * in_chans if mean is None else [float(v) for v in mean]
     std = [0.5] * in_chans if std is None else [float(v) for v in std]
     if len(mean) == 1 and in_chans > 1:
@@ -37,9 +43,9 @@ def make_input_spec(
     if len(std) == 1 and in_chans > 1:
         std = std * in_chans
     if len(mean) != in_chans or len(std) != in_chans:
-        raise ValueError(f"mean/std need {in_chans} values, got {mean} / {std}")
+        raise FertkError(f"mean/std need {in_chans} values, got {mean} / {std}")
     if not 0 < crop_size <= BASE_CROP:
-        raise ValueError(f"crop_size must be in 1..{BASE_CROP}, got {crop_size}")
+        raise FertkError(f"crop_size must be in 1..{BASE_CROP}, got {crop_size}")
     return {
         "input_size": [h, w],
         "in_chans": int(in_chans),

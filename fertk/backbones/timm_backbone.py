@@ -25,6 +25,7 @@ and std are the pretrained ones averaged over RGB. ``pretrained=PATH`` (older co
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +88,16 @@ class TimmBackbone(nn.Module):
         else:
             kwargs["pretrained"] = False
         try:
-            self.model = timm.create_model(model_name, **kwargs)
+            with warnings.catch_warnings():  # torch.load's advice on weights_only: fertk's
+                warnings.filterwarnings("ignore", message=".*weights_only.*")  # error says it
+                self.model = timm.create_model(model_name, **kwargs)
         except TypeError as exc:
             raise FertkError(f"timm:{model_name}: bad option for timm.create_model: {exc}") from exc
         except Exception as exc:  # a failed download or an unreadable weights file surfaces as
             # whatever huggingface_hub, requests, torch or safetensors raise; all mean the same
             if not kwargs["pretrained"]:
                 raise
-            from fertk.errors import one_line
-
-            raise FertkError(f"timm:{model_name}: cannot load its pretrained weights "
-                             f"({one_line(exc)[:200]}); pass pretrained_file=PATH") from exc
+            raise FertkError(_load_failure(model_name, exc, self.pretrained_source)) from exc
         if isinstance(input_size, int):
             input_size = (input_size, input_size)
         input_size = tuple(int(v) for v in input_size)
@@ -190,6 +190,28 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
             return True
     except OSError:  # DNS failure, refused, unreachable network, timeout
         return False
+
+
+def _load_failure(model_name: str, exc: BaseException, source: dict[str, Any] | None) -> str:
+    """The one line for pretrained weights that did not load: a pickle refused by torch's
+    ``weights_only`` loader is named as such (loading its objects could run code), anything
+    else is shortened at a word, never cut inside one."""
+    import re
+    import textwrap
+
+    from fertk.errors import one_line
+
+    text = one_line(exc)
+    file = (source or {}).get("file")
+    if file and "weights_only" in str(exc):
+        found = re.search(r"Unsupported globals?: ?([\w.]+)", str(exc))
+        names = f" ({found.group(1).rstrip('.')})" if found else ""
+        return (f"timm:{model_name}: pretrained_file '{file}' is a pickle that holds Python "
+                f"objects{names} besides tensors; fertk refuses it because loading them could "
+                "run code: save the state dict alone (torch.save(model.state_dict(), PATH)) or "
+                "as .safetensors")
+    short = textwrap.shorten(text, 200, placeholder=" ...")
+    return f"timm:{model_name}: cannot load its pretrained weights ({short}); pass pretrained_file=PATH"
 
 
 def build_timm(model_name: str, num_classes: int = 7, in_chans: int = 1, **options: Any) -> TimmBackbone:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from fertk.clitools import (
@@ -19,6 +21,13 @@ from fertk.clitools import (
 )
 from fertk.faces import BOX_CROP, DEFAULT_CROP, DEFAULT_DETECTOR
 from fertk.hookspecs import hookimpl
+
+
+def not_found_paths(ps: Any) -> list[str]:
+    """The frames of a prepared set without a face crop (``found`` false: no face, unreadable,
+    no landmarks, crop failed): the paths the summary's ``no_face`` counts (docs/data.md)."""
+    paths = ps.meta.get("paths") or []
+    return sorted({str(p) for p, found in zip(paths, ps.found, strict=False) if not found})
 
 
 @click.command("prepare")
@@ -67,7 +76,7 @@ def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, 
     if as_json:
         print_json({**summary, "report": report, "dataset_report": ds_report,
                     "dataset_skipped": {k: v.get("examples", []) for k, v in skipped.items()},
-                    "no_face_paths": ps.report.get("no_face", {}).get("paths", [])})
+                    "no_face_paths": not_found_paths(ps)})
         return
     opts = ps.options
     built = "hit" if ps.cache_hit else f"built in {ps.meta['build']['seconds']} s"

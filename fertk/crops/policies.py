@@ -22,9 +22,36 @@ from typing import Any
 import numpy as np
 
 from fertk.errors import FertkError
+from fertk.option_types import Range
 from fertk.types import Face, FaceCrop, get_scheme
 
 _BORDERS = ("constant", "replicate", "reflect")
+
+#: The ranges of the crop options: a crop of at most 1024 pixels a side (the networks take 48
+#: to 224; ``size=100000`` would ask for 10 GB per face), a square of at most 5 times the
+#: landmarks' extent (``alpha``) or the box's side (``1 + margin``), its centre moved by at
+#: most one crop side (``shift``): beyond them the face is a speck in a blank crop.
+CROP_RANGES = {
+    "size": Range(8, 1024),
+    "alpha": Range(0, 5, lo_open=True),
+    "margin": Range(-1, 4, lo_open=True),
+    "shift": Range(-1, 1),
+}
+
+
+def _bounded(policy: str, key: str, value: Any) -> float:
+    """``value`` of option ``key`` when inside :data:`CROP_RANGES`; one line naming the policy,
+    the option and its range otherwise."""
+    bounds = CROP_RANGES[key]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number in bounds):
+        kind = "an integer" if key == "size" else "a number"
+        shown = f"{number:g}" if math.isfinite(number) else repr(value)
+        raise FertkError(f"{policy} crop: {key} must be {kind} in {bounds}, got {shown}")
+    return number
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
@@ -102,9 +129,8 @@ def warp_crop(gray: np.ndarray, matrix: np.ndarray, size: int, border: str = "co
     )
 
 
-def _check_common(size: int, border: str) -> None:
-    if int(size) < 8:
-        raise FertkError(f"crop size must be at least 8 pixels, got {size}")
+def _check_common(size: int, border: str, policy: str) -> None:
+    _bounded(policy, "size", size)
     if border not in _BORDERS:
         raise FertkError(f"crop border must be one of {', '.join(_BORDERS)}, got '{border}'")
 
@@ -133,7 +159,7 @@ class _Policy:
     name = "base"
 
     def __init__(self, *, size: int = 120, border: str = "constant") -> None:
-        _check_common(size, border)
+        _check_common(size, border, self.name)
         self.size = int(size)
         self.border = border
 
@@ -169,10 +195,8 @@ class LandmarkCrop(_Policy):
     def __init__(self, *, alpha: float = 1.05, shift: float = 0.0, size: int = 120,
                  border: str = "constant") -> None:
         super().__init__(size=size, border=border)
-        if not alpha > 0:
-            raise FertkError(f"landmark crop: alpha must be > 0, got {alpha}")
-        self.alpha = float(alpha)
-        self.shift = float(shift)
+        self.alpha = _bounded(self.name, "alpha", alpha)
+        self.shift = _bounded(self.name, "shift", shift)
 
     def options(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "shift": self.shift, **super().options()}
@@ -240,10 +264,8 @@ class BoxCrop(_Policy):
         self, *, margin: float = 0.1, shift: float = 0.0, size: int = 120, border: str = "constant"
     ) -> None:
         super().__init__(size=size, border=border)
-        if margin <= -1:
-            raise FertkError(f"box crop: margin must be > -1, got {margin}")
-        self.margin = float(margin)
-        self.shift = float(shift)
+        self.margin = _bounded(self.name, "margin", margin)
+        self.shift = _bounded(self.name, "shift", shift)
 
     def options(self) -> dict[str, Any]:
         return {"margin": self.margin, "shift": self.shift, **super().options()}

@@ -39,8 +39,10 @@ class OpenCVHaarDetector(BaseDetector):
         path = cascade if os.path.isfile(cascade) else os.path.join(cv2.data.haarcascades, cascade)
         if not os.path.isfile(path):
             raise FertkError(f"opencv: cascade file '{cascade}' not found (looked in {cv2.data.haarcascades})")
-        if scale_factor <= 1.0:
-            raise FertkError(f"opencv: scale_factor must be > 1, got {scale_factor}")
+        if not 1.0 < scale_factor <= 4.0:  # beyond 4 OpenCV runs out of memory (bad_alloc)
+            raise FertkError(f"opencv: scale_factor must be in (1, 4], got {scale_factor:g}")
+        if not 0 <= int(min_neighbors) <= 100:  # negative: every window is a "face"
+            raise FertkError(f"opencv: min_neighbors must be 0 to 100, got {min_neighbors}")
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise FertkError(f"opencv: cannot load cascade {path}")

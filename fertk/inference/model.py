@@ -158,8 +158,15 @@ def resolve_model(
     import torch.nn as nn
 
     from fertk.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
+    from fertk.contracts import check_object
     from fertk.faces import model_crop_choice
 
+    for given, kind in ((backbone, "backbones"), (temporal, "temporal")):
+        if given is not None and not isinstance(given, str):  # a caller-built module
+            if not isinstance(given, nn.Module):
+                raise FertkError(f"{kind.rstrip('s')}=: expected a name or a torch module, got "
+                                 f"a {type(given).__name__}")
+            check_object(given, kind, f"{kind.rstrip('s')}=")
     if isinstance(backbone, nn.Module) and weights is None:
         # a caller-built module (notebook, tests): the caller vouches for its weights
         from fertk.backbones.base import input_spec_of

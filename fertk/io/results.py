@@ -231,9 +231,12 @@ def _pandas():
     return pd
 
 
-def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
+def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False,
+                 classes: list[str] | None = None):
     """A pandas DataFrame with one row per face and frame (a frame without a face: one row
-    with ``faces`` = 0 and empty face columns).
+    with ``faces`` = 0 and empty face columns). Its columns do not depend on what was found:
+    a result without faces, or none at all, has the same ones (``classes``: the model's class
+    names, needed for the ``p_<class>`` columns when there is no result).
 
     Columns (as in the CSV of ``fertk run``, docs/run.md, plus ``input`` and ``x y w h``):
     [``input``: the index or name of each result's input, when :func:`fertk.analyze` was
@@ -247,8 +250,8 @@ def to_dataframe(records: Iterable[FrameResult], landmarks: bool = False):
     """
     pd = _pandas()
     records = list(records)
-    classes = list(records[0].classes) if records else []
-    has_frame = any(f.frame_probs is not None for r in records for f in r.faces)
+    classes = list(classes) if classes is not None else list(records[0].classes) if records else []
+    has_frame = True  # empty where the frame model's probabilities are not kept: one schema
     n_points = 0
     if landmarks:
         n_points = max((len(np.asarray(f.landmarks).reshape(-1, 2)) for r in records

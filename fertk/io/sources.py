@@ -115,6 +115,9 @@ def expand_sources(specs: list[str | int] | tuple[str | int, ...], *, image_sequ
             items.append(MediaItem("webcam", str(spec), f"webcam{int(spec)}"))
             continue
         text = os.fspath(spec)
+        if not text.strip():  # Path("") is the current folder: never scan it unasked
+            raise FertkError("an empty path names no source: pass a file, a folder ('.' for "
+                             "the current one), a glob or a webcam index")
         files, label = _files(text, recursive)
         images = [str(p) for p in files if is_image_path(p)]
         videos = [str(p) for p in files if is_video_path(p)]

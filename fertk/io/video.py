@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,20 @@ class DecodeStats:
     missing: int = 0  # frames the header declares that could not be read: a truncated file
 
 
+#: The frame rates fertk takes and writes (``--fps``, the annotated video's): what video
+#: codecs accept (an mp4 writer refuses 0.001 and 10⁶ frames per second).
+FPS_RANGE = (0.01, 1000.0)
+
+
+def frame_count(cap: Any) -> int | None:
+    """The frame count an open capture's container declares; None when it declares none (0,
+    NaN, or the -2⁶³ of a still image named ``.mp4``)."""
+    import cv2
+
+    value = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(value) if value and math.isfinite(value) and value >= 1 else None
+
+
 def check_fps(fps: float | None, flag: str = "--fps") -> float | None:
     """``fps`` as a float (``None``: not given); a frame rate that is not a positive, finite
     number (``nan``, ``inf``, ``0``, ``-5``) is one :class:`FertkError`."""
@@ -80,9 +95,9 @@ def check_fps(fps: float | None, flag: str = "--fps") -> float | None:
     except (TypeError, ValueError):
         raise FertkError(f"{flag} {fps!r}: the frame rate must be a positive number of frames "
                          "per second") from None
-    if not (math.isfinite(value) and value > 0):
-        raise FertkError(f"{flag} {fps}: the frame rate must be a positive, finite number of "
-                         "frames per second (e.g. --fps 25)")
+    if not (math.isfinite(value) and FPS_RANGE[0] <= value <= FPS_RANGE[1]):
+        raise FertkError(f"{flag} {fps}: the frame rate must be a positive number from "
+                         f"{FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} frames per second (e.g. --fps 25)")
     return value
 
 
@@ -125,11 +140,11 @@ def probe_video(path: str) -> DecodeStats:
     cap = open_capture(path)
     try:
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        count = frame_count(cap)
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     finally:
         cap.release()
-    return DecodeStats(fps=fps if fps > 0 else None, frame_count=count or None, size=size)
+    return DecodeStats(fps=fps if fps > 0 else None, frame_count=count, size=size)
 
 
 def frame_rate(item: MediaItem, fps: float | None = None) -> float:
@@ -193,8 +208,7 @@ def _decode_video(item: MediaItem, stride: int, stats: DecodeStats, out: queue.Q
         cap = open_capture(item.source)
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         stats.fps = fps if 0 < fps < 1000 else (None if item.kind == "webcam" else DEFAULT_FPS)
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        stats.frame_count = count if count > 0 else None
+        stats.frame_count = frame_count(cap)
         rate = stats.fps or DEFAULT_FPS
         index = -1
         failures = 0
@@ -385,6 +399,9 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS, fourcc: str = "auto"):
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
+        # a rate codecs refuse (30 fps / --stride 10⁹): the nearest they take; the frames
+        # are what was processed, their pace on playback matters less than a playable file
+        self.fps = min(max(self.fps, FPS_RANGE[0]), FPS_RANGE[1])
         self.fourcc = best_fourcc() if fourcc == "auto" else fourcc
         self.codec = CODEC_NAMES.get(self.fourcc, self.fourcc)
         self.frames = 0

@@ -118,7 +118,13 @@ def synthesize(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FertkError(f"{out}: is a file, but synth writes a folder there (OUT/cohn-kanade-images/, "
-                         "OUT/folder/ ...); give a new or existing folder")
+                         "OUT/folder/ ...); give a new or empty folder")
+    # a folder that holds anything: its frames and labels would mix with ours (on a real CK+
+    # root, ours would overwrite the data)
+    if out.is_dir() and any(out.iterdir()):
+        raise FertkError(f"{out}: the folder is not empty; synth writes CK+ names there "
+                         "(S010_001_..., Emotion/...) and would overwrite or mix with what it "
+                         "holds: give a new or empty folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

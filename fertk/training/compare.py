@@ -305,7 +305,35 @@ def read_entry(path: Path) -> dict[str, Any]:
                          "entry again") from None
     if not isinstance(doc, dict) or doc.get("format") != ENTRY_FORMAT or "seeds" not in doc:
         raise FertkError(f"{path}: not a fertk compare entry (format {ENTRY_FORMAT})")
+    problem = _entry_problem(doc)
+    if problem:
+        raise FertkError(f"{path}: a damaged compare entry ({problem}); delete it to train the "
+                         "entry again")
     return doc
+
+
+def _entry_problem(doc: dict[str, Any]) -> str | None:
+    """What in an entry's structure is not what :func:`build_entry` writes (None: nothing)."""
+    for key, kind, noun in (("config", dict, "a mapping"), ("classes", list, "a list"),
+                            ("cost", dict, "a mapping"), ("seeds", list, "a list")):
+        if not isinstance(doc.get(key), kind):
+            return f"'{key}' is not {noun}"
+    if not doc["seeds"]:
+        return "'seeds' is empty"
+    for i, run in enumerate(doc["seeds"]):
+        if not isinstance(run, dict):
+            return f"'seeds[{i}]' is not a mapping"
+        if not isinstance(run.get("seed"), int) or isinstance(run.get("seed"), bool):
+            return f"'seeds[{i}].seed' is not an integer"
+        stages = run.get("stages")
+        if not isinstance(stages, dict) or not stages or not isinstance(run.get("folds"), list):
+            return f"'seeds[{i}]' lacks its stages or folds"
+        for name, stage in stages.items():
+            per_fold = stage.get("per_fold") if isinstance(stage, dict) else None
+            if not isinstance(per_fold, dict) or not all(isinstance(per_fold.get(m), list)
+                                                         for m in METRICS):
+                return f"'seeds[{i}].stages.{name}.per_fold' is not a list per metric"
+    return None
 
 
 def _entry_differences(entry: dict[str, Any], seed_cfgs: list[TrainConfig],

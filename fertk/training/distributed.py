@@ -31,16 +31,22 @@ class DistInfo:
         return self.world > 1
 
 
-def resolve_device(pref: str = "auto", local_rank: int = 0) -> torch.device:
-    if pref in ("auto", "", None):
+def resolve_device(pref: str = "auto", local_rank: int = 0, label: str = "run.device") -> torch.device:
+    """The torch device of ``pref`` (:func:`fertk.option_types.parse_device`: ``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``; anything else is one error naming ``label``)."""
+    from fertk.errors import FertkError
+    from fertk.option_types import parse_device
+
+    if pref in ("", None):
+        pref = "auto"
+    pref = parse_device(str(pref) if isinstance(pref, torch.device) else pref, label)
+    if pref == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
         return torch.device("cpu")
     dev = torch.device(pref)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from fertk.errors import FertkError
-
-        raise FertkError(f"run.device={pref}: CUDA is not available on this machine")
+        raise FertkError(f"{label}={pref}: CUDA is not available on this machine")
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
     return dev

@@ -58,13 +58,18 @@ class Trainer:
         self._init_logged = False
 
     # -- setup --------------------------------------------------------------------------
-    def _check_out_dir(self, say: bool = True) -> None:
+    def _check_place(self) -> None:
+        """``--out`` can hold the run: no file in the way, and with ``--resume`` it exists
+        (one line, before the data loads and before the folder is made)."""
         from fertk.fsutil import check_out_dir
 
-        check_out_dir(self.out, "--out")  # a file in the way: one line, before the data loads
+        check_out_dir(self.out, "--out")
         if self.resume and not self.out.exists():
             raise FertkError(f"--resume: {self.out} does not exist, so there is no run to "
                              "continue (check --out, or drop --resume to start a new run)")
+
+    def _check_out_dir(self, say: bool = True) -> None:
+        self._check_place()
         cfg_path = self.out / "config.yaml"
         if self.resume and not cfg_path.exists():
             self._say(f"{self.out} holds no run to continue (no config.yaml): starting a new run",
@@ -155,11 +160,12 @@ class Trainer:
 
         dist = distributed.setup(self.cfg.run.device)
         try:
-            self._check_out_dir(say=dist.is_main)  # every rank: they settle --resume alike
-            distributed.barrier(dist)
             with contextlib.ExitStack() as held:
-                if dist.is_main:  # one writer per run folder (the other ranks write nothing)
+                if dist.is_main:  # one writer per run folder (the other ranks write nothing),
+                    self._check_place()  # held before anything is said about the run in it
                     held.enter_context(folder_lock(self.out, "--out"))
+                self._check_out_dir(say=dist.is_main)  # every rank: they settle --resume alike
+                distributed.barrier(dist)
                 return self._run(dist)
         finally:
             distributed.cleanup(dist)

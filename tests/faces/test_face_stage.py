@@ -20,6 +20,13 @@ class BoxOnly:
         return [Face(box=(10.0, 10.0, 60.0, 60.0), score=0.9)]
 
 
+class Silent:
+    """A detector that says nothing about its landmarks (no ``scheme``, no ``landmarks``)."""
+
+    def detect(self, image):
+        return []
+
+
 def test_landmarks_of_names_and_objects():
     assert detector_landmarks("dlib") and not detector_landmarks("opencv")
     assert detector_landmarks("dataset") and not detector_landmarks("none")
@@ -77,7 +84,7 @@ def test_stage_with_objects_and_degenerate_faces(astronaut):
     faces = stage.faces(astronaut)
     bad = Face(box=(5.0, 5.0, 5.0, 5.0), score=0.1, landmarks=np.zeros((68, 2)), scheme="dlib68")
     errors = []
-    lm_stage = FaceStage(object(), "landmark")  # a detector that says nothing: trusted
+    lm_stage = FaceStage(Silent(), "landmark")  # a detector that says nothing: trusted
     out = lm_stage.crops(astronaut, [faces[0], bad], lambda i, exc: errors.append(i))
     assert out == [None, None] and errors == [0, 1]  # no landmarks / a degenerate face
     (crop,) = stage.crops(astronaut, faces)
