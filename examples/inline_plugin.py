@@ -54,9 +54,9 @@ class InlinePlugin:
 
 
 def main(out: str) -> None:
+    from fertk.synth import SynthConfig, synthesize
     from fertk.training.config import build_config
     from fertk.training.train import Trainer
-    from fertk.synth import SynthConfig, synthesize
 
     register_plugin(InlinePlugin(), name="inline-example")
     root = Path(out) / "synth"

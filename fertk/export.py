@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from fertk.errors import FertkError
-from fertk.fsutil import write_json
+from fertk.fsutil import to_json
 from fertk.inference.onnx import DEFAULT_OPSET, export_backbone, export_head
+from fertk.option_types import Range
 
 
 @dataclass
@@ -34,6 +35,11 @@ class ExportResult:
     head_diff: float | None
 
 
+#: The tolerances of the parity check: above 0 (0 would refuse any rounding), at most 1 (the
+#: largest difference of two probabilities); ``nan`` would switch the check off.
+ATOL_RANGE = Range(0, 1, lo_open=True)
+
+
 def export_onnx(
     checkpoint: Any,
     out: str | os.PathLike | None = None,
@@ -43,11 +49,26 @@ def export_onnx(
     atol: float = 1e-4,
     samples: int = 4,
 ) -> ExportResult:
-    """Export a checkpoint (path, weight name or :class:`~fertk.checkpoint.Checkpoint`)."""
+    """Export a checkpoint (path, weight name or :class:`~fertk.checkpoint.Checkpoint`);
+    ``atol``: the largest allowed difference of the probabilities, in :data:`ATOL_RANGE`."""
     import torch
+
+    from fertk.option_types import Refused, checked
+
+    try:
+        atol = checked(atol, float, ATOL_RANGE)
+    except Refused as exc:
+        raise FertkError(f"--atol {atol}: must be {exc.expected} (the largest allowed difference "
+                         "of the probabilities)") from None
+
+    from torch.onnx._constants import ONNX_MIN_OPSET
+    from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET as top
 
     from fertk.checkpoint import Checkpoint, build_from_checkpoint, load_checkpoint
 
+    if not isinstance(opset, int) or not ONNX_MIN_OPSET <= opset <= top:
+        raise FertkError(f"--opset {opset}: this torch exports opsets {ONNX_MIN_OPSET} to {top} "
+                         f"(default {DEFAULT_OPSET})")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     net, head = build_from_checkpoint(ckpt)
     if with_head and head is None:
@@ -56,25 +77,37 @@ def export_onnx(
     base = Path(out) if out is not None else Path(ckpt.path).with_suffix("")
     if base.suffix == ".onnx":
         base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
+    from fertk.fsutil import Staged, make_dir, write_problem
+
+    make_dir(base.parent, "--out")  # a file in the way, no permission: one line
     model_path = base.with_name(base.name + ".onnx")
     gen = torch.Generator().manual_seed(0)
     opts = dict(opset=opset, atol=atol, samples=samples, generator=gen)
-    outputs, bdiff = export_backbone(net, meta["input_spec"], model_path, **opts)
+    staged = Staged()  # the files appear together once the parity checks passed
     head_path, hdiff = None, None
-    if with_head:
-        head_path = base.with_name(base.name + ".head.onnx")
-        hdiff = export_head(head, head_path, **opts)
-    meta["onnx"] = {
-        "model": model_path.name,
-        "head": head_path.name if head_path else None,
-        "outputs": outputs,
-        "opset": opset,
-        "parity_max_abs_diff": {"backbone": bdiff, "head": hdiff},
-        "checkpoint": str(ckpt.path),
-    }
-    meta_path = base.with_name(base.name + ".json")
-    write_json(meta_path, meta)
+    try:
+        outputs, bdiff = export_backbone(net, meta["input_spec"], staged.path(model_path),
+                                         name=model_path, **opts)
+        if with_head:
+            head_path = base.with_name(base.name + ".head.onnx")
+            hdiff = export_head(head, staged.path(head_path), name=head_path, **opts)
+        meta["onnx"] = {
+            "model": model_path.name,
+            "head": head_path.name if head_path else None,
+            "outputs": outputs,
+            "opset": opset,
+            "parity_max_abs_diff": {"backbone": bdiff, "head": hdiff},
+            "checkpoint": str(ckpt.path),
+        }
+        meta_path = base.with_name(base.name + ".json")
+        staged.path(meta_path).write_text(to_json(meta) + "\n", encoding="utf-8")
+        staged.commit(last=meta_path)
+    except OSError as exc:  # a read-only place, /proc, a full disk: one line, no file left
+        staged.discard()
+        raise FertkError(f"--out {base}: {write_problem(exc, 'the export')}") from None
+    except BaseException:
+        staged.discard()
+        raise
     return ExportResult(model_path, head_path, meta_path, bdiff, hdiff)
 
 

@@ -21,8 +21,11 @@ track over its latest ``window`` (9) sampled frames. Memory is constant in the v
 
 Video faces follow a detection schedule (:func:`fertk.tracking.follow_faces`: a scan about
 once a second, fast re-detection every ``detect_every`` frames, optical flow in between);
-stills always get the full-quality detector. Without a temporal head, each track's
-probabilities are smoothed over time (:class:`fertk.temporal.smoothing.TrackSmoother`).
+stills always get the full-quality detector. Each track's probabilities are smoothed over a
+window centred on each frame, and its label changes with hysteresis
+(:class:`fertk.temporal.smoothing.LabelSmoother`; results come out half a window late).
+A checkpoint's temporal head runs when ``temporal`` names it; stills always get the frame
+model (a head has nothing to integrate on one frame).
 
 Faces are found and cropped by :class:`fertk.faces.FaceStage` (the model keeps its crop,
 the user's crop options are layered over it); the model is resolved and run by
@@ -79,6 +82,27 @@ class _Pending:
     duration: float | None
 
 
+#: ``name → (type, lowest value, may be None)`` of :class:`Pipeline`'s numbers.
+_NUMBERS = {"detect_every": (int, 1, False), "stride": (int, 1, False), "window": (int, 1, False),
+            "batch_size": (int, 1, False), "scan_every": (int, 1, True),
+            "max_missed": (int, 0, True), "threads": (int, 1, True), "smoothing": (float, 0, True)}
+
+
+def _check_numbers(**values: Any) -> None:
+    """One :class:`FertkError` for the first of :class:`Pipeline`'s numbers that is not a
+    (finite) number of its kind in its range (``threads=-1``, ``smoothing=nan``)."""
+    from fertk.option_types import Range, Refused, checked
+
+    for name, value in values.items():
+        kind, low, optional = _NUMBERS[name]
+        if value is None and optional:
+            continue
+        try:
+            checked(value, kind, Range(low, None))
+        except Refused as exc:
+            raise FertkError(f"Pipeline({name}=): must be {exc.expected}, got {value!r}") from None
+
+
 def default_threads() -> int:
     """Classifier threads when none are given: half the CPUs (detection runs beside it)."""
     return max(1, (os.cpu_count() or 2) // 2)
@@ -97,9 +121,14 @@ class Pipeline:
     ``detect_every``: detect every N processed video frames and follow faces with optical
     flow in between; ``scan_every``: processed frames between full-quality scans (default
     about one second of video; ``1`` with ``detect_every=1`` detects every frame at full
-    quality); ``smoothing``: time constant in seconds of the per-track moving average of the
-    probabilities (default :data:`~fertk.temporal.smoothing.DEFAULT_SMOOTHING` for a model
-    without a temporal head, else 0; 0 turns it off); ``stride``: process every N-th frame;
+    quality); ``smoothing``: width in seconds of the window, centred on each frame, over which
+    each track's probabilities are averaged (default
+    :data:`~fertk.temporal.smoothing.DEFAULT_SMOOTHING` without a temporal head, else 0; 0
+    turns it off); ``hysteresis``: how many times as probable (smoothed) as a track's label
+    another expression must be to replace it (default
+    :data:`~fertk.temporal.smoothing.DEFAULT_HYSTERESIS` with smoothing, else 1: off);
+    ``temporal``: a temporal head to run per track (a checkpoint's own head runs only when
+    named); ``stride``: process every N-th frame;
     ``window``: frames per track fed to the temporal head; ``batch_size``: crops per
     classification batch; ``max_missed``: processed frames a track may miss before it is
     closed; ``image_sequence``: images of one folder/glob are frames of one clip;
@@ -121,6 +150,7 @@ class Pipeline:
         detect_every: int = DEFAULT_DETECT_EVERY,
         scan_every: int | None = None,
         smoothing: float | None = None,
+        hysteresis: float | None = None,
         stride: int = 1,
         window: int = DEFAULT_WINDOW,
         batch_size: int = 16,
@@ -134,17 +164,23 @@ class Pipeline:
         landmarks: bool = True,
         context: Context | None = None,
     ):
-        if int(detect_every) < 1 or int(stride) < 1 or int(window) < 1 or int(batch_size) < 1:
-            raise FertkError("detect_every, stride, window and batch_size must be >= 1")
-        if scan_every is not None and int(scan_every) < 1:
-            raise FertkError(f"scan_every must be >= 1, got {scan_every}")
-        if smoothing is not None and float(smoothing) < 0:
-            raise FertkError(f"smoothing must be >= 0 seconds, got {smoothing}")
+        _check_numbers(detect_every=detect_every, stride=stride, window=window,
+                       batch_size=batch_size, scan_every=scan_every, max_missed=max_missed,
+                       threads=threads, smoothing=smoothing)
+        from fertk.option_types import parse_device
+
+        device = parse_device(device, "Pipeline(device=)")
+        if context is not None and not isinstance(context, Context):
+            raise FertkError(f"Pipeline(context=): expected a fertk.plugins.Context, got a "
+                             f"{type(context).__name__}")
+        if hysteresis is not None and not (isinstance(hysteresis, (int, float))
+                                           and 1 <= hysteresis < float("inf")):
+            raise FertkError(f"Pipeline(hysteresis=): must be a ratio >= 1, got {hysteresis!r}")
         fps = check_fps(fps, "fps")
         self.config = dict(
             detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
             engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
-            smoothing=smoothing, stride=stride, window=window,
+            smoothing=smoothing, hysteresis=hysteresis, stride=stride, window=window,
             batch_size=batch_size, max_missed=max_missed, image_sequence=image_sequence, fps=fps,
             detector_options=detector_options, crop_options=crop_options, classes=classes,
             threads=threads, landmarks=landmarks,
@@ -170,6 +206,10 @@ class Pipeline:
             self.model = resolve_model(weights=weights, backbone=backbone, temporal=temporal,
                                        crop=crop_name, classes=classes, context=context)
         self.classes = self.model.classes
+        #: the temporal head the weights hold, run only when ``temporal`` names it
+        self.weights_temporal = (self.model.metadata.get("temporal") or {}).get("name")
+        if temporal is None and self.model.head is not None:
+            self.model.head = None  # measured: the frame model, smoothed, labels more stably
         from fertk.training.distributed import resolve_device
 
         if str(device).startswith("cuda"):
@@ -191,11 +231,14 @@ class Pipeline:
         self.detector, self.fast_detector, self.cropper = stage.detector, stage.fast_detector, stage.cropper
         self.classifier = build_classifier(self.model, engine, threads=threads or default_threads(),
                                            device=self.device, context=context)
-        from fertk.temporal.smoothing import DEFAULT_SMOOTHING
+        from fertk.temporal.smoothing import DEFAULT_HYSTERESIS, DEFAULT_SMOOTHING
 
         if smoothing is None:
             smoothing = DEFAULT_SMOOTHING if self.model.head is None else 0.0
         self.smoothing = float(smoothing)
+        if hysteresis is None:
+            hysteresis = DEFAULT_HYSTERESIS if self.smoothing > 0 else 1.0
+        self.hysteresis = float(hysteresis)
         self.illumination = None
         if self.model.illumination:
             self.illumination = context.get_registry("augmentations").create(self.model.illumination)
@@ -214,10 +257,12 @@ class Pipeline:
             "crop": self.crop_name,
             "backbone": (m.metadata.get("backbone") or {}).get("name", type(m.backbone).__name__),
             "temporal": None if m.head is None else type(m.head).__name__,
+            "weights_temporal": self.weights_temporal,
             "weights": m.source,
             "engine": self.classifier.name,
             "device": str(self.device),
             "smoothing": self.smoothing,
+            "hysteresis": self.hysteresis,
             "classes": list(self.classes),
         }
 
@@ -255,7 +300,8 @@ class Pipeline:
         (:func:`fertk.io.video.frame_rate`), whether results keep frame probabilities."""
         still = item.kind == "images" and not item.sequence
         return Job(item, still, frame_rate(item, self.fps), self.stride, list(self.classes),
-                   frame_probs=self.model.head is not None or (self.smoothing > 0 and not still),
+                   frame_probs=not still and (self.model.head is not None or self.smoothing > 0
+                                              or self.hysteresis > 1),
                    stats=stats)
 
     def run_item(self, item: MediaItem, stats: DecodeStats | None = None) -> Job:
@@ -269,7 +315,52 @@ class Pipeline:
         return job
 
     def _process(self, frames: Iterable[Frame], job: Job) -> Iterator[tuple[FrameResult, np.ndarray]]:
-        from fertk.temporal.smoothing import TrackSmoother
+        results = self._classified(frames, job)
+        if job.still or (self.smoothing <= 0 and self.hysteresis <= 1):
+            return results
+        return self._smoothed(results, job)
+
+    def _smoothed(self, results: Iterable[tuple[FrameResult, np.ndarray]], job: Job
+                  ) -> Iterator[tuple[FrameResult, np.ndarray]]:
+        """``results`` with each face's probabilities averaged over the track's frames within
+        half a window of it and its label changed with hysteresis
+        (:class:`~fertk.temporal.smoothing.LabelSmoother`): a frame is given out once the
+        frames half a window after it are in (or the source ends)."""
+        from dataclasses import replace
+
+        from fertk.temporal.smoothing import LabelSmoother
+
+        smoother = LabelSmoother(self.smoothing, self.hysteresis)
+        held: deque[tuple[float, FrameResult, np.ndarray]] = deque()
+
+        def give(t: float, rec: FrameResult, image: np.ndarray) -> tuple[FrameResult, np.ndarray]:
+            faces = []
+            for face in rec.faces:
+                probs, k = smoother.smooth(face.track, t)
+                faces.append(replace(face, probs=probs, label=self.classes[k]))
+            rec.faces = faces
+            smoother.drop_before(t)
+            return rec, image
+
+        try:
+            for rec, image in results:
+                t = float(rec.time) if rec.time is not None else rec.frame / job.rate
+                for face in rec.faces:
+                    smoother.add(face.track, t, face.probs)
+                held.append((t, rec, image))
+                while held and held[0][0] + smoother.delay <= t:
+                    yield give(*held.popleft())
+        except GeneratorExit:  # the caller stopped reading (e.g. --max-frames)
+            raise
+        except BaseException:  # a failure or Ctrl-C upstream: give out the frames before it
+            while held:
+                yield give(*held.popleft())
+            raise
+        while held:
+            yield give(*held.popleft())
+
+    def _classified(self, frames: Iterable[Frame], job: Job
+                    ) -> Iterator[tuple[FrameResult, np.ndarray]]:
         from fertk.tracking import FaceTracker, LandmarkFlow, Schedule, follow_faces
 
         max_missed = self.max_missed if self.max_missed is not None else max(2, 2 * self.detect_every)
@@ -277,7 +368,6 @@ class Pipeline:
         flow = LandmarkFlow()
         rate, still = job.rate, job.still
         windows: dict[int, deque] = {}
-        smoother = TrackSmoother(self.smoothing, job.fps)
         pending: list[_Pending] = []
         n_crops = 0
         schedule = Schedule(self.detect_every, self.scan_every or
@@ -310,18 +400,18 @@ class Pipeline:
                     batch, pending, n_crops = pending, [], 0
                     if future is not None:
                         yield from future.result()
-                    future = pool.submit(self._classify, batch, windows, smoother, job)
+                    future = pool.submit(self._classify, batch, windows, job)
             if future is not None:
                 yield from future.result()
                 future = None
             if pending:
-                yield from self._classify(pending, windows, smoother, job)
+                yield from self._classify(pending, windows, job)
         finally:
             if future is not None:
                 future.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _classify(self, batch: list[_Pending], windows: dict[int, deque], smoother: Any,
+    def _classify(self, batch: list[_Pending], windows: dict[int, deque],
                   job: Job) -> list[tuple[FrameResult, np.ndarray]]:
         still = job.still
         crops = [c for p in batch for c in p.crops]
@@ -329,8 +419,7 @@ class Pipeline:
             probs, feats = self.classifier.classify(np.stack(crops))
         else:
             probs, feats = np.zeros((0, len(self.classes)), np.float32), None
-        head = self.model.head
-        smooth = smoother.tau > 0 and not still
+        head = None if still else self.model.head  # a still: the frame model alone
         out: list[tuple[FrameResult, np.ndarray]] = []
         k = 0
         for p in batch:
@@ -349,12 +438,8 @@ class Pipeline:
                     win.append(vec)
                     stacks.append(np.stack(win))
                 final = self.classifier.head_windows(stacks)
-            if smooth and n:
-                final = np.stack([smoother.update(face.track_id, final[i], p.frame.time)
-                                  for i, face in enumerate(p.faces)])
             for tid in p.closed:
                 windows.pop(tid, None)
-                smoother.drop(tid)
             fr = p.frame
             keep_frame = job.frame_probs
             results = [
@@ -380,9 +465,12 @@ class Pipeline:
 class Results(list):
     """The per-frame results of :func:`analyze` (a list of ``FrameResult``)."""
 
+    #: the model's class names (the ``p_<class>`` columns of an empty result's table)
+    classes: list[str] | None = None
+
     def to_dataframe(self, landmarks: bool = False):
         """One row per face (see :func:`to_dataframe`)."""
-        return to_dataframe(self, landmarks=landmarks)
+        return to_dataframe(self, landmarks=landmarks, classes=self.classes)
 
     def plot_timeline(self, **kwargs: Any):
         """:func:`fertk.plots.plot_timeline` of these results (one source)."""
@@ -419,6 +507,7 @@ def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResu
         return still(read_image(x), source or os.fspath(x))
     if isinstance(x, (list, tuple, dict)):  # each result keeps its input's index or name
         out = Results()
+        out.classes = getattr(pipe, "classes", None)
         for k, item in (x.items() if isinstance(x, dict) else enumerate(x)):
             got = analyze_with(pipe, item, still, None if source is None else f"{source}[{k}]")
             for rec in got if isinstance(got, Results) else [got]:
@@ -426,7 +515,9 @@ def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResu
                 out.append(rec)
         return out
     if isinstance(x, (str, os.PathLike, int)):
-        return Results(pipe.run(os.fspath(x) if not isinstance(x, int) else x))
+        out = Results(pipe.run(os.fspath(x) if not isinstance(x, int) else x))
+        out.classes = getattr(pipe, "classes", None)
+        return out
     raise FertkError(f"cannot analyze a {type(x).__name__}: pass a path, a list of paths, a "
                      "numpy array (BGR or gray) or a PIL image")
 
@@ -443,6 +534,9 @@ def analyze(x: Any, **options: Any) -> FrameResult | Results:
     (:meth:`fertk.plugins.Context.cached`) for the next call, until the plugins change.
     """
     context = options.pop("context", None) or default_context()
+    if not isinstance(context, Context):
+        raise FertkError(f"analyze(context=): expected a fertk.plugins.Context, got a "
+                         f"{type(context).__name__}")
     if options:
         return Pipeline(context=context, **options).analyze(x)
     return context.cached(ANALYZE_PIPELINE, lambda: Pipeline(context=context)).analyze(x)

@@ -52,9 +52,13 @@ def _media_files(source: str, recursive: bool) -> dict[Path, str]:
     from fertk.io.video import expand_sources, is_webcam
 
     p = Path(source)
+    if not str(source).strip():  # Path("") is the current folder
+        expand_sources([source])  # the one error for an empty path
     if is_webcam(source) and not p.exists():
         raise FertkError(f"{source}: no such file or folder (webcams: fertk run {source})")
     folders = [p, *sorted(d for d in p.rglob("*") if d.is_dir())] if p.is_dir() and recursive else [p]
+    seen: set[Path] = set()  # a folder reached twice (a symlink loop, a link to a sibling): once
+    folders = [f for f in folders if f.resolve() not in seen and not seen.add(f.resolve())]
     items = []
     for folder in folders:
         try:
@@ -65,8 +69,13 @@ def _media_files(source: str, recursive: bool) -> dict[Path, str]:
             continue  # a sub-folder without media: the others may hold some
     if not items:
         raise FertkError(f"{source}: folder contains no image or video files")
-    files = {Path(f): ("video" if it.kind == "video" else "image")
-             for it in items for f in (it.paths if it.kind == "images" else [it.source])}
+    files: dict[Path, str] = {}
+    real: set[Path] = set()  # each file once, by what it is (not by the path that reached it)
+    for it in items:
+        for f in (it.paths if it.kind == "images" else [it.source]):
+            if Path(f).resolve() not in real:
+                real.add(Path(f).resolve())
+                files[Path(f)] = "video" if it.kind == "video" else "image"
     return dict(sorted(files.items()))
 
 
@@ -240,6 +249,10 @@ def detect_command(sources, detector, crop, detector_opts, crop_opts, json_path,
                 stats.error = str(exc)
                 records.append({"source": str(path), "error": str(exc), "faces": []})
                 say("error:", "red", str(exc))
+            except OSError as exc:  # writing crops or pictures (a full disk): stop in one line
+                from fertk.fsutil import write_problem
+
+                raise FertkError(f"{path}: {write_problem(exc, 'its pictures')}") from None
             stats.seconds = time.perf_counter() - start
             for note in stats.notes:
                 warn(f"{path}: {note}")
@@ -257,21 +270,30 @@ def detect_command(sources, detector, crop, detector_opts, crop_opts, json_path,
 
 def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
                max_frames: int | None, annotate: Path | None) -> None:
+    from fertk.fsutil import Staged
     from fertk.io.video import DecodeStats, MediaItem, VideoWriter, iter_frames
 
     decoded = DecodeStats()
     writer = None
+    staged = Staged()  # the annotated video appears when complete (or Ctrl-C), never half-written
     try:
         for frame in iter_frames(MediaItem("video", str(path), stem), stride=every, stats=decoded,
                                  max_frames=max_frames):
             drawn = job.frame(frame.image, stats, stem, str(path), frame.index, frame.time)
             if drawn is not None:
                 if writer is None:
-                    writer = VideoWriter(annotate / f"{stem}.mp4", fps=(decoded.fps or 0) / every)
+                    writer = VideoWriter(staged.path(annotate / f"{stem}.mp4"),
+                                         fps=(decoded.fps or 0) / every)
                 writer.write(drawn)
-    finally:
+    except OSError:  # a full disk: no half-written video under its name
         if writer is not None:
             writer.close()
+        staged.discard()
+        raise
+    finally:
+        if writer is not None and staged.files:
+            writer.close()
+            staged.commit()
     if decoded.missing:  # the stream ended before the frames its header declares
         stats.notes.append(f"the video ends after {decoded.frame_count - decoded.missing} of the "
                            f"{decoded.frame_count} frames its header declares (truncated file?); "
@@ -279,12 +301,15 @@ def _run_video(job: _Job, path: Path, stem: str, stats: SourceStats, every: int,
 
 
 def _write_json(json_path: str, records: list[dict[str, Any]]) -> None:
-    from fertk.fsutil import to_json, write_json
+    from fertk.fsutil import to_json, write_json, write_problem
 
     if json_path == "-":
         click.echo(to_json(records, indent=1))
         return
-    write_json(json_path, records, indent=1)
+    try:
+        write_json(json_path, records, indent=1)
+    except OSError as exc:  # a read-only place, /proc, a full disk: one line
+        raise FertkError(f"--json {json_path}: {write_problem(exc, 'the file')}") from None
 
 
 def _summary(stats_list: list[SourceStats], to_stderr: bool) -> None:

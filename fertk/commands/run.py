@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from fertk.clitools import (
+    FiniteFloat,
     component_option,
     console,
     crop_options_option,
@@ -62,10 +63,15 @@ if TYPE_CHECKING:  # pragma: no cover
               help="Video: full-quality detection of the whole frame every N processed frames "
                    "[about 1 s of video]; --detect-every 1 --scan-every 1 detects every frame "
                    "at full quality.")
-@click.option("--smooth", "smoothing", type=click.FloatRange(min=0), default=None,
+@click.option("--smooth", "smoothing", type=FiniteFloat(min=0), default=None,
               metavar="SECONDS",
-              help="Video: time constant of the per-track moving average of the probabilities; "
-                   "0 turns it off [0.3 without a temporal head, else 0].")
+              help="Video: width of the window, centred on each frame, over which each track's "
+                   "probabilities are averaged (results come out half of it late); 0 turns it "
+                   "off [1 without a temporal head, else 0].")
+@click.option("--hysteresis", type=click.FloatRange(min=1, max=1e6), default=None,
+              metavar="RATIO",
+              help="Video: a track's label changes only when another expression is RATIO times "
+                   "as probable (smoothed); 1 turns it off [2 with smoothing, else 1].")
 @stride_option(aliases=("--every",))
 @click.option("--window", type=click.IntRange(min=1), default=9, show_default=True,
               help="Latest sampled frames per track given to the temporal head.")
@@ -78,6 +84,9 @@ if TYPE_CHECKING:  # pragma: no cover
               help="Write a PNG of the probabilities over time per video.")
 @click.option("--csv/--no-csv", "write_csv", default=True, show_default=True)
 @click.option("--jsonl/--no-jsonl", default=True, show_default=True)
+@click.option("--table/--no-table", default=True, show_default=True,
+              help="Add each source to the run's results table, OUT/results/ (Parquet; "
+                   "fertk.read_results(OUT) reads it).")
 @click.option("--landmarks", is_flag=True,
               help="Add landmarks to the CSV (columns x_0..x_N, y_0..y_N) and the JSONL.")
 @click.option("--show", is_flag=True,
@@ -92,13 +101,18 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--shard", default=None, metavar="I/N",
               help="Process only part I of N (0 <= I < N) of the sources: one share per machine "
                    "or array task, e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the sources that failed in an earlier run into the same --out "
+                   "(those done are skipped, those interrupted re-done, in any case).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch/onnxruntime threads per process.")
 @json_option(help="Print the summaries as JSON on stdout.")
 def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, weights, temporal,
-                engine, device, detect_every, scan_every, smoothing, stride, window, batch_size,
-                out_dir, annotate, timeline, write_csv, jsonl, landmarks, show, image_sequence,
-                fps, max_frames, recursive, workers, shard, threads, as_json):
+                engine, device, detect_every, scan_every, smoothing, hysteresis, stride, window,
+                batch_size,
+                out_dir, annotate, timeline, write_csv, jsonl, table, landmarks, show,
+                image_sequence,
+                fps, max_frames, recursive, workers, shard, retry_failed, threads, as_json):
     """Recognise facial expressions in SOURCE... (images, folders, globs, videos, webcam index).
 
     Writes per source into --out: NAME.csv (one row per frame and face; frames without a
@@ -106,6 +120,8 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
     dominant expression, seconds in each; stills: per image, faces showing each),
     NAME.summary.json, NAME.annotated.mp4 (stills: NAME.annotated/IMAGE.jpg) and
     NAME.timeline.png. Still images given together (files, globs, a folder) are one source.
+    Each source's files appear when it is complete; OUT/fertk-run.ledger.json records what is
+    done, so running the same command again resumes (docs/run.md, "Many videos").
 
     \b
     Examples:
@@ -129,7 +145,7 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
     config = dict(
         detector=detector, crop=crop, backbone=backbone, temporal=temporal, weights=weights,
         engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
-        smoothing=smoothing, stride=stride, window=window,
+        smoothing=smoothing, hysteresis=hysteresis, stride=stride, window=window,
         batch_size=batch_size, image_sequence=image_sequence, fps=fps, threads=threads,
         detector_options=parse_options(detector_opts, "--detector-option") or None,
         crop_options=parse_options(crop_opts, "--crop-option") or None,
@@ -141,23 +157,80 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
     pipe = Pipeline(**config)  # builds and checks the model once, before any work starts
     options = OutputOptions(csv=write_csv, jsonl=jsonl, annotate=annotate, timeline=timeline,
                             landmarks=landmark_count(pipe) if landmarks else False,
-                            max_frames=max_frames)
+                            max_frames=max_frames, table=table)
+    from fertk.io.ledger import Ledger, run_settings
+
+    default_out = click.get_current_context().get_parameter_source("out_dir") \
+        == click.core.ParameterSource.DEFAULT
+    # a changed setting: one line, except in the default (scratch) folder, where it starts afresh
+    ledger = Ledger(out_dir, run_settings(pipe, options), replace_other=default_out)
+    plan = ledger.plan(items, retry_failed=retry_failed)
+    options.summary_extra = {"run": {"settings": ledger.digest}}
     if show:
         from fertk.io.preview import Preview
 
         pipe = Preview.wrap(pipe, err)
         workers = 1  # one window, in this process
     parts = pipe.describe()
-    smooth = f", smoothing {parts['smoothing']:g} s" if parts["smoothing"] else ""
     err.print(f"fertk run: {len(items)} source(s); detector {parts['detector']}, crop "
               f"{parts['crop']}, model {parts['weights']} ({parts['engine']} on "
-              f"{parts['device']}{smooth}), classes {', '.join(parts['classes'])}")
-    if workers > 1 and len(items) > 1:
-        results = _run_parallel(config, items, out_dir, options, workers, err)
-    else:
-        results = [_run_one(pipe, it, out_dir, options, err, say_error=len(items) > 1)
-                   for it in items]
-    _report(results, as_json, out_dir)
+              f"{parts['device']}), {labelling(parts)}, classes {', '.join(parts['classes'])}",
+              markup=False, highlight=False)
+    if ledger.replaced:
+        err.print(f"{out_dir}: earlier results there were made with other settings "
+                  f"({', '.join(ledger.replaced[:3])}); they are replaced as their sources run "
+                  "again (give --out to keep runs apart and resume them)",
+                  markup=False, highlight=False)
+    if plan.done or plan.failed:
+        err.print(f"resuming {out_dir}: {len(plan.done)} source(s) done before, skipped; "
+                  f"{len(plan.failed)} failed before, skipped" +
+                  (" (--retry-failed runs them again)" if plan.failed else "") +
+                  f"; {len(plan.run)} to run", markup=False, highlight=False)
+    todo = plan.run
+    try:
+        if workers > 1 and len(todo) > 1:
+            fresh = _run_parallel(config, todo, out_dir, options, workers, err, ledger)
+        else:
+            fresh = []
+            for it in todo:
+                fresh.append(_run_one(pipe, it, out_dir, options, err, say_error=len(items) > 1))
+                ledger.record(it, fresh[-1])
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: what was interrupted, in the ledger
+        by_name = {it.name: it for it in todo}
+        for res in getattr(exc, "summaries", None) or [getattr(exc, "summary", None)]:
+            if res is not None and res.name in by_name:
+                ledger.record(by_name[res.name], res)
+                if res.error and not res.error.startswith("not run"):
+                    err.print(f"error {res.error}", markup=False, highlight=False)
+        raise
+    _report(_in_order(items, fresh, plan, out_dir), as_json, out_dir)
+
+
+def _in_order(items, fresh, plan, out_dir) -> list[JobSummary]:
+    """The summaries of all ``items`` in their order: run now, done before (read back from
+    their summary JSON), or failed before and not retried."""
+    from fertk.io.job import JobSummary
+    from fertk.io.ledger import done_summary
+
+    got = {r.name: r for r in fresh}
+    got.update({it.name: done_summary(out_dir, it) for it in plan.done})
+    got.update({it.name: JobSummary.failed(it, f"{error} (in an earlier run; --retry-failed "
+                                               "runs it again)") for it, error in plan.failed})
+    return [got[it.name] for it in items if it.name in got]
+
+
+def labelling(parts: dict) -> str:
+    """How video labels are made, for the run header: the temporal head (or the frame model,
+    naming the head the weights hold) and the smoothing and hysteresis; stills: frame model."""
+    held = parts.get("weights_temporal")
+    head = (f"temporal head {parts['temporal']}" if parts["temporal"] else
+            "frame model" + (f" (the weights' {held} head runs with --temporal {held})"
+                             if held else ""))
+    smooth = (f"{parts['smoothing']:g} s centred smoothing" if parts["smoothing"]
+              else "no smoothing")
+    if parts.get("hysteresis", 1) > 1:
+        smooth += f", hysteresis {parts['hysteresis']:g}x"
+    return f"videos: {head}, {smooth}; stills: frame model"
 
 
 def landmark_count(pipe) -> int:
@@ -238,13 +311,17 @@ class PlainProgress:
                 f"({100.0 * self.done / self.total:.0f}%), {fps:.1f} fps, ETA {left:.0f} s")
 
 
-def _run_parallel(config, items, out_dir, options, workers, err):
+def _run_parallel(config, items, out_dir, options, workers, err, ledger=None):
     from fertk.jobs import run_jobs
+
+    by_name = {it.name: it for it in items}
 
     with progress_bar(description="sources", console_=err, disable=not err.is_terminal) as prog:
         task = prog.add_task("sources", total=len(items))
 
         def done(res):
+            if ledger is not None:
+                ledger.record(by_name[res.name], res)
             prog.advance(task)
             if not err.is_terminal:  # a log: one plain line per finished source
                 click.echo(f"{res.name}: done ({int(prog.tasks[task].completed)}/{len(items)} "
@@ -342,7 +419,8 @@ def _report(results: list[JobSummary], as_json, out_dir):
               help="Output base path (writes OUT.onnx, OUT.json) [default: beside the checkpoint].")
 @click.option("--with-head", is_flag=True, help="Also export the temporal head (OUT.head.onnx).")
 @click.option("--opset", type=int, default=17, show_default=True)
-@click.option("--atol", type=float, default=1e-4, show_default=True,
+@click.option("--atol", type=FiniteFloat(min=0, min_open=True, max=1), default=1e-4,
+              show_default=True,
               help="Largest allowed probability difference between onnxruntime and PyTorch.")
 def export_command(checkpoint, fmt, out, with_head, opset, atol):
     """Export CHECKPOINT (path or weight name) to ONNX and check parity with PyTorch.

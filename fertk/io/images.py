@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fertk.errors import FertkError
+from fertk.errors import FertkError, one_line
 
 #: File extensions treated as still images (lower case, with the dot).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -211,16 +211,18 @@ def _looks_truncated(data: bytes) -> bool:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write ``image`` (uint8 gray or BGR) to ``path``; works with non-ASCII paths."""
+    """Write ``image`` (uint8 gray or BGR) to ``path`` atomically (whole or not at all,
+    :func:`fertk.fsutil.atomic_write`); works with non-ASCII paths."""
     import cv2
 
+    from fertk.fsutil import atomic_write
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     ext = p.suffix.lower() or ".png"
     ok, buf = cv2.imencode(ext, image)
     if not ok:
         raise FertkError(f"{p}: cannot encode image as {ext}")
-    buf.tofile(str(p))
+    atomic_write(p, buf.tobytes())
     return p
 
 
@@ -232,6 +234,9 @@ def iter_images(source: str | os.PathLike, *, recursive: bool = False) -> Iterat
     matches nothing.
     """
     text = os.fspath(source)
+    if not text.strip():  # Path("") is the current folder: never scan it unasked
+        raise FertkError("an empty path names no image: pass a file, a folder ('.' for the "
+                         "current one) or a glob")
     p = Path(text)
     if p.is_file():
         yield p
@@ -276,7 +281,11 @@ def to_bgr(image: Any) -> np.ndarray:
     """A uint8 BGR array of a numpy array (BGR, BGRA or gray) or a PIL image (RGB); both give
     the pixels of the same picture read from disk (:func:`to_uint8_bgr`, :func:`pil_to_bgr`)."""
     if hasattr(image, "convert") and hasattr(image, "size") and not isinstance(image, np.ndarray):
-        return pil_to_bgr(image)
+        try:
+            return pil_to_bgr(image)  # PIL decodes here: a damaged file fails now
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise FertkError(f"cannot read the PIL image ({one_line(exc)}): a truncated or "
+                             "damaged file") from None
     if isinstance(image, np.ndarray):
         if image.dtype.kind in "USO":
             raise FertkError(f"expected an image array, got an array of {image.dtype} (pass "
