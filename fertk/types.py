@@ -114,6 +114,9 @@ class Sample:
     peak: bool = False
     dataset: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    #: A distribution over the data set's classes (FER+'s annotators' votes), or ``None``:
+    #: the label alone. Data sets that give one say how it is trained on (``target_kind``).
+    target: tuple[float, ...] | None = None
 
 
 # -- component contracts ------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def _bars(n_per_class: int = 24, seed: int = 0, classes: int = 4):
                     peak=np.ones(n, dtype=bool), classes=[f"c{k}" for k in range(classes)])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def bars():
     """Factory of a small learnable generated set (:func:`_bars`)."""
     return _bars

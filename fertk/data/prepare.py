@@ -221,6 +221,20 @@ def _build(ds, samples, final: Path, key: str, detector: str, detector_options: 
         raise
 
 
+def sample_targets(samples: list, classes: int) -> np.ndarray | None:
+    """``(N, classes)`` float32 targets of samples that carry one (:attr:`Sample.target`),
+    a one-hot row of the label for those that do not; ``None`` when no sample has one."""
+    if not any(getattr(s, "target", None) is not None for s in samples):
+        return None
+    out = np.zeros((len(samples), classes), np.float32)
+    for i, s in enumerate(samples):
+        if s.target is not None:
+            out[i] = s.target
+        elif s.label is not None and s.label >= 0:
+            out[i, s.label] = 1.0
+    return out
+
+
 def _alive(pid: int) -> bool:
     if os.name == "nt":  # os.kill(pid, 0) would end the process there: assume it runs
         return True
@@ -310,6 +324,9 @@ def _fill(ds, samples, final: Path, tmp: Path, key: str, init: tuple, size: int,
         "frame_index": np.array([s.frame_index for s in samples], np.int64),
         "peak": np.array([s.peak for s in samples], bool),
     }
+    targets = sample_targets(samples, len(ds.classes))
+    if targets is not None:
+        arrays["targets"] = targets
     for name, arr in arrays.items():
         np.save(tmp / f"{name}.npy", arr)
     for status, items in problems.items():
@@ -318,6 +335,7 @@ def _fill(ds, samples, final: Path, tmp: Path, key: str, init: tuple, size: int,
     meta = {
         "format": CACHE_FORMAT, "key": key, "dataset": ds.name, "root": str(ds.root),
         "classes": list(ds.classes),
+        **({"target_kind": getattr(ds, "target_kind", "soft")} if targets is not None else {}),
         "subjects": [s.subject for s in samples], "sequences": [s.sequence for s in samples],
         "paths": [s.paths[0] for s in samples],
         "options": {"dataset": ds.options(), "detector": detector, "detector_options": detector_options,

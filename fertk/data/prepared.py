@@ -3,8 +3,9 @@
 Layout of ``<cache_dir>/<dataset>-<key16>/``: ``crops.npy`` (N, S, S) uint8,
 ``landmarks.npy`` (N, P, 2) float32 image pixels (NaN where no face/landmarks),
 ``matrices.npy`` (N, 2, 3) float32 image → crop, ``labels.npy`` int64 (-1 = none),
-``frame_index.npy`` int64, ``peak.npy`` / ``found.npy`` bool, ``scores.npy`` float32, and
-``meta.json`` (classes, subjects, sequences, paths, report, options, key). ``meta.json`` is
+``frame_index.npy`` int64, ``peak.npy`` / ``found.npy`` bool, ``scores.npy`` float32,
+``targets.npy`` (N, C) float32 where the data set gives label distributions (FER+; their use
+is ``target_kind`` in the meta), and ``meta.json`` (classes, subjects, sequences, paths, report, options, key). ``meta.json`` is
 written last and the folder is renamed into place atomically, so a folder with it is complete.
 """
 
@@ -59,6 +60,16 @@ class PreparedSet:
                 raise DamagedCacheError(_damaged(file, f"{arr.shape[0] if arr.ndim else 0} rows, "
                                                        f"meta.json lists {n} frames"))
             setattr(self, name, arr)
+        self.targets: np.ndarray | None = None  # annotators' distributions, where given
+        if (self.path / "targets.npy").is_file():
+            try:
+                self.targets = np.load(self.path / "targets.npy", allow_pickle=False)
+            except (OSError, ValueError, EOFError) as exc:
+                raise DamagedCacheError(_damaged(self.path / "targets.npy", str(exc))) from None
+            if self.targets.shape != (n, len(meta["classes"])):
+                raise DamagedCacheError(_damaged(self.path / "targets.npy", f"shape "
+                                                 f"{self.targets.shape}, expected {(n, len(meta['classes']))}"))
+        self.target_kind: str = meta.get("target_kind", "")
         self.subjects = np.asarray(meta["subjects"], dtype=str)
         self.sequences = np.asarray(meta["sequences"], dtype=str)
         self.paths = np.asarray(meta["paths"], dtype=str)

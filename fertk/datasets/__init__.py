@@ -41,3 +41,11 @@ def register_datasets(register):
         description="FER2013 CSV (emotion, pixels, Usage); 48x48 faces, detector 'none'",
         options=["usage", "classes"],
     )
+    register(
+        "ferplus",
+        "fertk.datasets.ferplus:build_ferplus",
+        description="FER+ (FER2013 faces, ten annotators' votes, 8 classes with contempt): "
+                    "FER2013Train|Valid|Test folders or fer2013.csv + fer2013new.csv",
+        aliases=("fer+",),
+        options=["labels", "usage", "classes"],
+    )

@@ -170,13 +170,18 @@ class FER2013(BaseDataset):
         if self._pixels is None:
             self._pixels = {i: px for i, _, px, _ in self._rows()}
         try:
-            values = np.array(self._pixels[int(row)].split(), dtype=np.float64)
-            side = int(round(values.size ** 0.5))
-            if side * side != values.size or side == 0:
-                raise ValueError(f"{values.size} pixels is not a square image")
-            return np.clip(values, 0, 255).astype(np.uint8).reshape(side, side)
+            return pixels_image(self._pixels[int(row)])
         except (KeyError, ValueError) as exc:
             raise FertkError(f"{path}: unreadable FER2013 row ({exc})") from exc
+
+
+def pixels_image(text: str) -> np.ndarray:
+    """The square uint8 image of a FER2013 ``pixels`` cell (space-separated gray values)."""
+    values = np.array(text.split(), dtype=np.float64)
+    side = int(round(values.size ** 0.5))
+    if side * side != values.size or side == 0:
+        raise ValueError(f"{values.size} pixels is not a square image")
+    return np.clip(values, 0, 255).astype(np.uint8).reshape(side, side)
 
 
 def build_fer2013(root, **options: Any) -> FER2013:

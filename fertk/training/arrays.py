@@ -25,7 +25,9 @@ class ArraySet:
     """An in-memory prepared set (same fields as ``fertk.data.PreparedSet``).
 
     ``sets`` names the source data set of each row (leave-one-set-out); empty strings when
-    there is a single source.
+    there is a single source. ``targets`` (N, C) are label distributions where the data set
+    gives them (FER+'s votes; ``labels`` are then their majority classes), trained on as
+    ``target_kind`` says (:mod:`fertk.training.losses`).
     """
 
     crops: np.ndarray
@@ -39,6 +41,8 @@ class ArraySet:
     sets: np.ndarray | None = None
     key: str = ""
     report: dict[str, Any] = field(default_factory=dict)
+    targets: np.ndarray | None = None
+    target_kind: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.crops)
@@ -49,6 +53,9 @@ class ArraySet:
             self.found = np.ones(n, dtype=bool)
         if self.sets is None:
             self.sets = np.full(n, "", dtype=object)
+        if self.targets is not None and np.shape(self.targets) != (n, len(self.classes)):
+            raise ValueError(f"ArraySet.targets has shape {np.shape(self.targets)}, expected "
+                             f"{(n, len(self.classes))}")
         if not self.key:
             self.key = data_hash(self)
 
@@ -80,6 +87,8 @@ def as_array_set(ds: Any) -> ArraySet:
         # depends on the files' paths and modification times, and a fresh clone of the same
         # data is the same data
         report=dict(get("report", {}) or {}),
+        targets=None if getattr(ds, "targets", None) is None else np.asarray(ds.targets, np.float32),
+        target_kind=str(getattr(ds, "target_kind", "") or ""),
     )
 
 
@@ -96,6 +105,10 @@ def data_hash(ds: Any) -> str:
     for arr in (ds.subjects, getattr(ds, "sequences", [])):
         h.update("\x00".join(map(str, arr)).encode())
     h.update("\x00".join(ds.classes).encode())
+    targets = getattr(ds, "targets", None)
+    if targets is not None:  # data without distributions keeps the hash it always had
+        h.update(np.ascontiguousarray(targets, dtype=np.float32).tobytes())
+        h.update(str(getattr(ds, "target_kind", "")).encode())
     return h.hexdigest()[:16]
 
 
@@ -160,7 +173,8 @@ def subset(ds: ArraySet, rows: np.ndarray) -> ArraySet:
         sequences=ds.sequences[rows], frame_index=ds.frame_index[rows], peak=ds.peak[rows],
         classes=list(ds.classes), found=ds.found[rows], sets=ds.sets[rows],
         key=f"{ds.key}-sub{hashlib.sha256(rows.tobytes()).hexdigest()[:8]}",
-        report=ds.report,
+        report=ds.report, targets=None if ds.targets is None else ds.targets[rows],
+        target_kind=ds.target_kind,
     )
 
 
@@ -188,7 +202,23 @@ def concat_sets(parts: Sequence[tuple[str, ArraySet]]) -> ArraySet:
         cols["found"].append(p.found[keep])
         cols["sets"].append(np.full(int(keep.sum()), name, dtype=object))
     arrays = {k: np.concatenate(v) for k, v in cols.items()}
-    return ArraySet(classes=common, **arrays)
+    return ArraySet(classes=common, **arrays, **_concat_targets(parts, common))
+
+
+def _concat_targets(parts: Sequence[tuple[str, ArraySet]], common: list[str]) -> dict[str, Any]:
+    """The concatenated targets on ``common`` classes, when every part has targets of one
+    kind (rows renormalised; kept rows as :func:`concat_sets` keeps them); else none."""
+    kinds = {p.target_kind for _, p in parts}
+    if any(p.targets is None for _, p in parts) or len(kinds) != 1:
+        return {}
+    from fertk.splits import remap_labels
+
+    out = []
+    for _, p in parts:
+        keep = remap_labels(p.labels, p.classes, common) >= 0
+        t = np.asarray(p.targets, np.float32)[keep][:, [p.classes.index(c) for c in common]]
+        out.append(t / np.maximum(t.sum(1, keepdims=True), 1e-12))
+    return {"targets": np.concatenate(out), "target_kind": kinds.pop()}
 
 
 def sequence_groups(ds: ArraySet, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -265,16 +295,21 @@ class Illuminated:
             self._cache[name] = illuminate(self.ds.crops, name, context=self.context)
         return self._cache[name]
 
-    def training(self, aug: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(crops, labels)`` the frame stage trains on: ``rows`` under the normalisation, or
-        every copy of the registered scheme (``expand``), labels repeated."""
+    def training(self, aug: Any, rows: np.ndarray, targets: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``(crops, targets)`` the frame stage trains on: ``rows`` under the normalisation, or
+        every copy of the registered scheme (``expand``), targets repeated. The targets are
+        ``targets`` (one row per data set row, e.g. distilled ones) if given, else the labels,
+        or the ``(n, C)`` distributions of a data set that gives them."""
+        if targets is None:
+            targets = self.ds.labels if self.ds.targets is None else np.asarray(self.ds.targets, np.float32)
         scheme = illumination(aug.illumination, aug.illumination_options, self.context)
         if callable(getattr(scheme, "expand", None)):
-            x, y = scheme.expand(np.asarray(self.ds.crops[rows]), self.ds.labels[rows])
-            return np.asarray(x, dtype=np.uint8), np.asarray(y)
+            x, at = scheme.expand(np.asarray(self.ds.crops[rows]), np.arange(len(rows)))
+            return np.asarray(x, dtype=np.uint8), targets[np.asarray(rows)[np.asarray(at)]]
         if aug.illumination_options:
             x = illuminate(np.asarray(self.ds.crops[rows]), aug.illumination,
                            aug.illumination_options, self.context)
         else:
             x = np.asarray(self(aug.illumination)[rows])
-        return x, self.ds.labels[rows]
+        return x, targets[rows]

@@ -84,6 +84,9 @@ class ModelConfig:
     temporal: str | None = "gru"
     temporal_options: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None  # registered weight name or checkpoint: initial backbone tensors
+    # distillation (fertk.training.distill): trained checkpoints whose averaged distributions
+    # are mixed into the frame stage's targets with weight frame.distill
+    teachers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -135,6 +138,13 @@ class FrameStageConfig:
     # weight EMA: decay per optimiser step of an average of the weights that is validated,
     # selected and saved (0: off); see fertk.training.ema
     ema: float = 0.0
+    # rare classes (see fertk.training.losses): none | inverse | sqrt class weights, and the
+    # logit-adjusted loss's tau (0: off)
+    class_balance: str = "none"
+    logit_adjust: float = 0.0
+    # distillation: the teachers' (model.teachers) share of the target, their temperature
+    distill: float = 0.0
+    distill_temperature: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # fine-tuning (see fine_tune_plan): features frozen for N epochs | features | none | auto
     freeze: str | int = "auto"
@@ -198,8 +208,12 @@ class TrainConfig:
         for key in ("freeze", "lr_backbone"):  # added later: at their default, the digests of
             if d["frame"].get(key) == "auto":  # earlier runs stay valid (--resume, compare reuse)
                 d["frame"].pop(key)
-        if d["frame"].get("ema") == 0.0:  # likewise
-            d["frame"].pop("ema")
+        for key, default in (("ema", 0.0), ("class_balance", "none"), ("logit_adjust", 0.0),
+                             ("distill", 0.0), ("distill_temperature", 1.0)):
+            if d["frame"].get(key) == default:  # likewise
+                d["frame"].pop(key)
+        if d["model"].get("teachers") == []:
+            d["model"].pop("teachers")
         aug = d["frame"]["augment"]
         for key, default in (("geometric", "geometric"), ("geometric_options", {}),
                              ("illumination_options", {})):  # likewise
@@ -263,7 +277,7 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise FertkError(f"{where}: unknown key '{key}'{hint}; known: {', '.join(fields)}")
         sub = _dataclass_type(cls, key)
-        if sub is not None and isinstance(value, dict):
+        if sub is not None:  # a section: a mapping (``--set frame=1`` is one error)
             kwargs[key] = _from_dict(sub, value, f"{where}.{key}")
         else:
             kwargs[key] = value
@@ -319,16 +333,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FertkError(f"config file {p} does not exist")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FertkError(f"config file {p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                         f"at offset {exc.start}); a config is a YAML or TOML text file") from None
     try:
         if p.suffix.lower() == ".toml":
             import tomllib
 
             data = tomllib.loads(text)
         else:
-            import yaml
+            from fertk import yamlio
 
-            data = yaml.safe_load(text) or {}
+            data = yamlio.load(text) or {}
     except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FertkError(f"config file {p}: cannot parse: {first}") from exc
@@ -382,6 +400,9 @@ def validate(cfg: TrainConfig, where: str = "config", context: Any = None) -> No
     def bad(key: str, msg: str) -> None:
         raise FertkError(f"{where}: {key}: {msg}")
 
+    from fertk.training.bounds import check_values
+
+    check_values(cfg, where)  # every value's type and range (fertk.training.bounds.BOUNDS)
     if cfg.protocol.selection not in SELECTIONS:
         bad("protocol.selection", f"must be one of {', '.join(SELECTIONS)} (got {cfg.protocol.selection!r})")
     if cfg.protocol.kind not in PROTOCOL_KINDS:
@@ -425,34 +446,41 @@ def validate(cfg: TrainConfig, where: str = "config", context: Any = None) -> No
     if not (fz in ("auto", "features", "none") or (isinstance(fz, int) and not isinstance(fz, bool) and fz >= 0)):
         bad("frame.freeze", f"must be auto, features, none or a number of epochs >= 0 (got {fz!r})")
     lrb = cfg.frame.lr_backbone
-    if not (lrb == "auto" or (isinstance(lrb, (int, float)) and not isinstance(lrb, bool) and lrb >= 0)):
-        bad("frame.lr_backbone", f"must be auto or a learning rate >= 0 (got {lrb!r})")
+    if not (lrb == "auto" or (isinstance(lrb, (int, float)) and not isinstance(lrb, bool) and 0 <= lrb <= 10)):
+        bad("frame.lr_backbone", f"must be auto or a learning rate in [0, 10] (got {lrb!r})")
     if not cfg.frame.enabled and not cfg.model.init_from:
         bad("frame.enabled", "false needs model.init_from (the frame model to use as it is)")
     if cfg.sequence.source not in ("sequences", "stills"):
         bad("sequence.source", f"must be sequences or stills (got {cfg.sequence.source!r})")
-    if not 0.0 <= float(cfg.sequence.onset) <= 1.0:
-        bad("sequence.onset", "must be in [0, 1]")
-    if cfg.sequence.tracks is not None and (not isinstance(cfg.sequence.tracks, int) or cfg.sequence.tracks < 1):
-        bad("sequence.tracks", f"must be a positive integer or null (got {cfg.sequence.tracks!r})")
     if cfg.sequence.input_kind not in ("probs", "features"):
         bad("sequence.input_kind", "must be probs or features")
-    ema = cfg.frame.ema
-    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
-        bad("frame.ema", f"must be a decay in [0, 1), 0 for off (got {ema!r})")
-    pb = cfg.frame.precise_bn
-    if not isinstance(pb, int) or isinstance(pb, bool) or pb < 0:
-        bad("frame.precise_bn", f"must be a number of batches >= 0 (got {pb!r})")
+    from fertk.training.losses import CLASS_BALANCES
+
+    if cfg.frame.class_balance not in CLASS_BALANCES:
+        bad("frame.class_balance", f"must be one of {', '.join(CLASS_BALANCES)} (got {cfg.frame.class_balance!r})")
+    _check_distill(cfg, bad)
+    tau = cfg.frame.logit_adjust
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0.0 <= tau <= 10.0:
+        bad("frame.logit_adjust", f"must be a number in [0, 10], 0 for off (got {tau!r})")
     if cfg.run.amp not in ("auto", "bf16", "fp16", "off"):
         bad("run.amp", "must be auto, bf16, fp16 or off")
     if cfg.run.channels_last not in ("auto", "on", "off", True, False):
         bad("run.channels_last", "must be auto, on or off")
-    for key, val in (("frame.epochs", cfg.frame.epochs), ("frame.batch_size", cfg.frame.batch_size),
-                     ("sequence.iterations", cfg.sequence.iterations),
-                     ("sequence.batch_size", cfg.sequence.batch_size),
-                     ("sequence.seq_len", cfg.sequence.seq_len)):
-        if not isinstance(val, int) or val < 1:
-            bad(key, f"must be a positive integer (got {val!r})")
+
+
+def _check_distill(cfg: TrainConfig, bad: Any) -> None:
+    """``model.teachers`` and ``frame.distill``/``distill_temperature`` go together."""
+    teachers, alpha, temp = cfg.model.teachers, cfg.frame.distill, cfg.frame.distill_temperature
+    if not isinstance(teachers, list) or not all(isinstance(t, str) and t for t in teachers):
+        bad("model.teachers", f"must be a list of weight names or checkpoints (got {teachers!r})")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        bad("frame.distill", f"must be the teachers' share of the target in [0, 1] (got {alpha!r})")
+    if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not 0.05 <= temp <= 20.0:
+        bad("frame.distill_temperature", f"must be a number in [0.05, 20] (got {temp!r})")
+    if teachers and not alpha:
+        bad("frame.distill", "is 0: set the teachers' share of the target (e.g. 0.5) to use model.teachers")
+    if alpha and not teachers:
+        bad("model.teachers", f"frame.distill is {alpha}: name at least one teacher checkpoint")
 
 
 def augmentation_problem(name: Any, kind: str, context: Any = None) -> str | None:

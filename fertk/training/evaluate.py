@@ -191,8 +191,10 @@ def evaluate_dataset(
     fold of a split file. Rows in which no face was found count as wrong
     (``report["rows_without_face"]``).
 
-    Preprocessing: on the data set it was trained on, the checkpoint's training detector and
-    crop (``train.preprocessing``; e.g. FER2013's whole image); on a pre-cropped data set
+    Preprocessing: on the data set it was trained on, or on pre-cropped faces when it was
+    trained on pre-cropped faces (FER2013's and FER+'s are the same images), the checkpoint's
+    training detector and crop (``train.preprocessing``; e.g. FER2013's whole image); on a
+    pre-cropped data set
     (its ``default_detector`` is ``none``: FER2013) the data set's own, the whole image;
     elsewhere the checkpoint's run-time ``detector`` and ``crop``. ``detector``, ``crop`` and
     ``crop_options`` override them.
@@ -213,8 +215,11 @@ def evaluate_dataset(
     from fertk.synth import data_name
 
     data_label = data_name(dataset, root)  # "synth" for fertk synth output, as training recorded it
-    prep = (train.get("preprocessing") or {}) if str(train.get("dataset") or "") == data_label else {}
     data = get_registry("datasets", context).create(dataset, root=root, **dataset_options)
+    prep = train.get("preprocessing") or {}
+    same_framing = str(train.get("dataset") or "") == data_label or (
+        getattr(data, "default_detector", None) == "none" and prep.get("detector") == "none")
+    prep = prep if same_framing else {}  # pre-cropped faces (FER2013, FER+) framed as in training
     own_crop = not prep and getattr(data, "default_detector", None) == "none" and \
         detector in (None, "none")  # pre-cropped faces: the data set's own, the whole image
     if own_crop:

@@ -312,7 +312,11 @@ class FoldRunner:
                              "raise protocol.val_fraction")
         aug = cfg.frame.augment
         test_crops = self.t.illuminated(t_ill)
-        train_x, train_y = self.t.illuminated.training(aug, tr)
+        from fertk.training.distill import distilled_targets
+
+        distilled = distilled_targets(cfg, ds, tr, self.t.context) if cfg.frame.enabled else None
+        self.distill = distilled[1] if distilled else None
+        train_x, train_y = self.t.illuminated.training(aug, tr, distilled[0] if distilled else None)
         result: dict[str, Any] = {
             "fold": fold.name, "index": self.index, "config_digest": self.t.digest,
             "selection": cfg.selection_label,
@@ -323,7 +327,8 @@ class FoldRunner:
         }
         if cfg.frame.enabled:
             st = run_frame_stage(self.ctx("frame"), backbone, pipe, train_x, train_y,
-                                 np.asarray(test_crops[va]), ds.labels[va], ds.classes)
+                                 np.asarray(test_crops[va]), ds.labels[va], ds.classes,
+                                 "soft" if distilled else ds.target_kind)
         else:  # the initialised backbone as it is (model.init_from), e.g. to train a head on it
             backbone.to(self.dist.device)
             val_m = compute_metrics(ds.labels[va], predict(backbone, pipe.test, np.asarray(test_crops[va]),
@@ -475,6 +480,14 @@ class FoldRunner:
                          if k in ("accuracy", "uar", "macro_f1")}
         return out
 
+    def label_mode(self) -> dict[str, Any] | None:
+        """How the training targets were made where the data set gives distributions (FER+'s
+        label mode and its ``target_kind``), from the prepared data's options."""
+        if self.ds.targets is None:
+            return None
+        opts = (getattr(self.ds, "report", {}).get("options") or {}).get("dataset") or {}
+        return {"mode": opts.get("labels"), "target_kind": self.ds.target_kind}
+
     def crop_meta(self) -> dict[str, Any]:
         prep = getattr(self.ds, "report", {}).get("options", {}) or {}
         from fertk.faces import default_crop
@@ -525,6 +538,8 @@ class FoldRunner:
                 "preprocessing": {"detector": self.t.detector, "crop": self.crop_meta()},
                 **({"init_from": self.init_source} if self.init_source else {}),
                 **({"pretrained": self.pretrained} if self.pretrained else {}),
+                **({"distill": self.distill} if getattr(self, "distill", None) else {}),
+                **({"labels": ds_labels} if (ds_labels := self.label_mode()) else {}),
                 "fine_tune": dict(zip(("freeze_epochs", "lr_backbone"), fine_tune_plan(cfg),
                                       strict=True)) if stage == "frame" and cfg.frame.enabled else None,
             },

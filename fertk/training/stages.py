@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from fertk.errors import FertkError, one_line
 from fertk.fsutil import atomic_path
+from fertk.training.finite import check_loss
 from fertk.training.metrics import compute_metrics
 
 
@@ -239,8 +240,12 @@ def _save(ctx: StageContext, module: torch.nn.Module, opt: torch.optim.Optimizer
 
 def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
                     train_x: np.ndarray, train_y: np.ndarray,
-                    val_x: np.ndarray, val_y: np.ndarray, classes: list[str]) -> StageResult:
-    """Stage 1: train the frame CNN, select the epoch with the best validation accuracy."""
+                    val_x: np.ndarray, val_y: np.ndarray, classes: list[str],
+                    target_kind: str = "") -> StageResult:
+    """Stage 1: train the frame CNN, select the epoch with the best validation accuracy.
+
+    ``train_y``: class indices, or ``(n, C)`` distributions used as ``target_kind`` says
+    (:mod:`fertk.training.losses`)."""
     from torch.utils.data import DistributedSampler
 
     from fertk.training.batchnorm import (
@@ -252,6 +257,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     )
     from fertk.training.config import fine_tune_plan
     from fertk.training.ema import WeightAverage
+    from fertk.training.losses import frame_loss
 
     cfg, st, dist = ctx.cfg, ctx.cfg.frame, ctx.dist
     device = dist.device
@@ -286,7 +292,9 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
     steps_per_epoch = math.ceil(len(sampler) / per_rank)
     total = st.epochs * steps_per_epoch
     warm = st.warmup_epochs * steps_per_epoch
-    train_y_t = torch.as_tensor(train_y, dtype=torch.long).to(device)
+    loss_fn = frame_loss(st, train_y, len(classes), target_kind).to(device)
+    train_y_t = loss_fn.tensor(train_y).to(device)
+    train_labels_t = loss_fn.labels(train_y_t)
     # the uint8 training crops live on the training device (a few MB for CK+-sized data), so
     # a step is one gather + one augmentation kernel, no host-to-device copy
     src = np.ascontiguousarray(train_x)
@@ -316,7 +324,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
         if has_bn and check:
             with amp_context(device, ctx.amp_dtype):
                 gap = mode_gap(net, pipe.test(src_t[torch.from_numpy(probe).to(src_t.device)]),
-                               train_y_t[torch.from_numpy(probe).to(device)])
+                               train_labels_t[torch.from_numpy(probe).to(device)])
             rec["bn_check"] = {"eval_acc": gap[0], "batch_stats_acc": gap[1]}
             line = gap_warning(cfg.model.backbone, *gap, precise)
             if line and line not in warned:
@@ -365,7 +373,7 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
                 g["lr"] = g["base_lr"] * lr_factor(st.scheduler, epoch * steps_per_epoch + b, total, warm)
             with amp_context(device, ctx.amp_dtype):
                 logits = train_model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=st.label_smoothing)
+                loss = loss_fn(logits, y, gen)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -377,12 +385,13 @@ def run_frame_stage(ctx: StageContext, model: torch.nn.Module, pipe: Any,
             if ema is not None:
                 ema.update(model)
             loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y).sum()
+            correct += (logits.detach().argmax(1) == loss_fn.labels(y)).sum()
             seen += len(idx)
         rec: dict[str, Any] = {"epoch": epoch + 1, "loss": float(loss_sum) / max(1, seen),
                                "train_acc": float(correct) / max(1, seen),
                                "lr": opt.param_groups[-1]["lr"], "images": seen,
                                "train_s": time.perf_counter() - t_start}
+        check_loss(rec["loss"], f"{ctx.fold_name} frame epoch {epoch + 1}", "frame.lr", st.lr)
         last = epoch + 1 == st.epochs
         if (epoch + 1) % st.eval_every == 0 or last:
             # the trained weights first, as in a run without an average (frame.ema)
@@ -513,6 +522,8 @@ def _sequence_loop(ctx: StageContext, head: torch.nn.Module, train_x: torch.Tens
             loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.detach().argmax(1) == y).sum())
             seen += len(y)
+        check_loss(loss_sum / max(1, seen), f"{ctx.fold_name} {cfg.model.temporal} iteration {it1}",
+                   "sequence.lr", st.lr)
         head.eval()
         with torch.no_grad():
             vl = head(vx).float().cpu() if len(val_y) else torch.zeros(0, len(classes))

@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 #: Display names of registered data sets (others are shown as registered).
-DATASET_NAMES = {"fer2013": "FER2013", "ckplus": "CK+", "oulu_casia": "Oulu-CASIA",
+DATASET_NAMES = {"fer2013": "FER2013", "ferplus": "FER+", "ckplus": "CK+", "oulu_casia": "Oulu-CASIA",
                  "folder": "folder", "synth": "synth (fertk synth)"}
 #: Split names preferred as "the" test split when ``train.test_split`` does not say.
 TEST_SPLITS = ("PrivateTest", "test", "Test")

@@ -198,4 +198,34 @@ def test_choose_default_rule():
     assert choose_default({**ref, "a": m(0.66, 3.0), "b": m(0.70, 8.0)}) == "b"  # more accurate
     assert choose_default({**ref, "a": m(0.698, 3.0), "b": m(0.70, 8.0)}) == "a"  # as accurate, cheaper
     assert choose_default({**ref, "slow": m(0.80, DEFAULT_BUDGET_MS + 1)}) == REFERENCE_WEIGHTS
+
+
+def test_choose_default_ranks_by_ferplus_test_on_the_shared_classes():
+    """FER+ Test's ten-annotator labels decide among the models that beat the reference on
+    FER2013 PrivateTest; a FER+ model is read from metrics, a FER2013 one from cross_metrics."""
+    from fertk.weights import REFERENCE_WEIGHTS, choose_default, measured
+
+    def fer(acc, plus, ms=3.0):
+        out = {"train": {"dataset": "fer2013"}, "metrics": {"PrivateTest": {"accuracy": acc}},
+               "cost": {"cpu_ms_batch1_2cores": ms}}
+        if plus is not None:
+            out["cross_metrics"] = {"ferplus": {"PrivateTest": {"accuracy": plus + 0.05,
+                                                                "shared": {"accuracy": plus}}}}
+        return out
+
+    def ferplus(acc, plus, ms=3.0):
+        return {"train": {"dataset": "ferplus"}, "cost": {"cpu_ms_batch1_2cores": ms},
+                "metrics": {"PrivateTest": {"accuracy": plus - 0.01, "shared": {"accuracy": plus}}},
+                "cross_metrics": {"fer2013": {"PrivateTest": {"accuracy": acc}}}}
+
+    ref = {REFERENCE_WEIGHTS: fer(0.59, 0.70, 2.0)}
+    assert measured(ferplus(0.6, 0.8), "fer2013")["accuracy"] == 0.6
+    assert measured(fer(0.6, None), "ferplus") == {}
+    both = {**ref, "f": fer(0.65, 0.78), "p": ferplus(0.62, 0.84)}
+    assert choose_default(both) == "p"  # better on the cleaner labels of the same faces
+    assert choose_default({**both, "p": ferplus(0.58, 0.90)}) == "f"  # must beat the reference on FER2013
+    assert choose_default({**both, "p": ferplus(0.62, 0.782, ms=1.0)}) == "p"  # as accurate, cheaper
+    assert choose_default({**both, "p": ferplus(0.62, 0.9, ms=11.0)}) == "f"  # over the budget
+    # a model not measured on FER+ ranks after those that are
+    assert choose_default({**ref, "f": fer(0.70, None), "g": fer(0.61, 0.75)}) == "g"
     assert choose_default({**ref, "unmeasured": {}}) == REFERENCE_WEIGHTS
