@@ -195,7 +195,7 @@ class FERPlus(BaseDataset):
             self.report.add("unknown_or_not_a_face", where)
             return None
         label = VOTE_CLASSES[int(np.argmax(target))]
-        meta = {"usage": usage, "votes": counts, "target": dict(zip(VOTE_CLASSES, target.tolist(), strict=True))}
+        meta = {"usage": usage, "votes": counts, "target": dict(zip(VOTE_CLASSES[:EMOTIONS], target.tolist(), strict=True))}
         return label, [frame], f"{usage}/{stem}", f"{usage}/{stem}", meta
 
     def _folder_items(self) -> list:
