@@ -7,7 +7,9 @@ happen only when a component is built.
   ``none``, and the paper's ``aug`` training scheme (HE, LM and WS copies);
 - geometric (torch batch → float batch, one ``grid_sample`` per batch): ``geometric``
   (random 96 crop of 120, flip, ±10° rotation, 0.9-1.1 scale), ``paper`` (random crop and
-  mirror only), ``random_crop``, ``hflip``.
+  mirror only), ``random_crop``, ``hflip``;
+- camera (float batch → float batch, after the geometric one): ``blur``, ``noise``, ``jpeg``,
+  ``downup`` and ``camera`` (all four), each image degraded with probability ``p``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fertk.hookspecs import hookimpl
 
 _ILL = "fertk.augment.illumination"
 _GEO = "fertk.augment.geometric"
+_CAM = "fertk.augment.camera"
 
 
 @hookimpl
@@ -41,3 +44,15 @@ def register_augmentations(register):
              kind="geometric", options=["crop", "size", "shift", "seed"])
     register("hflip", f"{_GEO}:build_hflip", description="Central crop + random horizontal flip",
              kind="geometric", options=["crop", "size", "flip", "seed"])
+    register("blur", f"{_CAM}:build_blur", description="Gaussian blur, sigma 0.4-1.5 px of a 48 px face",
+             kind="camera", options=["p", "sigma"])
+    register("noise", f"{_CAM}:build_noise", description="Additive Gaussian noise, std 0.01-0.06",
+             kind="camera", options=["p", "std"])
+    register("jpeg", f"{_CAM}:build_jpeg", description="JPEG compression at quality 15-60 (OpenCV)",
+             kind="camera", options=["p", "quality"])
+    register("downup", f"{_CAM}:build_downup", description="Down-sampling to 35-75 % of the side and back",
+             kind="camera", options=["p", "scale"])
+    register("camera", f"{_CAM}:build_camera",
+             description="blur, down-up, noise and JPEG, each with probability p (0.25)",
+             kind="camera", options=["p", "blur_p", "blur_sigma", "downup_p", "downup_scale",
+                                     "noise_p", "noise_std", "jpeg_p", "jpeg_quality"])

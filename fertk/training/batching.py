@@ -5,8 +5,9 @@ geometric augmentation that ``frame.augment.geometric`` names (built-in: ``geome
 :class:`fertk.augment.geometric.BatchAugment`: random ``crop_size`` window inside the
 120×120 crop, flip, rotation, scale and the resize to the backbone's input size, one batched
 op on the training device; a plugin's is built the same way), driven by a per-epoch
-``torch.Generator`` so a resumed run replays the same draws, then
-:meth:`fertk.preprocess.FrameTransform.normalize`. Test-time input is exactly
+``torch.Generator`` so a resumed run replays the same draws, then the
+camera augmentation that ``frame.augment.camera`` names (:mod:`fertk.augment.camera`; none
+by default), then :meth:`fertk.preprocess.FrameTransform.normalize`. Test-time input is exactly
 :class:`~fertk.preprocess.FrameTransform` (central ``crop_size`` square, resize, normalise).
 """
 
@@ -45,6 +46,17 @@ def build_geometric(aug: Any, crop: int, size: tuple[int, int], context: Any = N
     return reg.create(aug.geometric, **{**options, **aug.geometric_options})
 
 
+def build_camera(aug: Any, context: Any = None) -> Any:
+    """The registered camera augmentation ``aug.camera`` with ``aug.camera_options`` (None for
+    ``none``): callable as ``augment(x, generator)`` on float ``(B, C, H, W)`` in [0, 1]."""
+    name = getattr(aug, "camera", "none") if aug is not None else "none"
+    if name == "none":
+        return None
+    from fertk.plugins import get_registry
+
+    return get_registry("augmentations", context).create(name, **(aug.camera_options or {}))
+
+
 class BatchPipeline:
     """Turn uint8 crops ``(B, S, S)`` into ``(B, C, H, W)`` float input for one backbone.
 
@@ -65,6 +77,7 @@ class BatchPipeline:
         self.channels_last = channels_last
         self.context = context
         self._augmenters: dict[int, Any] = {}
+        self.camera = build_camera(augment, context)
 
     # -- helpers ------------------------------------------------------------------------
     def to_tensor(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -98,12 +111,14 @@ class BatchPipeline:
     # -- training -----------------------------------------------------------------------
     def train(self, crops: np.ndarray | torch.Tensor, generator: torch.Generator | None = None
               ) -> torch.Tensor:
-        """Random ``crop_size`` window (shift), flip, rotation and scale, then normalise."""
+        """Random ``crop_size`` window (shift), flip, rotation and scale, the camera
+        augmentation (if any), then normalise."""
         x = self.to_tensor(crops)
         augment = self.augmenter(x.shape[-1])
-        if augment is None:
-            return self.normalize(self.ft.center(x))
-        return self.normalize(augment(x, generator))
+        x = self.ft.center(x) if augment is None else augment(x, generator)
+        if self.camera is not None:
+            x = self.camera(x, generator)
+        return self.normalize(x)
 
     def view(self, crops: np.ndarray, index: int) -> torch.Tensor:
         """Deterministic views for the sequence stage, the same for every frame of a sequence.

@@ -100,7 +100,9 @@ class AugmentConfig:
     ``illumination_options``): a normalisation (``he``, ``lm``, ``ws``, ``none``) is applied
     to training and test images alike; a training scheme (one with ``expand``, the paper's
     ``aug``: HE, LM and WS copies of every image) trains on its copies and tests with
-    ``test_illumination``.
+    ``test_illumination``. ``camera``: an augmentation of kind ``camera`` (``blur``, ``noise``,
+    ``jpeg``, ``downup``, ``camera``; default ``none``) with ``camera_options``, applied to
+    training batches after the geometric one (never at test time).
     """
 
     geometric: str = "geometric"
@@ -112,6 +114,8 @@ class AugmentConfig:
     illumination: str = "none"
     illumination_options: dict[str, Any] = field(default_factory=dict)
     test_illumination: str = "none"
+    camera: str = "none"
+    camera_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -216,7 +220,8 @@ class TrainConfig:
             d["model"].pop("teachers")
         aug = d["frame"]["augment"]
         for key, default in (("geometric", "geometric"), ("geometric_options", {}),
-                             ("illumination_options", {})):  # likewise
+                             ("illumination_options", {}), ("camera", "none"),
+                             ("camera_options", {})):  # likewise
             if aug.get(key) == default:
                 aug.pop(key)
         blob = json.dumps(d, sort_keys=True, default=str).encode()
@@ -428,13 +433,14 @@ def validate(cfg: TrainConfig, where: str = "config", context: Any = None) -> No
     aug = cfg.frame.augment
     for key, kind, name in (("illumination", "illumination", aug.illumination),
                             ("test_illumination", "illumination", aug.test_illumination),
-                            ("geometric", "geometric", aug.geometric)):
-        if key == "geometric" and name == "none":
+                            ("geometric", "geometric", aug.geometric),
+                            ("camera", "camera", aug.camera)):
+        if key in ("geometric", "camera") and name == "none":
             continue
         problem = augmentation_problem(name, kind, context)
         if problem:
             bad(f"frame.augment.{key}", problem)
-    for key in ("geometric_options", "illumination_options"):
+    for key in ("geometric_options", "illumination_options", "camera_options"):
         if not isinstance(getattr(aug, key), dict):
             bad(f"frame.augment.{key}", "must be a mapping of options")
     from fertk.training.arrays import is_scheme

@@ -272,7 +272,8 @@ def test_digest_counts_fine_tuning_settings_only_when_set():
     for key in ("class_balance", "logit_adjust", "distill", "distill_temperature"):  # later
         d["frame"].pop(key)
     d["model"].pop("teachers")
-    for key in ("geometric", "geometric_options", "illumination_options"):  # likewise, later
+    for key in ("geometric", "geometric_options", "illumination_options", "camera",
+                "camera_options"):  # likewise, later
         d["frame"]["augment"].pop(key)
     old = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert cfg.digest() == old
