@@ -107,6 +107,21 @@ def job() -> Iterator[None]:
         _armed[0] = armed
 
 
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A unit of work done whole: a signal arriving within the block is held until the block
+    ends and raised there (one frame's rows reach every output file, or none of them). A
+    signal received before the block (its clean-up is running) is not raised again."""
+    armed, fresh = _armed[0], not _received
+    _armed[0] = False
+    try:
+        yield
+    finally:
+        _armed[0] = armed
+    if armed and fresh and _received:
+        raise KeyboardInterrupt if _received[0] == signal.SIGINT else Terminated(_received[0])
+
+
 def stop_processes(pids: Iterable[int], sig: int = signal.SIGTERM) -> None:
     """Send ``sig`` to each live process of ``pids`` (workers), ignoring those gone."""
     for pid in pids:
@@ -114,5 +129,5 @@ def stop_processes(pids: Iterable[int], sig: int = signal.SIGTERM) -> None:
             os.kill(pid, sig)
 
 
-__all__ = ["SIGNALS", "Terminated", "exit_code", "install", "job", "received", "restore",
+__all__ = ["SIGNALS", "Terminated", "deferred", "exit_code", "install", "job", "received", "restore",
            "stop_on_signals", "stop_processes", "worker_initializer"]

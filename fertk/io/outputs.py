@@ -393,22 +393,30 @@ class RunOutputs:
         return self.staged.path(self._path(key, suffix))
 
     def write(self, rec: FrameResult, image: np.ndarray | None = None) -> None:
-        if self.csv is not None:
-            self.csv.write(rec)
-        if self.jsonl is not None:
-            self.jsonl.write(rec)
-        if self.table is not None:
-            self.table.write(rec)
-        self.summary.add(rec)
-        if self.timeline is not None:
-            self.timeline.add(rec)
-        if self._want_video and image is not None:
-            if self.video is None:
-                from fertk.io.video import VideoWriter
+        """One frame into every output, whole: a signal (Ctrl-C, SIGTERM) arriving meanwhile
+        is raised after the last one (:func:`fertk.signals.deferred`), so the CSV, the JSONL,
+        the table and the annotated video always hold the same frames."""
+        from fertk.signals import deferred
 
-                self.video = VideoWriter(self._staged("video", ".annotated.mp4"),
-                                         fps=self.fps or 30.0)
-            self.video.write(annotate(image, rec, landmarks=self.landmarks))
+        video = image is not None and self._want_video
+        drawn = annotate(image, rec, landmarks=self.landmarks) if video else None
+        with deferred():
+            if self.csv is not None:
+                self.csv.write(rec)
+            if self.jsonl is not None:
+                self.jsonl.write(rec)
+            if self.table is not None:
+                self.table.write(rec)
+            self.summary.add(rec)
+            if self.timeline is not None:
+                self.timeline.add(rec)
+            if drawn is not None:
+                if self.video is None:
+                    from fertk.io.video import VideoWriter
+
+                    self.video = VideoWriter(self._staged("video", ".annotated.mp4"),
+                                             fps=self.fps or 30.0)
+                self.video.write(drawn)
         if self.stills_dir is not None and image is not None:
             from fertk.io.images import write_image
 

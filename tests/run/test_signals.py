@@ -114,3 +114,24 @@ def test_sigterm_to_the_parent_alone_stops_two_workers(tmp_path):
         _check_source(out, name)
     assert not list(out.glob("c.*"))  # the third never started
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_signal_within_a_deferred_block_is_raised_when_it_ends():
+    """One frame reaches every output whole: SIGTERM in the middle of fertk.signals.deferred()
+    is held until the block ends, then raised like Ctrl-C; a block run during the clean-up
+    of an earlier signal raises nothing."""
+    from fertk import signals
+
+    done = []
+    with signals.stop_on_signals():
+        with pytest.raises(signals.Terminated):
+            with signals.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run: it must not have raised
+                done.append("csv")
+                done.append("video")
+        assert done == ["csv", "video"]
+        assert signals.received() == signal.SIGTERM
+        with signals.deferred():  # clean-up after the signal: nothing raised again
+            done.append("summary")
+    assert done == ["csv", "video", "summary"]
