@@ -1,10 +1,10 @@
-"""Package FER2013 ``fertk train`` runs as bundled weights (``fertk/assets/``), with provenance.
+"""Package FER2013 and FER+ ``fertk train`` runs as bundled weights (``fertk/assets/``), with provenance.
 
     python tools/bundle_weights.py FRAME_RUN NAME [--sequence SEQ_RUN] \\
         --crop '{"name": "landmark", "options": {"alpha": 1.48, "shift": -0.07}}' --detector dlib
 
-``FRAME_RUN`` is a ``fertk train`` run of a FER2013 recipe (``examples/configs/fer2013_*.yaml``,
-protocol ``standard``); ``SEQ_RUN`` optionally a run that trained a temporal head on it
+``FRAME_RUN`` is a ``fertk train`` run of a FER2013 or FER+ recipe
+(``examples/configs/fer2013_*.yaml``, ``ferplus_*.yaml``; protocol ``standard``); ``SEQ_RUN`` optionally a run that trained a temporal head on it
 (``model.init_from`` the frame checkpoint, ``frame.enabled: false``, ``sequence.source:
 stills``); the bundled checkpoint then holds both. A ``FRAME_RUN`` that continued another
 run's model (``model.init_from`` its ``folds/standard/frame``) brings that run's record too
@@ -12,8 +12,9 @@ run's model (``model.init_from`` its ``folds/standard/frame``) brings that run's
 config.yaml and command), seed, data set, split, selection, epochs, training time, the
 head's results against ``average``/``last`` and the source's sha256; ``crop``/``detector``
 become the run-time preprocessing for detected faces (``tools/calibrate_fer_crop.py``), while
-``train.preprocessing`` keeps FER2013's. Metrics and cost are then measured for every bundled
-model in one run by ``benchmarks/bench_fer2013.py --write``. Prints the sha256 to pin in
+``train.preprocessing`` keeps the training data's. Metrics and cost are then measured for every
+bundled model in one run by ``benchmarks/bench_fer2013.py --write`` (FER2013 models) and
+``benchmarks/bench_ferplus.py --write`` (FER+ models, and every model's FER+ figures). Prints the sha256 to pin in
 ``fertk.weights.BUNDLED``.
 """
 
@@ -26,6 +27,15 @@ from typing import Any
 
 from fertk.checkpoint import load_checkpoint, save_checkpoint, sha256_file
 from fertk.weights import ASSETS_DIR
+
+#: what the bundled checkpoint says of its training data, by ``train.dataset``
+DATA = {
+    "fer2013": ("FER2013", "PublicTest",
+                "weights: MIT, like fertk; trained on FER2013, whose images are for research use"),
+    "ferplus": ("FER+ (FER2013's faces, ten annotators' votes)", "FER+ Valid (PublicTest)",
+                "weights: MIT, like fertk; trained on FER2013's images (for research use) with the "
+                "FER+ votes (microsoft/FERPlus, MIT)"),
+}
 
 
 def run_record(run: Path, stage: str) -> dict[str, Any]:
@@ -81,7 +91,8 @@ def main() -> None:
     meta = dict(ckpt.metadata)
     train = dict(load_checkpoint(frame_src).metadata.get("train") or {})
     train.pop("test_subjects", None)
-    train.update({"selection": "best PublicTest accuracy (epoch)", "frame_run": run_record(args.run, "frame"),
+    data_name, val_name, licence = DATA[str(train.get("dataset") or "fer2013")]
+    train.update({"selection": f"best {val_name} accuracy (epoch)", "frame_run": run_record(args.run, "frame"),
                   "frame_sha256": sha256_file(str(frame_src) + ".safetensors")})
     sources = source_runs(train.get("init_from"))
     if sources:  # a continued run: every run of its lineage, the nearest first
@@ -95,9 +106,9 @@ def main() -> None:
         meta["detector"] = args.detector
     name = meta["backbone"]["name"] + (f" + {meta['temporal']['name']}" if meta.get("temporal") else "")
     meta.update({
-        "description": args.description or f"{name} trained by fertk on FER2013",
+        "description": args.description or f"{name} trained by fertk on {data_name}",
         "train": train,
-        "licence": "weights: MIT, like fertk; trained on FER2013, whose images are for research use",
+        "licence": licence,
         "source": "fertk train (tools/bundle_weights.py)",
     })
     for key in ("sha256", "parts", "metrics", "cost"):

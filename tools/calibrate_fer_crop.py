@@ -9,10 +9,17 @@ time the face comes from a detector instead. This tool finds the ``box`` (margin
    padded (so that dlib sees a face with context, as in a photo), dlib finds the face and its
    68 landmarks, and each image's own ideal options are computed; the medians are the choice,
    the interquartile ranges say how consistently each policy frames FER2013's faces;
-2. **check** on PrivateTest with a trained checkpoint: accuracy with the whole image (the
-   training crop) against dlib + each calibrated policy, and how many faces dlib found.
+2. **check** on PrivateTest (``--check-split``) with a trained checkpoint: accuracy with the
+   whole image (the training crop) against dlib + each calibrated policy (``box``,
+   ``landmark`` and ``aligned``: the landmark crop turned to level the eyes), and how many
+   faces dlib found.
+
+FER+ (``--dataset ferplus``) has FER2013's images, so the same framing; its labels are the
+majority of ten votes, and decisions are read on its Valid split (``--check-split PublicTest``).
 
     python tools/calibrate_fer_crop.py --root /data/fer2013 [--checkpoint NAME|PATH] [--limit N]
+    python tools/calibrate_fer_crop.py --dataset ferplus --root /data/ferplus \
+        --checkpoint compact-ferplus --check-split PublicTest
 
 Prints one JSON document (the numbers in docs/weights.md come from it).
 """
@@ -64,7 +71,10 @@ def ideal(face: Face, side: int = 48) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True)
-    ap.add_argument("--checkpoint", default=None, help="trained FER2013 model to check on PrivateTest")
+    ap.add_argument("--dataset", default="fer2013", choices=("fer2013", "ferplus"))
+    ap.add_argument("--checkpoint", default=None, help="trained FER2013 or FER+ model to check")
+    ap.add_argument("--check-split", default="PrivateTest", choices=("PublicTest", "PrivateTest"),
+                    help="the split the checkpoint is checked on (PublicTest: for decisions)")
     ap.add_argument("--limit", type=int, default=None,
                     help="at most this many images per split, drawn at random (seed 0) across all "
                          "classes: the data set lists its images class by class")
@@ -72,7 +82,7 @@ def main() -> None:
     detector = fertk.create("detectors", "dlib", upsample=0)
 
     def split(usage: str):
-        ds = fertk.create("datasets", "fer2013", root=args.root, usage=usage)
+        ds = fertk.create("datasets", args.dataset, root=args.root, usage=usage)
         samples = ds.samples()
         if args.limit and args.limit < len(samples):  # a random draw: the list is class by class
             keep = np.random.default_rng(0).choice(len(samples), args.limit, replace=False)
@@ -90,7 +100,8 @@ def main() -> None:
     report = {"calibration": {"split": "PublicTest", "images": len(samples), "found": len(per),
                               "options": stats}}
     if args.checkpoint:
-        report["check"] = check(args.checkpoint, detector, *split("PrivateTest"), stats)
+        report["check"] = check(args.checkpoint, detector, *split(args.check_split), stats,
+                                args.check_split)
     print(json.dumps(report, indent=1))
 
 
@@ -98,7 +109,7 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
 
 
-def check(checkpoint: str, detector, ds, samples, stats) -> dict:
+def check(checkpoint: str, detector, ds, samples, stats, split: str = "PrivateTest") -> dict:
     import torch
 
     from fertk.checkpoint import build_from_checkpoint, load_checkpoint
@@ -115,6 +126,8 @@ def check(checkpoint: str, detector, ds, samples, stats) -> dict:
                             shift=stats["box_shift"]["median"]),
         "landmark": fertk.create("crops", "landmark", alpha=stats["landmark_alpha"]["median"],
                                  shift=stats["landmark_shift"]["median"]),
+        "aligned": fertk.create("crops", "aligned", alpha=stats["landmark_alpha"]["median"],
+                                shift=stats["landmark_shift"]["median"]),
     }
     whole = fertk.create("crops", "box", margin=0.25)
     index = {c: i for i, c in enumerate(ckpt.classes)}
@@ -132,7 +145,7 @@ def check(checkpoint: str, detector, ds, samples, stats) -> dict:
                 continue
             crops[name].append(pol.crop(img, face).image if face is not None else None)
     labels = np.asarray(labels)
-    out = {"split": "PrivateTest", "images": len(samples), "dlib_found": found}
+    out = {"split": split, "images": len(samples), "dlib_found": found}
     for name, cs in crops.items():
         ok = np.array([c is not None for c in cs])
         x = illuminate(np.stack([c for c in cs if c is not None]), ill)
