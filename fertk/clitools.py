@@ -248,21 +248,20 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]],
-                no_wrap: tuple[str, ...] = ()) -> None:
-    """A rich table on stdout; cells fold to fit the terminal, except in the ``no_wrap``
-    columns (names people copy), which keep their full width."""
-    from rich.table import Table
+                no_wrap: tuple[str, ...] = (), *, drop: tuple[str, ...] = (),
+                right: tuple[str, ...] = (), drop_empty: bool = False,
+                console_: Any = None) -> list[str]:
+    """A table on stdout (or ``console_``) that fits the terminal without breaking a word
+    (:mod:`fertk.clitable`): cells break at spaces and after ``/``, ``no_wrap`` columns (names
+    people copy) only after ``/``; the ``drop`` columns are left out, in that order, while it
+    does not fit; ``right``: right-aligned columns (numbers). Returns the columns left out."""
+    from fertk.clitable import fit, render
 
-    table = Table(title=title, title_justify="left")
-    for k, col in enumerate(columns):
-        if col in no_wrap:
-            width = max([len(col)] + [len(str(r[k])) for r in rows if r[k] is not None])
-            table.add_column(col, no_wrap=True, min_width=width)
-        else:
-            table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    console().print(table)
+    con = console_ or console()
+    fitted = fit(columns, rows, con.width, no_wrap=no_wrap, drop=drop, drop_empty=drop_empty)
+    for part in render(title, fitted, right=right, console_width=con.width):
+        con.print(part)
+    return fitted.dropped
 
 
 def fail(message: str) -> None:

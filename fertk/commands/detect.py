@@ -319,24 +319,18 @@ def _summary(stats_list: list[SourceStats], to_stderr: bool) -> None:
             ("no face" if s.faces == 0 else "ok")
         rows.append([s.source, s.kind, s.frames, s.faces, s.no_face, s.crops, f"{s.seconds:.2f}", status])
     total = [
-        "total", f"{len(stats_list)} files", sum(s.frames for s in stats_list),
+        f"total: {len(stats_list)} files", "", sum(s.frames for s in stats_list),
         sum(s.faces for s in stats_list), sum(s.no_face for s in stats_list),
         sum(s.crops for s in stats_list), f"{sum(s.seconds for s in stats_list):.2f}",
         f"{sum(1 for s in stats_list if s.error)} errors",
     ]
     cols = ["source", "kind", "frames", "faces", "no-face frames", "crops", "seconds", "status"]
-    from rich.console import Console
-    from rich.table import Table
+    from fertk.clitools import console, print_table
 
-    out = Console(stderr=to_stderr, highlight=False, soft_wrap=False)
-    if not out.is_terminal:
-        out.width = max(out.width, 160)  # files and logs: do not fold paths into narrow cells
-    table = Table(title="fertk detect", title_justify="left")
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for row in rows + [total]:
-        table.add_row(*[str(v) for v in row])
-    out.print(table)
+    print_table("fertk detect", cols, rows + [total], no_wrap=("source",),
+                drop=("seconds", "crops", "kind", "no-face frames", "frames"),
+                right=("frames", "faces", "no-face frames", "crops", "seconds"),
+                console_=console(stderr=to_stderr))
 
 
 @hookimpl

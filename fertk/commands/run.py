@@ -377,7 +377,8 @@ def _report(results: list[JobSummary], as_json, out_dir):
     else:
         for what, cols, rows in summary_tables(results):
             kind = "stills" if what == "image" else "videos"
-            print_table(f"fertk run, {kind}: expressions per {what} (files in {out_dir})", cols, rows)
+            print_table(f"fertk run, {kind}: expressions per {what} (files in {out_dir})", cols,
+                        rows, no_wrap=("image", "source"), drop=("seconds", "frames"))
         done = [r for r in results if not r.error]
         parts = []
         for kind, unit in ((False, "frame"), (True, "image")):
