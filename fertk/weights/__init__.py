@@ -123,11 +123,14 @@ def valid_weight_name(name: str) -> bool:
 
 def entry_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     """The registry metadata of a checkpoint, from its JSON metadata (with its
-    :func:`~fertk.weights.accuracy.accuracy_summary` as ``accuracy``)."""
+    :func:`~fertk.weights.accuracy.accuracy_summary` as ``accuracy`` and its
+    :func:`~fertk.weights.card.model_card` as ``card``)."""
     from fertk.weights.accuracy import accuracy_summary
+    from fertk.weights.card import model_card
 
     out = {k: meta.get(k) for k in ENTRY_KEYS if k in meta}
     out["accuracy"] = accuracy_summary(meta)
+    out["card"] = model_card(meta)
     if isinstance(out.get("backbone"), dict):
         out["backbone"] = out["backbone"].get("name")
     if isinstance(out.get("temporal"), dict):
