@@ -97,3 +97,25 @@ def test_each_ablation_arm_changes_one_thing():
         assert len(keys) == 1 or keys == optimiser, (c.name, keys)
         changed[c.name] = keys
     assert len({frozenset(k) for k in changed.values()}) == len(changed)  # no arm repeated
+
+
+def test_each_ferplus_ablation_arm_changes_one_thing():
+    """examples/configs/ferplus_ablation: the baseline is the bundled tiny FER+ recipe
+    (ferplus_tiny.yaml) with 3 epochs; every other arm changes one setting: a label mode, a
+    rare-class option or one camera augmentation."""
+    arms = sorted(str(p) for p in (REPO / "examples" / "configs" / "ferplus_ablation").glob("*.yaml"))
+    cfgs = load_configs(arms, ["data.root=/data/ferplus"])
+    assert cfgs[0].name == "fpa_tiny" and len(cfgs) >= 10
+    (recipe,) = load_configs([str(REPO / "examples/configs/ferplus_tiny.yaml")], ["data.root=/data/ferplus"])
+
+    def differs(a, b):
+        return {k for k, _, _ in provenance_differences(Provenance(a, None, None),
+                                                        Provenance(b, None, None))}
+
+    assert differs(cfgs[0], recipe) == {"frame.epochs", "frame.patience"}
+    changed = {c.name: differs(cfgs[0], c) for c in cfgs[1:]}
+    assert all(len(keys) == 1 for keys in changed.values()), changed
+    assert {k for keys in changed.values() for k in keys} == {
+        "data.options.labels", "frame.class_balance", "frame.logit_adjust", "frame.augment.camera"}
+    assert {c.frame.augment.camera for c in cfgs} - {"none"} == {"blur", "noise", "jpeg", "downup", "camera"}
+    assert {c.data.options["labels"] for c in cfgs} == {"majority", "probability", "crossentropy", "multilabel"}
