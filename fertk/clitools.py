@@ -63,6 +63,35 @@ class DetectorChoice(ComponentType):
         return super().convert(value, param, ctx)
 
 
+class EngineType(click.ParamType):
+    """An engine: ``auto``, ``torch`` or a registered engine (``fertk list engines``:
+    onnxruntime, channels_last, int8_dynamic, ... and plugins'), checked when parsed: the one
+    rule of ``fertk run --engine`` and ``fertk models --engine``."""
+
+    name = "engine"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from fertk.plugins import get_registry
+        from fertk.registry import UnknownComponentError
+
+        registry = get_registry("engines")
+        if value in ("auto", "torch") or value in registry:
+            return value
+        self.fail(str(UnknownComponentError("engine", str(value),
+                                            ["auto", "torch", *registry.names()])), param, ctx)
+
+    def shell_complete(self, ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        from fertk.plugins import get_registry
+
+        names = ["auto", "torch", *get_registry("engines").names()]
+        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "NAME"
+
+
 def component_option(*decls: str, kind: str, **kwargs: Any):
     """``@component_option("--backbone", kind="backbones", default="compact")``."""
     kwargs.setdefault("show_default", True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from fertk.clitools import ComponentType, console, print_json
+from fertk.clitools import ComponentType, EngineType, console, print_json
 from fertk.hookspecs import hookimpl
 
 
@@ -28,10 +28,6 @@ def _rows(
     status: Any,
     threads: int | None = None,
 ) -> list[dict[str, Any]]:
-    import torch
-
-    from fertk.inference import build_variant
-    from fertk.models.cost import count_macs, count_params, example_input
     from fertk.plugins import get_registry
 
     registry = get_registry(kind)
@@ -52,19 +48,62 @@ def _rows(
         status.update(f"measuring {name} …")
         row: dict[str, Any] = {"name": name, "kind": "backbone" if kind == "backbones" else "temporal",
                                "plugin": spec.plugin}
-        try:
-            model = registry.create(name, num_classes=num_classes).eval()
-            x1 = example_input(model, 1)
-            row.update(params=count_params(model), macs=count_macs(model, x1), input_shape=list(x1.shape[1:]))
-            if timing:
-                run = build_variant(model, engine, x1) if kind == "backbones" else model
-                with torch.inference_mode():
-                    row.update(_timing(run, x1, example_input(model, batch), batch, threads))
-                row["engine"] = engine if kind == "backbones" else "eager"
-        except Exception as exc:  # one broken plugin component must not hide the others
-            row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        _measure(row, lambda name=name: registry.create(name, num_classes=num_classes).eval(),
+                 timing, engine if kind == "backbones" else None, batch, threads)
         rows.append(row)
     return rows
+
+
+def _trained_rows(pattern: str | None, timing: bool, engine: str, batch: int, status: Any,
+                  threads: int | None = None) -> list[dict[str, Any]]:
+    """One row per registered weights (matching ``pattern`` by their name or their
+    backbone's): the trained frame model as it runs, at its own input size and classes."""
+    import fnmatch
+
+    from fertk.plugins import get_registry
+
+    rows = []
+    for spec in get_registry("weights"):
+        backbone = spec.metadata.get("backbone") or ""
+        if pattern and not (fnmatch.fnmatch(spec.name, pattern) or fnmatch.fnmatch(backbone, pattern)):
+            continue
+        status.update(f"measuring {spec.name} …")
+        row: dict[str, Any] = {"name": spec.name, "kind": "trained", "backbone": backbone,
+                               "temporal": spec.metadata.get("temporal"), "plugin": spec.plugin,
+                               "classes": len(spec.metadata.get("classes") or []) or None}
+
+        def build(name=spec.name):
+            from fertk.checkpoint import build_from_checkpoint
+
+            return build_from_checkpoint(name)[0]
+
+        _measure(row, build, timing, engine, batch, threads)
+        rows.append(row)
+    return rows
+
+
+def _measure(row: dict[str, Any], build: Any, timing: bool, engine: str | None, batch: int,
+             threads: int | None) -> None:
+    """Fill ``row`` with the parameters, MACs, input shape (and, with ``timing``, the speed
+    with ``engine``; None: the module itself) of the model ``build()`` returns; an error is
+    kept in the row, so one broken component does not hide the others."""
+    import torch
+
+    from fertk.inference import build_variant
+    from fertk.models.cost import count_macs, count_params, example_input
+
+    try:
+        model = build()
+        x1 = example_input(model, 1)
+        row.update(params=count_params(model), macs=count_macs(model, x1), input_shape=list(x1.shape[1:]))
+        if timing:
+            variant = "eager" if engine in (None, "torch") else engine
+            run = build_variant(model, variant, x1) if engine is not None else model
+            with torch.inference_mode():
+                row.update(_timing(run, x1, example_input(model, batch), batch, threads))
+            row["engine"] = engine or "eager"
+    except Exception as exc:  # one broken plugin component must not hide the others
+        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _timing(run: Any, x1: Any, xb: Any, batch: int, threads: int | None) -> dict[str, Any]:
@@ -113,31 +152,27 @@ def _busy_warning(load: float | None, rows: list[dict[str, Any]]) -> str | None:
             "and may still be high; measure again on an idle machine")
 
 
-def _table(title: str, rows: list[dict[str, Any]], no_timing: bool, batch: int):
-    from rich.table import Table
+def _print_table(title: str, rows: list[dict[str, Any]], no_timing: bool, batch: int,
+                 last: str = "trained") -> None:
+    """One table of ``fertk models`` (names whole, numbers never cut: :mod:`fertk.clitable`);
+    ``last``: the row key of the last column (``trained``, or ``backbone`` for weights)."""
+    from fertk.clitools import print_table
 
-    table = Table(title=title, title_justify="left", pad_edge=False)
-    table.add_column("name", overflow="fold")  # names fold; numbers never do
     numbers = ["params", "MMACs", "input"] + ([] if no_timing else ["ms b=1", f"fps b={batch}"])
-    cells = []
+    out = []
     for r in rows:
         if "error" in r:
-            cells.append(None)
+            out.append([r["name"], "error", *[""] * (len(numbers) - 1), r["error"]])
             continue
         line = [f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}", "x".join(str(v) for v in r["input_shape"])]
         if not no_timing:
             line += [f"{r['latency_ms']:.2f}", f"{r[f'throughput_b{batch}']:,.0f}"]
-        cells.append(line)
-    for k, col in enumerate(numbers):
-        width = max([len(col)] + [len(c[k]) for c in cells if c])
-        table.add_column(col, justify="right", no_wrap=True, min_width=width)
-    table.add_column("trained")
-    for r, c in zip(rows, cells, strict=True):
-        if c is None:
-            table.add_row(r["name"], "[red]error[/red]", r["error"], *[""] * (len(numbers) - 2), "")
-        else:
-            table.add_row(r["name"], *c, r["trained"])
-    return table
+        tail = r.get(last) or ""
+        if last == "backbone" and r.get("temporal"):
+            tail += f" + {r['temporal']}"
+        out.append([r["name"], *line, tail])
+    print_table(title, ["name", *numbers, last], out, no_wrap=("name",), right=tuple(numbers),
+                drop=("MMACs", "backbone", "input", f"fps b={batch}"))
 
 
 @click.command("models")
@@ -146,22 +181,30 @@ def _table(title: str, rows: list[dict[str, Any]], no_timing: bool, batch: int):
 @click.option("--no-timing", is_flag=True, help="Skip the latency/throughput measurements.")
 @click.option("--num-classes", type=click.IntRange(1), default=7, show_default=True,
               help="Class count the models are built with.")
-@click.option("--engine", type=click.Choice(["eager", "channels_last", "torchscript", "onnxruntime"]),
-              default="eager", show_default=True, help="Inference engine used for backbone timing.")
+@click.option("--engine", type=EngineType(), default="eager", show_default=True,
+              help="Engine of the backbone timing, as in fertk run --engine: auto, torch (eager: "
+                   "the module itself), or a registered engine (fertk list engines: onnxruntime, "
+                   "channels_last, torchscript, int8_dynamic, ...).")
 @click.option("--batch", type=click.IntRange(1), default=32, show_default=True,
               help="Batch size of the throughput measurement.")
 @click.option("--heads/--no-heads", default=True, show_default=True, help="Include temporal heads.")
+@click.option("--trained/--no-trained", "trained_variants", default=True, show_default=True,
+              help="Include the trained models (registered weights) at their own input size.")
 @click.option("--extra", multiple=True, type=ComponentType("backbones"),
               help="Also measure this backbone (e.g. timm:mobilenetv3_small_100); repeatable.")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch CPU threads (default: per model, the fastest of 1, 2, 4, ... CPUs, measured).")
 def models_command(pattern: str | None, as_json: bool, no_timing: bool, num_classes: int, engine: str,
-                   batch: int, heads: bool, extra: tuple[str, ...], threads: int | None) -> None:
+                   batch: int, heads: bool, trained_variants: bool, extra: tuple[str, ...],
+                   threads: int | None) -> None:
     """Parameters, MACs and CPU batch-1 latency / batch throughput of registered models,
     and whether they have trained weights (fertk weights list).
 
-    Lists every registered backbone (prefix families such as timm:<name> by their example,
-    timm:resnet18) and temporal head, optionally only names matching the glob PATTERN.
+    Lists every registered backbone at its default options (prefix families such as
+    timm:<name> by their example, timm:resnet18), every trained model (the registered weights'
+    frame models, at their own input size and classes: compact-fer2013 is compact at 48x48)
+    and every temporal head, optionally only names matching the glob PATTERN (a trained model
+    matches by its name or its backbone's).
     MACs are counted at each model's input size (heads: 9 steps of K probabilities).
     Latency ("ms b=1"): after a warm-up, 5 rounds of calls; the best round's median, at the
     thread count that measured fastest for that model (--threads fixes it). A warning says
@@ -170,13 +213,24 @@ def models_command(pattern: str | None, as_json: bool, no_timing: bool, num_clas
     """
     from fertk.models.cost import machine_load
 
+    if engine == "auto":
+        from fertk.inference.runtime import auto_engine
+
+        engine = auto_engine()
     load = machine_load()
-    kinds = ["backbones"] + (["temporal"] if heads else [])
     with console(stderr=True).status("building models …") as status:
-        rows = [r for k in kinds for r in _rows(k, pattern, num_classes, not no_timing, engine, batch,
-                                                 extra, status, threads)]
+        rows = _rows("backbones", pattern, num_classes, not no_timing, engine, batch, extra,
+                     status, threads)
+        if trained_variants:
+            rows += _trained_rows(pattern, not no_timing, engine, batch, status, threads)
+        if heads:
+            rows += _rows("temporal", pattern, num_classes, not no_timing, engine, batch, extra,
+                          status, threads)
     for r in rows:
-        r["trained"], r["weights"] = _trained(r["kind"], r["name"])
+        if r["kind"] == "trained":
+            r["trained"], r["weights"] = "yes", [r["name"]]
+        else:
+            r["trained"], r["weights"] = _trained(r["kind"], r["name"])
     warning = None if no_timing else _busy_warning(load, rows)  # load before ours began
     if warning:
         click.echo(warning, err=True)
@@ -185,14 +239,20 @@ def models_command(pattern: str | None, as_json: bool, no_timing: bool, num_clas
         return
     how = "" if no_timing else (f", {threads} CPU thread(s)" if threads else
                                 ", fastest thread count per model")
-    for kind, label in (("backbone", "backbones"), ("temporal", "temporal heads")):
+    tables = (("backbone", f"backbones at their default options (K={num_classes}{how}, engine "
+                           f"{engine})", "trained"),
+              ("trained", f"trained models: the registered weights' frame models at their own "
+                          f"input size and classes{how}, engine {engine} (fertk weights list)",
+               "backbone"),
+              ("temporal", f"temporal heads (K={num_classes}{how})", "trained"))
+    for kind, title, last in tables:
         part = [r for r in rows if r["kind"] == kind]
         if part:
-            title = f"{label} (K={num_classes}{how}{f', engine {engine}' if kind == 'backbone' else ''})"
-            console().print(_table(title, part, no_timing, batch))
-    trained = [f"{r['name']}: {', '.join(r['weights'])}" for r in rows if r["weights"]]
+            _print_table(title, part, no_timing, batch, last)
+    trained = [f"{r['name']}: {', '.join(r['weights'])}" for r in rows
+               if r["weights"] and r["kind"] != "trained"]
     if trained:
-        click.echo("trained weights: " + "; ".join(trained))
+        console().print("trained weights: " + "; ".join(trained), markup=False, highlight=False)
 
 
 @hookimpl

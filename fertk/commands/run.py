@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from fertk.clitools import (
+    EngineType,
     FiniteFloat,
     component_option,
     console,
@@ -49,10 +50,10 @@ if TYPE_CHECKING:  # pragma: no cover
                   help="Frame model; needs trained weights (registered or --weights).")
 @click.option("--weights", default=None, metavar="CHECKPOINT|NAME|FILE.onnx",
               help="Trained checkpoint, registered weight name (fertk weights list) or exported "
-                   "ONNX model [default: the bundled minixception-fer2013].")
+                   "ONNX model [default: the bundled default, fertk weights list].")
 @component_option("--temporal", kind="temporal", default=None,
                   help="Temporal head per track (gru needs a checkpoint that holds one).")
-@click.option("--engine", default="auto", show_default=True,
+@click.option("--engine", type=EngineType(), default="auto", show_default=True,
               help="auto (onnxruntime on the CPU when installed, else torch), torch, onnxruntime, "
                    "or another registered engine (fertk list engines: channels_last, int8_dynamic, ...).")
 @device_option()

@@ -207,6 +207,18 @@ def _onnx_exportable(model: ModelSpec) -> bool:
     return has_features or not _wants_features(model.head)
 
 
+def auto_engine(cuda: bool = False, exportable: bool = True) -> str:
+    """What ``--engine auto`` runs (``fertk run``, ``fertk models``, ``Pipeline``): onnxruntime
+    on the CPU when it is installed and the model exports, else torch."""
+    if cuda or not exportable:
+        return "torch"
+    try:
+        ort()
+    except MissingDependencyError:  # onnxruntime is optional: torch runs the model
+        return "torch"
+    return "onnxruntime"
+
+
 def build_classifier(model: ModelSpec, name: str = "auto", *, threads: int | None = None,
                      device: Any = "cpu", context: Any = None) -> TorchClassifier | OnnxClassifier:
     """The classifier of a resolved model: ``classify`` crops, ``head`` windows, on ``device``.
@@ -223,13 +235,7 @@ def build_classifier(model: ModelSpec, name: str = "auto", *, threads: int | Non
 
     cuda = str(getattr(device, "type", device)).startswith("cuda")
     if name == "auto":
-        if cuda or not _onnx_exportable(model):
-            return TorchClassifier(model, threads, device=device, context=context)
-        try:
-            ort()
-        except MissingDependencyError:  # onnxruntime is optional: torch runs the model
-            return TorchClassifier(model, threads, device=device, context=context)
-        name = "onnxruntime"
+        name = auto_engine(cuda=cuda, exportable=_onnx_exportable(model))
     if name == "torch":
         return TorchClassifier(model, threads, device=device, context=context)
     registry = get_registry("engines", context)
