@@ -211,17 +211,55 @@ def compare_command(configs, overrides, out, runs, no_timing, retime, seeds, onl
     """
     from pathlib import Path
 
-    from fertk.clitools import console
     from fertk.fsutil import check_out_dir
     from fertk.training.compare import compare
 
     check_out_dir(out, "--out")
     if runs is not None:
         check_out_dir(runs, "--runs")
-    compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
-            timing=not no_timing, seeds=seeds, runs=runs, reuse=list(reuse), only=list(only),
-            train=not no_train, retime=retime)
-    console().print(Path(out, "compare.md").read_text(encoding="utf-8"))
+    result = compare(list(configs), out, overrides=list(overrides), argv=["fertk", *sys.argv[1:]],
+                     timing=not no_timing, seeds=seeds, runs=runs, reuse=list(reuse),
+                     only=list(only), train=not no_train, retime=retime)
+    print_comparison(result, Path(out))
+
+
+#: Columns of ``fertk compare``'s terminal table left out, in this order, when it is too wide
+#: (compare.md has them all).
+COMPARE_DROP = ("accuracy 95% CI", "UAR 95% CI", "macro-F1 95% CI", "MMACs/frame", "input",
+                "temporal", "backbone", "folds", "seeds", "train min", "params", "macro-F1 %",
+                "UAR %")
+#: The same for the tests against the baseline.
+TESTS_DROP = ("Wilcoxon p", "paired t p", "bootstrap diff 95% CI (pp)", "McNemar p")
+
+
+def print_comparison(result: dict, out) -> None:
+    """``fertk compare``'s terminal output: the comparison and the tests against the baseline
+    as tables that fit the terminal (:mod:`fertk.clitable`), then where everything is."""
+    from fertk.clitools import console, print_table
+    from fertk.training.compare import (
+        COLUMNS,
+        TEST_COLUMNS,
+        baseline_test_rows,
+        table_rows,
+    )
+
+    rows, _ = table_rows(result)
+    numbers = tuple(c for c in COLUMNS if c not in ("config", "stage", "backbone", "temporal",
+                                                    "input") and "CI" not in c)
+    print_table(f"comparison (selection: {result['selection']}; values: mean ± std, or one "
+                "run's value)", COLUMNS, rows, no_wrap=("config",), drop=COMPARE_DROP,
+                right=numbers, drop_empty=True)
+    tests = baseline_test_rows(result)
+    if tests:
+        print_table(f"tests against the baseline, {result['baseline']}", TEST_COLUMNS, tests,
+                    drop=TESTS_DROP, drop_empty=True)
+    if result.get("pareto"):
+        console().print(f"Pareto frontier (accuracy against CPU latency): "
+                        f"{', '.join(result['pareto'])}", markup=False, highlight=False)
+    plots = [name for name in ("compare.png", "pareto.png") if (out / name).is_file()]
+    console().print(f"all columns, tests and plots: {out / 'compare.md'}"
+                    + (f" ({', '.join(str(out / p) for p in plots)})" if plots else ""),
+                    markup=False, highlight=False)
 
 
 @hookimpl

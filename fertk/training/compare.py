@@ -467,7 +467,9 @@ def model_costs(cfg: TrainConfig, num_classes: int, timing: bool = True,
                            "classes": num_classes}
     if timing:
         with torch.no_grad():
-            out["latency_ms"] = measure_latency(model, x, iters=15, max_seconds=2.0)["median_ms"]
+            lat = measure_latency(model, x, iters=15, max_seconds=2.0)
+        out["latency_ms"] = lat["median_ms"]
+        out["latency_range_ms"] = [round(lat["min_ms"], 4), round(lat["p90_ms"], 4)]
         out["threads"] = torch.get_num_threads()
         if hasattr(os, "getloadavg"):
             out["load_average"] = round(os.getloadavg()[0], 2)
@@ -608,6 +610,8 @@ def _tabulate(cfgs: list[TrainConfig], entries: dict[str, dict[str, Any] | None]
                    "params": cost["params"] + (cost.get("head_params", 0) if seq else 0),
                    "macs": cost["macs"] + (cost.get("head_macs", 0) if seq else 0),
                    "input": cost.get("input"), "latency_ms": cost.get("latency_ms"),
+                   "latency_range_ms": cost.get("latency_range_ms"),
+                   "load_average": cost.get("load_average"),
                    "train_minutes": sum(seconds) / 60 if None not in seconds else None}
             curves = [c for r in seed_runs for c in r.get("val_curve") or []]
             if stage == "frame" and curves:  # entries written before curves were kept have none
@@ -668,11 +672,14 @@ COLUMNS = ["config", "stage", "backbone", "temporal", "folds", "seeds", "params"
            "macro-F1 %", "macro-F1 95% CI", "train min"]
 
 
-def _write(out: Path, result: dict[str, Any]) -> None:
-    seeds = int(result.get("seeds", 1))
+def _spread(result: dict[str, Any]) -> str:
     done = [r for r in result["rows"] if r["status"] == "finished"]
-    spread = "std over seeds" if all(r["folds"] == 1 for r in done) else "std over folds"
+    return "std over seeds" if all(r["folds"] == 1 for r in done) else "std over folds"
 
+
+def table_rows(result: dict[str, Any]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """``(text rows, csv rows)`` of the comparison's main table (:data:`COLUMNS`): one per
+    config and stage; the text rows are what ``compare.md`` and the terminal show."""
     def cell(r: dict[str, Any], m: str) -> str:
         return _value(r["per_fold"][m] if r["folds"] > 1 else r["per_seed"][m])
 
@@ -693,8 +700,16 @@ def _write(out: Path, result: dict[str, Any]) -> None:
                         size, lat, *cells, f"{minutes:.1f}" if minutes is not None else ""])
         csv_rows.append([*head, r["folds"], r["seeds"], r["params"], r["macs"], size,
                          r.get("latency_ms"), *cells, minutes])
-    t_cols = ["config vs baseline", "stage", "metric", "mean diff (pp)", "paired t p", "Wilcoxon p",
-              "bootstrap diff 95% CI (pp)", "bootstrap p", "McNemar p"]
+    return md_rows, csv_rows
+
+
+#: Columns of the tests against the baseline.
+TEST_COLUMNS = ["config vs baseline", "stage", "metric", "mean diff (pp)", "paired t p",
+                "Wilcoxon p", "bootstrap diff 95% CI (pp)", "bootstrap p", "McNemar p"]
+
+
+def baseline_test_rows(result: dict[str, Any]) -> list[list[str]]:
+    """The rows of the tests against the baseline (:data:`TEST_COLUMNS`)."""
     t_rows = []
     for t in result["paired_tests"]:
         bs = t.get("bootstrap") or {}
@@ -704,6 +719,15 @@ def _write(out: Path, result: dict[str, Any]) -> None:
                        _p(t.get("t_pvalue")), _p(t.get("wilcoxon_pvalue")),
                        f"[{100 * bs['lo']:+.2f}, {100 * bs['hi']:+.2f}]" if bs else "",
                        _p(bs.get("pvalue")), _p((t.get("mcnemar") or {}).get("pvalue"))])
+    return t_rows
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    seeds = int(result.get("seeds", 1))
+    done = [r for r in result["rows"] if r["status"] == "finished"]
+    spread = _spread(result)
+    md_rows, csv_rows = table_rows(result)
+    t_cols, t_rows = TEST_COLUMNS, baseline_test_rows(result)
     missing = [r["config"] for r in result["rows"] if r["status"] != "finished"]
     md = ["# Comparison", "", f"- model selection: **{result['selection']}**",
           f"- split file: `{result['splits']}` " + ("(every configuration uses the same folds)"
@@ -762,10 +786,27 @@ def _write(out: Path, result: dict[str, Any]) -> None:
     if len(timed) >= 2:
         ci = [(r.get("ci95") or {}).get("accuracy") for r in timed]
         have_ci = all(c is not None for c in ci)
-        plot_pareto(out / "pareto.png", [f"{r['config']}/{r['stage']}" for r in timed],
+        spans = [r.get("latency_range_ms") for r in timed]
+        plot_pareto(out / "pareto.png", [r["config"] for r in timed],
                     [r["latency_ms"] for r in timed], [r["accuracy"]["mean"] for r in timed],
                     [c["lo"] for c in ci] if have_ci else None, [c["hi"] for c in ci] if have_ci else None,
-                    title="accuracy (95% bootstrap interval) against CPU batch-1 latency")
+                    title="accuracy (95% bootstrap interval) against CPU batch-1 latency",
+                    stages=[r["stage"] for r in timed],
+                    cost_range=spans if all(spans) else None, note=latency_note(timed))
+
+
+def latency_note(rows: list[dict[str, Any]]) -> str:
+    """What the latencies of ``rows`` are worth: measured once per entry, on a machine whose
+    load (when recorded) is said; a difference smaller than the spread of the calls, or than
+    what another load could make, is noise, not a difference between the models."""
+    loads = [r["load_average"] for r in rows if r.get("load_average") is not None]
+    where = (f"at load averages {min(loads):.1f} to {max(loads):.1f}" if loads and
+             max(loads) > min(loads) else f"at load average {loads[0]:.1f}" if loads else
+             "load not recorded")
+    bars = " (bars: fastest to 90th-percentile call)" if all(
+        r.get("latency_range_ms") for r in rows) else ""
+    return (f"latency: median of one measurement per entry{bars}, {where}; a latency "
+            "difference under about 1.5x can be the machine's load, not the models")
 
 
 def _p(v: Any) -> str:

@@ -20,6 +20,9 @@ from fertk.training.arrays import ArraySet, as_array_set, illuminate, sequence_g
 from fertk.training.metrics import compute_metrics
 from fertk.training.reports import write_json, write_metric_report
 
+#: What each evaluated stage is, in report titles.
+STAGE_LABELS = {"frame": "frame model", "sequence": "sequence (temporal head)"}
+
 
 def remap_to(ds: ArraySet, classes: list[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Labels of ``ds`` in ``classes`` order (-1 where the class is unknown) and drop counts."""
@@ -98,11 +101,15 @@ def evaluate(
             report["sequence"] = compute_metrics(seq_labels, seq_pred, classes)
     if out is not None:
         out = Path(out)
-        label = title or Path(str(ckpt.path)).stem
+        path = Path(str(ckpt.path))
+        label = title or ckpt.name or f"{path.parent.name}/{path.stem}"
         for stage in ("frame", "sequence"):
             if stage in report:
+                m = report[stage]
                 write_metric_report(out, report[stage], stem=stage,
-                                    title=f"{label} {stage} (selection: {report['selection']})",
+                                    title=f"{label}: {STAGE_LABELS[stage]}, n = {m['n']}, accuracy "
+                                          f"{100 * m['accuracy']:.2f} %, UAR {100 * m['uar']:.2f} % "
+                                          f"(selection: {report['selection']})",
                                     extra={"checkpoint": report["checkpoint"],
                                            "selection": report["selection"], "stage": stage})
         write_json(out / "report.json", report)

@@ -35,7 +35,15 @@ def write_confusion_csv(path: str | Path, cm: np.ndarray, classes: Sequence[str]
 def plot_confusion(
     path: str | Path, cm: np.ndarray, classes: Sequence[str], title: str = "", normalize: bool = True
 ) -> Path:
-    """Confusion matrix heat map (rows normalised to recall) with counts, as PNG."""
+    """Confusion matrix heat map with counts, as PNG (:func:`confusion_figure`)."""
+    return _save(confusion_figure(cm, classes, title, normalize), path)
+
+
+def confusion_figure(cm: np.ndarray, classes: Sequence[str], title: str = "",
+                     normalize: bool = True) -> Any:
+    """The confusion matrix figure: with ``normalize`` the colours are each true class's share
+    of its row (its recall on the diagonal), which the colour bar says; the numbers are
+    counts."""
     plt = _pyplot()
 
     cm = np.asarray(cm, dtype=float)
@@ -54,12 +62,14 @@ def plot_confusion(
             if cm[i, j] > 0:
                 color = "white" if shown[i, j] > 0.6 else "black"
                 ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", color=color, fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("colour: share of the true class's row (row-normalised); numbers: counts"
+                  if normalize else "colour and numbers: counts", fontsize=8)
     if title:  # wrapped to the figure's width: long titles (pooled runs) are not cut off
         import textwrap
 
         ax.set_title(textwrap.fill(title, width=max(30, int(size * 9))), fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
 def per_class_markdown(metrics: dict[str, Any]) -> str:
@@ -111,10 +121,16 @@ def write_metric_report(
 
 
 # -- comparison tables ------------------------------------------------------------------
+def _md_cell(value: Any) -> str:
+    """A Markdown table cell: one line, its pipes escaped (a row is never broken)."""
+    return "" if value is None else " ".join(str(value).split()).replace("|", "\\|")
+
+
 def table_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "| " + " | ".join(columns) + " |"
+    """A Markdown table, one line per row whatever its cells hold."""
+    head = "| " + " | ".join(_md_cell(c) for c in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    body = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
     return "\n".join([head, sep, *body])
 
 
@@ -200,46 +216,132 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return ticks
 
 
+#: Markers of the stages in a Pareto plot (the frame model, a temporal head over it).
+STAGE_MARKERS = {"frame": ("o", "frame model"), "sequence": ("^", "sequence (temporal head)")}
+
+
 def pareto_figure(names: Sequence[str], cost: Sequence[float], score: Sequence[float],
                   lo: Sequence[float] | None = None, hi: Sequence[float] | None = None,
                   xlabel: str = "CPU batch-1 latency (ms, log)", ylabel: str = "accuracy (%)",
-                  title: str = "") -> Any:
-    """The figure of :func:`plot_pareto` (a matplotlib Figure, not saved)."""
+                  title: str = "", *, stages: Sequence[str] | None = None,
+                  cost_range: Sequence[Sequence[float]] | None = None, note: str = "") -> Any:
+    """The figure of :func:`plot_pareto` (a matplotlib Figure, not saved).
+
+    ``stages``: each point's stage (``frame``, ``sequence``), drawn with its own marker; then
+    ``names`` name configurations and each is labelled once (a config's stages share a
+    latency). ``cost_range``: ``[low, high]`` of each point's cost (horizontal bars);
+    ``note``: a line under the plot (what the latencies are worth). Labels are placed where
+    they overlap no other label and no point (:func:`place_labels`)."""
     plt = _pyplot()
 
     x, y = np.asarray(cost, float), 100 * np.asarray(score, float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8 if note else 4.4))
+    yerr = xerr = None
     if lo is not None and hi is not None:
-        err = np.vstack([y - 100 * np.asarray(lo, float), 100 * np.asarray(hi, float) - y])
-        ax.errorbar(x, y, yerr=err, fmt="none", ecolor="gray", capsize=3, zorder=1)
+        yerr = np.vstack([y - 100 * np.asarray(lo, float), 100 * np.asarray(hi, float) - y])
+    if cost_range is not None:
+        span = np.asarray(cost_range, float)
+        xerr = np.vstack([np.clip(x - span[:, 0], 0, None), np.clip(span[:, 1] - x, 0, None)])
+    if yerr is not None or xerr is not None:
+        ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="none", ecolor="gray", capsize=3, lw=0.8,
+                    zorder=1)
+    kinds = list(stages) if stages is not None else ["frame"] * len(x)
+    for stage in dict.fromkeys(kinds):
+        idx = [i for i, k in enumerate(kinds) if k == stage]
+        marker, label = STAGE_MARKERS.get(stage, ("s", stage))
+        ax.scatter(x[idx], y[idx], s=30, marker=marker, zorder=2,
+                   label=label if stages is not None else None)
     front = pareto_front(list(x), list(y))
-    ax.scatter(x, y, s=28, zorder=2)
+    point = [f"{names[i]}/{kinds[i]}" if stages is not None else names[i] for i in front]
     # markers too, so that a frontier of one model is drawn as well as listed
     ax.plot(x[front], y[front], "-o", color="tab:red", lw=1.2, ms=10, mfc="none", zorder=3,
-            label="Pareto frontier: " + ", ".join(names[i] for i in front))
-    for name, xi, yi in zip(names, x, y, strict=True):
-        ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            label="Pareto frontier: " + ", ".join(point))
     ax.set_xscale("log")
     left, right = float(x.min()) / 1.25, float(x.max()) * 1.25
+    if xerr is not None:
+        left, right = min(left, float((x - xerr[0]).min()) / 1.1), max(right, float((x + xerr[1]).max()) * 1.1)
     ax.set_xlim(left, right)
     ticks = log_ticks(left, right)
     ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
     ax.set_xticks([], minor=True)  # no crowded minor labels (2x10^0, 3x10^0, ...)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(loc="lower right", fontsize=7)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.08 * (high - low))  # room for the labels above the top points
+    ax.legend(loc="best", fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
+    if note:
+        import textwrap
+
+        fig.text(0.01, 0.01, textwrap.fill(note, 110), fontsize=6.5, va="bottom", color="dimgray")
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    else:
+        fig.tight_layout()
+    labels: dict[str, int] = {}
+    for i, name in enumerate(names):  # one label per name, at its most accurate point
+        if name not in labels or y[i] > y[labels[name]]:
+            labels[name] = i
+    place_labels(ax, [(n, x[i], y[i]) for n, i in labels.items()], list(zip(x, y, strict=True)))
     return fig
+
+
+def place_labels(ax: Any, labels: Sequence[tuple[str, float, float]],
+                 points: Sequence[tuple[float, float]], fontsize: float = 7) -> list[Any]:
+    """Annotate each ``(text, x, y)`` near its point where it overlaps no label placed before,
+    no point of ``points``, not the legend, and stays inside the axes: the first free place of a growing ring
+    of offsets (a thin line joins a label set further away to its point). Returns the
+    annotations."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    marks = [ax.transData.transform((px, py)) for px, py in points]
+    r = 7.0  # half the size of a marker, in display units (dpi-scaled below)
+    scale = fig.dpi / 72.0
+    offsets = [(5, 4), (5, -10), (-5, 4), (-5, -10)]
+    offsets += [(dx, dy) for step in range(1, 8) for dy in (12 * step + 4, -12 * step - 10)
+                for dx in (5, -5, 25, -25)]
+    placed: list[Any] = []
+    legend = ax.get_legend()
+    boxes: list[Any] = [legend.get_window_extent(renderer)] if legend is not None else []
+    for text, px, py in sorted(labels, key=lambda t: -t[2]):
+        best = None
+        for dx, dy in offsets:
+            ann = ax.annotate(text, (px, py), textcoords="offset points", xytext=(dx, dy),
+                              fontsize=fontsize, ha="left" if dx > 0 else "right", zorder=4)
+            box = ann.get_window_extent(renderer)
+            clash = (any(box.overlaps(b) for b in boxes)
+                     or any(box.x0 - r * scale < mx < box.x1 + r * scale
+                            and box.y0 - r * scale < my < box.y1 + r * scale for mx, my in marks)
+                     or not (frame.x0 <= box.x0 and box.x1 <= frame.x1
+                             and frame.y0 <= box.y0 and box.y1 <= frame.y1))
+            if not clash:
+                best = ann
+                break
+            ann.remove()
+        if best is None:  # nowhere free: the first place
+            best = ax.annotate(text, (px, py), textcoords="offset points", xytext=offsets[0],
+                               fontsize=fontsize, zorder=4)
+        box = best.get_window_extent(renderer)
+        if abs(best.xyann[1]) > 12:  # set further away: a thin line to its point
+            ax.annotate("", (px, py), xytext=best.xyann, textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "color": "gray", "lw": 0.5,
+                                    "shrinkA": 0, "shrinkB": 4}, zorder=1)
+        boxes.append(box)
+        placed.append(best)
+    return placed
 
 
 def plot_pareto(path: str | Path, names: Sequence[str], cost: Sequence[float],
                 score: Sequence[float], lo: Sequence[float] | None = None,
                 hi: Sequence[float] | None = None, xlabel: str = "CPU batch-1 latency (ms, log)",
-                ylabel: str = "accuracy (%)", title: str = "") -> Path:
+                ylabel: str = "accuracy (%)", title: str = "", **options: Any) -> Path:
     """Score against cost (log x, ticks as plain numbers), with interval bars and the Pareto
-    frontier drawn through the models its legend lists."""
-    return _save(pareto_figure(names, cost, score, lo, hi, xlabel, ylabel, title), path)
+    frontier drawn through the models its legend lists; ``options``: those of
+    :func:`pareto_figure` (stages, cost ranges, a note)."""
+    return _save(pareto_figure(names, cost, score, lo, hi, xlabel, ylabel, title, **options), path,
+                 layout=False)
 
 
 def _pyplot() -> Any:
@@ -252,13 +354,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | Path, suptitle: str = "", dpi: int = 110) -> Path:
-    """Title (``suptitle``), lay out, write (creating the folder) and close a figure."""
+def _save(fig: Any, path: str | Path, suptitle: str = "", dpi: int = 110,
+          layout: bool = True) -> Path:
+    """Title (``suptitle``), lay out (unless ``layout`` is False: laid out already), write
+    (creating the folder) and close a figure."""
     import matplotlib.pyplot as plt
 
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
+    if layout:
+        fig.tight_layout()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=dpi)

@@ -258,8 +258,8 @@ class Trainer:
             summary["stages"][stage] = {"per_fold": per_fold, "stats": stats, "pooled": pooled}
             if write:
                 write_metric_report(self.out, pooled, stem=f"{stage}_pooled",
-                                    title=f"{self.cfg.name} {stage} (pooled over folds; "
-                                          f"selection: {label})",
+                                    title=f"{self.cfg.name}: {stage} stage, pooled over folds "
+                                          f"(selection: {label})",
                                     extra={"selection": label, "stage": stage})
             md += [f"## {stage} stage", "", "| metric | mean ± std over folds | pooled |",
                    "|---|---|---|"]
