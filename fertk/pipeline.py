@@ -255,6 +255,7 @@ class Pipeline:
         return {
             "detector": self.detector_name,
             "crop": self.crop_name,
+            "crop_options": dict(self.face_stage.crop_options or {}),
             "backbone": (m.metadata.get("backbone") or {}).get("name", type(m.backbone).__name__),
             "temporal": None if m.head is None else type(m.head).__name__,
             "weights_temporal": self.weights_temporal,

@@ -173,8 +173,11 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
         pipe = Preview.wrap(pipe, err)
         workers = 1  # one window, in this process
     parts = pipe.describe()
+    from fertk.faces import crop_label
+
     err.print(f"fertk run: {len(items)} source(s); detector {parts['detector']}, crop "
-              f"{parts['crop']}, model {parts['weights']} ({parts['engine']} on "
+              f"{crop_label(parts['crop'], parts.get('crop_options'))}, model {parts['weights']} "
+              f"({parts['engine']} on "
               f"{parts['device']}), {labelling(parts)}, classes {', '.join(parts['classes'])}",
               markup=False, highlight=False)
     if ledger.replaced:

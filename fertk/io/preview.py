@@ -2,8 +2,8 @@
 
 :meth:`Preview.wrap` returns the pipeline with its ``run_item`` wrapped so that each frame is
 shown as it is processed; everything else (outputs, progress) is unchanged. Without a display
-(no ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux, or an OpenCV built without GUI support) it says
-so in one line and the run continues without a window. ``q`` or Esc closes the window.
+(no ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux, one that cannot be reached, or an OpenCV built
+without GUI support) it says so in one line, once, and the run continues without a window. ``q`` or Esc closes the window.
 """
 
 from __future__ import annotations
@@ -12,19 +12,33 @@ import os
 import sys
 from typing import Any
 
+#: Opens (and closes) a window in a child process: OpenCV's GUI backend may abort the whole
+#: process (Qt: "could not connect to display") instead of raising, so it is tried apart first.
+_PROBE = "import cv2; cv2.namedWindow('fertk'); cv2.waitKey(1); cv2.destroyAllWindows()"
+
 
 def display_problem() -> str | None:
-    """Why no window can be opened here, or None when one can."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        return "no display (DISPLAY is not set)"
-    import cv2
+    """Why no window can be opened here, or None when one can: no display on Linux, a
+    display that cannot be reached, or an OpenCV without GUI support (tried in a child
+    process, so that a backend that aborts cannot end the run)."""
+    import subprocess
 
+    linux = sys.platform.startswith("linux")
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if linux and not display:
+        return "no display (DISPLAY is not set)"
     try:
-        cv2.namedWindow("fertk", cv2.WINDOW_NORMAL)
-    except cv2.error as exc:  # an OpenCV without GUI support (opencv-python-headless)
-        return f"OpenCV cannot open a window ({str(exc).strip().splitlines()[-1][:80]})"
-    return None
+        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                               timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot try a window ({type(exc).__name__})"
+    if probe.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in probe.stderr.splitlines() if ln.strip()]
+    why = next((ln for ln in lines if "connect" in ln.lower()), lines[-1] if lines else
+               f"exit status {probe.returncode}")
+    where = f" on {display}" if display else ""
+    return f"OpenCV cannot open a window{where} ({why[:100]})"
 
 
 class Preview:
