@@ -27,13 +27,16 @@ def list_components(kind: str, pattern: str | None = None) -> list[str]:
 #: Lazy top-level names → their modules (imported on first use; torch only when a pipeline
 #: is built).
 _LAZY = {"Pipeline": "fertk.pipeline", "analyze": "fertk.pipeline", "Results": "fertk.pipeline",
+         "classify": "fertk.pipeline", "top_emotion": "fertk.pipeline",
+         "NoFaceError": "fertk.pipeline",
          "to_dataframe": "fertk.io.results", "read_results": "fertk.io.table",
          "plot_faces": "fertk.plots",
          "plot_timeline": "fertk.plots"}
 
 
 def __getattr__(name: str):
-    """``fertk.analyze``, ``fertk.Pipeline``, ``fertk.plot_faces``, ... (see :data:`_LAZY`)."""
+    """``fertk.analyze``, ``fertk.classify``, ``fertk.top_emotion``, ``fertk.Pipeline``,
+    ``fertk.plot_faces``, ... (see :data:`_LAZY`)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fertk' has no attribute {name!r}")
@@ -50,13 +53,16 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Context",
+    "NoFaceError",
     "Pipeline",
     "Results",
     "analyze",
+    "classify",
     "plot_faces",
     "plot_timeline",
     "read_results",
     "to_dataframe",
+    "top_emotion",
     "__version__",
     "FertkError",
     "Registry",

@@ -9,6 +9,8 @@
     df = fertk.analyze(["a.jpg", "b.jpg"]).to_dataframe()   # several: Results (a list)
     df = fertk.analyze("clip.mp4").to_dataframe(landmarks=True)
     fertk.plot_timeline(fertk.analyze("clip.mp4"), path="clip.png")
+    fertk.top_emotion("photo.jpg")            # ("happy", 0.91) of the largest face, or None
+    fertk.classify([crop1, crop2])            # faces cropped already: one FaceResult each
 
 :func:`analyze` (and :meth:`fertk.Pipeline.analyze`) take a path (image, video, folder or
 glob), a list of those, a numpy array (BGR, BGRA or gray, any numeric dtype) or a PIL image.
@@ -28,6 +30,14 @@ from __future__ import annotations
 
 from fertk.io.images import to_bgr  # re-exported
 from fertk.io.results import FrameResult, to_dataframe  # re-exported
-from fertk.pipeline import Results, analyze, analyze_with  # re-exported: they live with Pipeline
+from fertk.pipeline import (  # re-exported: they live with Pipeline
+    NoFaceError,
+    Results,
+    analyze,
+    analyze_with,
+    classify,
+    top_emotion,
+)
 
-__all__ = ["FrameResult", "Results", "analyze", "analyze_with", "to_bgr", "to_dataframe"]
+__all__ = ["FrameResult", "NoFaceError", "Results", "analyze", "analyze_with", "classify",
+           "to_bgr", "to_dataframe", "top_emotion"]

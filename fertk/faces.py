@@ -11,15 +11,18 @@ caller-built objects) and settles, once, which crop policy goes with which detec
   (``dlib`` with ``landmarks=0`` has none), or, before it is built, by its registry metadata
   (:attr:`fertk.contracts.DetectorInfo.finds_landmarks`); :func:`detector_landmarks`;
 - a model keeps the crop it was trained with, options included (a checkpoint's or an
-  export's ``crop``): naming the same crop keeps them, naming another one is refused with
-  both named; without a model crop the crop is the one named, else :data:`DEFAULT_CROP`
+  export's ``crop``; with detector ``none``, the crop of its training data when those were
+  whole-image faces too, ``train.preprocessing``: :func:`model_crop_for`): naming the same
+  crop keeps them, naming another one is refused with both named; without a model crop the crop is the one named, else :data:`DEFAULT_CROP`
   (``landmark``) for a detector with landmarks and :data:`BOX_CROP` for a box-only one;
   the user's options (``-C NAME=VALUE``) are layered over the chosen crop's; :func:`settle_crop`;
 - a crop policy that needs landmarks with a box-only detector is one :class:`FertkError`.
 
-Two pseudo-detectors exist for data sets: ``none`` (the whole image is the face, cropped
-with :data:`WHOLE_IMAGE_CROP`, ``box`` without margin: pre-cropped data such as FER2013) and
-``dataset`` (landmarks shipped with the data set; :mod:`fertk.data.prepare` supplies the faces).
+Two pseudo-detectors exist: ``none`` (the whole image is the face, cropped with the model's
+whole-image crop or :data:`WHOLE_IMAGE_CROP`, ``box`` without margin: faces cropped already,
+FER2013; registered in the ``detectors`` registry so that ``fertk list detectors`` and
+``fertk run --detector none`` know it) and ``dataset`` (landmarks shipped with the data set;
+:mod:`fertk.data.prepare` supplies the faces).
 """
 
 from __future__ import annotations
@@ -106,6 +109,19 @@ def model_crop_choice(model_crop: dict[str, Any] | None, crop: str | None = None
                          f"from (leave --crop out, or name {name} and change its options with "
                          "-C NAME=VALUE)")
     return name, opts
+
+
+def model_crop_for(detector: str | None, model: Any) -> dict[str, Any] | None:
+    """The crop a model keeps with ``detector`` (a name; None: a caller-built object): the one
+    it was trained with on faces found the same way (its ``train.preprocessing``, e.g.
+    FER2013's whole images with detector ``none``), else its own ``crop``. ``model``: a
+    :class:`fertk.inference.ModelSpec` (``crop``, ``metadata``)."""
+    meta = getattr(model, "metadata", None) or {}
+    train = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+    prep = train.get("preprocessing") if isinstance(train.get("preprocessing"), dict) else {}
+    if detector is not None and prep.get("detector") == detector and isinstance(prep.get("crop"), dict):
+        return prep["crop"]
+    return getattr(model, "crop", None)
 
 
 def settle_crop(detector: Any, crop: str | None = None, options: dict[str, Any] | None = None, *,
@@ -221,4 +237,4 @@ class FaceStage:
 
 __all__ = ["BOX_CROP", "DEFAULT_CROP", "DEFAULT_DETECTOR", "PSEUDO_DETECTORS", "WHOLE_IMAGE_CROP",
            "FaceStage", "WholeImage", "choose_detector", "crop_label", "default_crop",
-           "detector_landmarks", "model_crop_choice", "settle_crop"]
+           "detector_landmarks", "model_crop_choice", "model_crop_for", "settle_crop"]

@@ -162,6 +162,8 @@ class Pipeline:
         classes: list[str] | None = None,
         threads: int | None = None,
         landmarks: bool = True,
+        embeddings: bool = False,
+        require_face: bool = False,
         context: Context | None = None,
     ):
         _check_numbers(detect_every=detect_every, stride=stride, window=window,
@@ -183,7 +185,8 @@ class Pipeline:
             smoothing=smoothing, hysteresis=hysteresis, stride=stride, window=window,
             batch_size=batch_size, max_missed=max_missed, image_sequence=image_sequence, fps=fps,
             detector_options=detector_options, crop_options=crop_options, classes=classes,
-            threads=threads, landmarks=landmarks,
+            threads=threads, landmarks=landmarks, embeddings=embeddings,
+            require_face=require_face,
         )
         self.detect_every = int(detect_every)
         self.scan_every = None if scan_every is None else int(scan_every)
@@ -193,6 +196,8 @@ class Pipeline:
         self.max_missed = max_missed
         self.image_sequence = bool(image_sequence)
         self.fps = fps
+        self.embeddings = bool(embeddings)
+        self.require_face = bool(require_face)
         self.context = context = context or default_context()
         crop_name = crop if isinstance(crop, str) else None
         weights_path = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None
@@ -219,13 +224,17 @@ class Pipeline:
                 raise FertkError(f"--device {device}: CUDA is not available on this machine "
                                  "(use --device auto or cpu)")
         self.device = resolve_device(device)
-        from fertk.faces import FaceStage
+        from fertk.faces import FaceStage, choose_detector, model_crop_for
 
-        # the model keeps its crop; the user's crop options are layered over it (fertk.faces)
-        stage = FaceStage(detector, crop, detector_options=detector_options,
-                          crop_options=crop_options, default_detector=self.model.detector,
-                          model_crop=self.model.crop, model_label=self.model.source,
-                          context=context)
+        # the model keeps its crop (with detector none: the one it was trained with on whole
+        # images); the user's crop options are layered over it (fertk.faces)
+        name = choose_detector(detector, self.model.detector) if detector is None \
+            or isinstance(detector, str) else None
+        self._crop_args = dict(crop=crop, crop_options=crop_options, model_label=self.model.source,
+                               context=context)
+        stage = FaceStage(detector, detector_options=detector_options,
+                          default_detector=self.model.detector,
+                          model_crop=model_crop_for(name, self.model), **self._crop_args)
         self.face_stage = stage
         self.detector_name, self.crop_name = stage.detector_name, stage.crop_name
         self.detector, self.fast_detector, self.cropper = stage.detector, stage.fast_detector, stage.cropper
@@ -278,39 +287,47 @@ class Pipeline:
             return items
         return expand_sources([source], image_sequence=self.image_sequence)
 
-    def run(self, source: Any) -> Iterator[FrameResult]:
-        """Per-frame results for a source (path, folder, glob, webcam index, list of them)."""
+    def run(self, source: Any, *, require_face: bool | None = None) -> Iterator[FrameResult]:
+        """Per-frame results for a source (path, folder, glob, webcam index, list of them);
+        ``require_face``: this call's choice (default: the pipeline's) between an error and an
+        empty result where no face is found."""
         for item in self.sources(source):
-            for rec, _ in self.run_item(item):
+            for rec, _ in self.run_item(item, require_face=require_face):
                 yield rec
 
-    def analyze(self, x: Any, source: str | None = None) -> Any:
+    def analyze(self, x: Any, source: str | None = None, *,
+                require_face: bool | None = None) -> Any:
         """Results for ``x``: a path (image, video, folder, glob), a list of them, a numpy
         array (BGR or gray) or a PIL image. One image: a ``FrameResult``; otherwise a
         :class:`Results` list; both have ``.to_dataframe()`` (see :mod:`fertk.api`).
+        ``require_face``: this call's choice (default: the pipeline's ``require_face``)
+        between a :class:`NoFaceError` and an empty result where no face is found.
         """
 
         def still(image: np.ndarray, name: str) -> FrameResult:
-            job = self._job(MediaItem("images", name, name, [name]), DecodeStats())
+            job = self._job(MediaItem("images", name, name, [name]), DecodeStats(), require_face)
             return next(iter(self._process([Frame(name, 0, None, image)], job)))[0]
 
-        return analyze_with(self, x, still, source)
+        return analyze_with(self, x, still, source, require_face)
 
-    def _job(self, item: MediaItem, stats: DecodeStats) -> Job:
+    def _job(self, item: MediaItem, stats: DecodeStats, require_face: bool | None = None) -> Job:
         """What this pipeline decides for ``item``, once: stills or a clip, its frame rate
-        (:func:`fertk.io.video.frame_rate`), whether results keep frame probabilities."""
+        (:func:`fertk.io.video.frame_rate`), whether results keep frame probabilities, and
+        whether a face is required (``require_face``, default the pipeline's)."""
         still = item.kind == "images" and not item.sequence
         return Job(item, still, frame_rate(item, self.fps), self.stride, list(self.classes),
                    frame_probs=not still and (self.model.head is not None or self.smoothing > 0
                                               or self.hysteresis > 1),
-                   stats=stats)
+                   stats=stats,
+                   require_face=self.require_face if require_face is None else bool(require_face))
 
-    def run_item(self, item: MediaItem, stats: DecodeStats | None = None) -> Job:
+    def run_item(self, item: MediaItem, stats: DecodeStats | None = None, *,
+                 require_face: bool | None = None) -> Job:
         """The job of one source: its description and, iterating it, ``(result, frame
         image)`` pairs in frame order. A video or webcam that cannot be opened fails here."""
         stats = stats if stats is not None else DecodeStats()
         self.last_stats = stats
-        job = self._job(item, stats)
+        job = self._job(item, stats, require_face)
         frames = iter_frames(item, stride=self.stride, stats=stats, fps=job.rate)
         job.frames = self._process(frames, job)
         return job
@@ -374,6 +391,7 @@ class Pipeline:
         schedule = Schedule(self.detect_every, self.scan_every or
                             max(self.detect_every, round(SCAN_SECONDS * job.fps)))
         last_time: float | None = None
+        seen_face = False
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fertk-classify")
         future: Future | None = None
         try:
@@ -382,6 +400,9 @@ class Pipeline:
                     tracker = FaceTracker(max_missed=0)
                     faces, detected = tracker.update(self.face_stage.faces(frame.image), 0), True
                     duration = None
+                    if job.require_face and not faces:
+                        raise NoFaceError(f"{frame.source}: no face found (a face is required: "
+                                          "require_face=True, --require-face)")
                 else:
                     faces, detected = follow_faces(self.face_stage, frame, tracker, flow, schedule)
                     nominal = self.stride / rate
@@ -397,6 +418,7 @@ class Pipeline:
                     kept.append(face)
                 pending.append(_Pending(frame, kept, crops, closed, detected, duration))
                 n_crops += len(crops)
+                seen_face = seen_face or bool(crops)
                 if n_crops >= self.batch_size or len(pending) >= self.batch_size:
                     batch, pending, n_crops = pending, [], 0
                     if future is not None:
@@ -407,6 +429,9 @@ class Pipeline:
                 future = None
             if pending:
                 yield from self._classify(pending, windows, job)
+            if job.require_face and not still and not seen_face:
+                raise NoFaceError(f"{job.item.name}: no face found in any frame (a face is "
+                                  "required: require_face=True, --require-face)")
         finally:
             if future is not None:
                 future.cancel()
@@ -417,7 +442,7 @@ class Pipeline:
         still = job.still
         crops = [c for p in batch for c in p.crops]
         if crops:
-            probs, feats = self.classifier.classify(np.stack(crops))
+            probs, feats = self._run_classifier(np.stack(crops))
         else:
             probs, feats = np.zeros((0, len(self.classes)), np.float32), None
         head = None if still else self.model.head  # a still: the frame model alone
@@ -426,7 +451,8 @@ class Pipeline:
         for p in batch:
             n = len(p.crops)
             fprobs = probs[k : k + n]
-            inputs = feats[k : k + n] if feats is not None else fprobs
+            vectors = feats[k : k + n] if feats is not None else None
+            inputs = vectors if getattr(self.classifier, "features", False) else fprobs
             k += n
             final = fprobs
             if head is not None and n:
@@ -453,6 +479,7 @@ class Pipeline:
                     frame_probs=fprobs[i] if keep_frame else None,
                     landmarks=face.landmarks,
                     scheme=face.scheme,
+                    embedding=vectors[i] if self.embeddings and vectors is not None else None,
                 )
                 for i, face in enumerate(p.faces)
             ]
@@ -460,6 +487,107 @@ class Pipeline:
             out.append((FrameResult(fr.source, fr.index, fr.time, results, self.classes, (w, h),
                                     p.detected, p.duration), fr.image))
         return out
+
+
+    def _run_classifier(self, crops: np.ndarray, features: bool | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The classifier on a batch of crops; with ``features`` (default: ``embeddings``)
+        the backbone's penultimate-layer vectors too."""
+        want = self.embeddings if features is None else features
+        if want:
+            return self.classifier.classify(crops, features=True)
+        return self.classifier.classify(crops)
+
+    # -- faces cropped already, embeddings ---------------------------------------------------
+    def whole_face_stage(self) -> Any:
+        """The face stage of faces cropped already (detector ``none``: the whole image is the
+        face, cropped as the model was trained on whole faces): this pipeline's own when its
+        detector is ``none``, else one built once."""
+        if self.detector_name == "none":
+            return self.face_stage
+        stage = getattr(self, "_whole_stage", None)
+        if stage is None:
+            from fertk.faces import FaceStage, model_crop_for
+
+            args = {**self._crop_args, "crop": None, "crop_options": None}
+            stage = self._whole_stage = FaceStage("none", model_crop=model_crop_for("none", self.model),
+                                                  **args)
+        return stage
+
+    def classify(self, crops: Any, *, features: bool = False) -> list[FaceResult]:
+        """One :class:`~fertk.io.results.FaceResult` per face cropped already (no detection:
+        each image is the face): ``crops`` is a list of images (numpy arrays, BGR or gray;
+        PIL images; paths) or a numpy array of them, ``(N, H, W)`` gray or ``(N, H, W, C)``.
+        Classified in batches of ``batch_size``; ``features=True`` (or ``embeddings=True``)
+        also gives each result its ``embedding``."""
+        images = _crop_list(crops)
+        stage = self.whole_face_stage()
+        want = features or self.embeddings
+        out: list[FaceResult] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            cut = []
+            for image in chunk:
+                (face,) = stage.faces(image)
+                (c,) = stage.crops(image, [face])
+                if c is None:
+                    raise FertkError(f"crop {start + len(cut)}: cannot be cropped ({image.shape})")
+                cut.append(c.image if self.illumination is None else self.illumination(c.image))
+            probs, feats = self._run_classifier(np.stack(cut), want)
+            for i, image in enumerate(chunk):
+                h, w = image.shape[:2]
+                out.append(FaceResult(box=(0.0, 0.0, float(w), float(h)), probs=probs[i],
+                                      label=self.classes[int(np.argmax(probs[i]))],
+                                      classes=list(self.classes),
+                                      embedding=feats[i] if want and feats is not None else None))
+        return out
+
+    def features(self, x: Any) -> np.ndarray:
+        """The frame model's penultimate-layer vector of every face in the image ``x`` (a path,
+        a numpy array or a PIL image), ``(faces, D)`` float32, in the order of
+        ``analyze(x).faces`` (largest first); ``(0, 0)`` when no face is found."""
+        if not (_is_picture(x) or _single_image_path(x)):
+            raise FertkError("Pipeline.features: pass one image (a path, a numpy array or a PIL "
+                             "image); for videos use Pipeline(embeddings=True).run(...)")
+        before = self.embeddings
+        self.embeddings = True
+        try:
+            res = self.analyze(x)
+        finally:
+            self.embeddings = before
+        vectors = [f.embedding for f in res.faces if f.embedding is not None]
+        return np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
+
+
+class NoFaceError(FertkError):
+    """No face was found where one is required (``require_face=True``, ``--require-face``)."""
+
+
+def _crop_list(crops: Any) -> list[np.ndarray]:
+    """Images of faces cropped already, as BGR or gray uint8 arrays (see
+    :meth:`Pipeline.classify`)."""
+    from fertk.io.images import read_image
+
+    if isinstance(crops, np.ndarray):
+        if crops.ndim == 4 or (crops.ndim == 3 and crops.shape[-1] not in (3, 4)):
+            return [to_bgr(c) for c in crops]
+        raise FertkError(f"classify: an array of shape {crops.shape} is ambiguous: pass a list of "
+                         "images, an (N, H, W) array of gray crops or an (N, H, W, C) array")
+    if _is_picture(crops) or isinstance(crops, (str, os.PathLike)):
+        raise FertkError("classify: pass a list of cropped faces (one image: [image])")
+    try:
+        items = list(crops)
+    except TypeError:
+        raise FertkError(f"classify: expected a list of images, got a {type(crops).__name__}") from None
+    out = []
+    for k, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            out.append(read_image(item))
+        elif _is_picture(item):
+            out.append(to_bgr(item))
+        else:
+            raise FertkError(f"classify: item {k} is a {type(item).__name__}, not an image")
+    return out
 
 
 # -- the Python API: fertk.analyze (fertk.api re-exports these) --------------------------------
@@ -498,8 +626,10 @@ def _single_image_path(x: Any) -> bool:
 
 
 def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResult],
-                 source: str | None = None) -> FrameResult | Results:
-    """:meth:`fertk.Pipeline.analyze`: ``still(image, source)`` analyses one array."""
+                 source: str | None = None, require_face: bool | None = None
+                 ) -> FrameResult | Results:
+    """:meth:`fertk.Pipeline.analyze`: ``still(image, source)`` analyses one array;
+    ``require_face`` goes to ``pipe.run`` for videos, folders and globs."""
     if _is_picture(x):
         return still(to_bgr(x), source or "<array>")
     if _single_image_path(x):
@@ -510,13 +640,16 @@ def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResu
         out = Results()
         out.classes = getattr(pipe, "classes", None)
         for k, item in (x.items() if isinstance(x, dict) else enumerate(x)):
-            got = analyze_with(pipe, item, still, None if source is None else f"{source}[{k}]")
+            got = analyze_with(pipe, item, still, None if source is None else f"{source}[{k}]",
+                               require_face)
             for rec in got if isinstance(got, Results) else [got]:
                 rec.input = k
                 out.append(rec)
         return out
     if isinstance(x, (str, os.PathLike, int)):
-        out = Results(pipe.run(os.fspath(x) if not isinstance(x, int) else x))
+        target = os.fspath(x) if not isinstance(x, int) else x
+        out = Results(pipe.run(target) if require_face is None
+                      else pipe.run(target, require_face=require_face))
         out.classes = getattr(pipe, "classes", None)
         return out
     raise FertkError(f"cannot analyze a {type(x).__name__}: pass a path, a list of paths, a "
@@ -527,21 +660,51 @@ def analyze_with(pipe: Any, x: Any, still: Callable[[np.ndarray, str], FrameResu
 ANALYZE_PIPELINE = "fertk.analyze"
 
 
-def analyze(x: Any, **options: Any) -> FrameResult | Results:
+def analyze(x: Any, *, require_face: bool | None = None, **options: Any) -> FrameResult | Results:
     """Expressions of every face in ``x`` with the default (or given) pipeline.
 
     ``options`` are :class:`Pipeline` arguments (``weights``, ``detector``, ``context`` ...);
     the pipeline built without options (``context`` aside) is kept by its plugin context
     (:meth:`fertk.plugins.Context.cached`) for the next call, until the plugins change.
+    ``require_face=True``: no face found is a :class:`NoFaceError` (one line, a
+    :class:`~fertk.errors.FertkError`) instead of a result with no face (deepface's
+    ``enforce_detection``).
     """
+    return _pipeline(options).analyze(x, require_face=require_face)
+
+
+def _pipeline(options: dict[str, Any]) -> Pipeline:
+    """The pipeline of ``options`` (:class:`Pipeline` arguments): the plugin context's kept
+    default one when there are none (``context`` aside)."""
     context = options.pop("context", None) or default_context()
     if not isinstance(context, Context):
         raise FertkError(f"analyze(context=): expected a fertk.plugins.Context, got a "
                          f"{type(context).__name__}")
     if options:
-        return Pipeline(context=context, **options).analyze(x)
-    return context.cached(ANALYZE_PIPELINE, lambda: Pipeline(context=context)).analyze(x)
+        return Pipeline(context=context, **options)
+    return context.cached(ANALYZE_PIPELINE, lambda: Pipeline(context=context))
 
 
-__all__ = ["ANALYZE_PIPELINE", "DEFAULT_WINDOW", "ModelSpec", "Pipeline", "Results", "analyze",
-           "analyze_with", "resolve_model", "to_dataframe", "weights_for_backbone"]
+def classify(crops: Any, *, features: bool = False, **options: Any) -> list[FaceResult]:
+    """One result per face cropped already (:meth:`Pipeline.classify`: no detection, each
+    image is the face, in batches), with the default (or given) pipeline's model:
+    ``fertk.classify([crop1, crop2])[0].label``."""
+    return _pipeline(options).classify(crops, features=features)
+
+
+def top_emotion(x: Any, *, require_face: bool = False, **options: Any) -> tuple[str, float] | None:
+    """``(label, probability)`` of the largest face in the image ``x`` (a path, a numpy array
+    or a PIL image), like fer's ``top_emotion``; ``None`` when no face is found, or a
+    :class:`NoFaceError` with ``require_face=True``. ``options``: :class:`Pipeline` arguments."""
+    if not (_is_picture(x) or _single_image_path(x)):
+        raise FertkError("top_emotion: pass one image (a path, a numpy array or a PIL image)")
+    res = analyze(x, require_face=require_face, **options)
+    if not res.faces:
+        return None
+    face = max(res.faces, key=lambda f: f.w * f.h)
+    return face.label, face.confidence
+
+
+__all__ = ["ANALYZE_PIPELINE", "DEFAULT_WINDOW", "ModelSpec", "NoFaceError", "Pipeline", "Results",
+           "analyze", "analyze_with", "classify", "resolve_model", "to_dataframe", "top_emotion",
+           "weights_for_backbone"]

@@ -76,15 +76,24 @@ if TYPE_CHECKING:  # pragma: no cover
 @stride_option(aliases=("--every",))
 @click.option("--window", type=click.IntRange(min=1), default=9, show_default=True,
               help="Latest sampled frames per track given to the temporal head.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Face crops classified together (across faces and frames).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="fertk-run",
               show_default=True, help="Output folder.")
 @click.option("--annotate/--no-annotate", default=True, show_default=True,
               help="Write an annotated video (annotated images for stills).")
 @click.option("--timeline/--no-timeline", default=True, show_default=True,
               help="Write a PNG of the probabilities over time per video.")
-@click.option("--csv/--no-csv", "write_csv", default=True, show_default=True)
-@click.option("--jsonl/--no-jsonl", default=True, show_default=True)
+@click.option("--csv/--no-csv", "write_csv", default=True, show_default=True,
+              help="Write NAME.csv: one row per frame and face.")
+@click.option("--jsonl/--no-jsonl", default=True, show_default=True,
+              help="Write NAME.jsonl: one JSON object per frame.")
+@click.option("--embeddings", is_flag=True,
+              help="Add each face's embedding (the frame model's penultimate-layer vector) to "
+                   "the JSONL, as \"embedding\".")
+@click.option("--require-face", is_flag=True,
+              help="A source in which no face is found fails (an image without a face; a video "
+                   "without one in any frame) instead of giving empty results.")
 @click.option("--table/--no-table", default=True, show_default=True,
               help="Add each source to the run's results table, OUT/results/ (Parquet; "
                    "fertk.read_results(OUT) reads it).")
@@ -111,7 +120,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, weights, temporal,
                 engine, device, detect_every, scan_every, smoothing, hysteresis, stride, window,
                 batch_size,
-                out_dir, annotate, timeline, write_csv, jsonl, table, landmarks, show,
+                out_dir, annotate, timeline, write_csv, jsonl, embeddings, require_face, table,
+                landmarks, show,
                 image_sequence,
                 fps, max_frames, recursive, workers, shard, retry_failed, threads, as_json):
     """Recognise facial expressions in SOURCE... (images, folders, globs, videos, webcam index).
@@ -140,6 +150,8 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
     from fertk.pipeline import Pipeline
 
     fps = check_fps(fps, "--fps")
+    if embeddings and not jsonl:
+        raise click.UsageError("--embeddings are written into the JSONL: leave out --no-jsonl")
     check_out_dir(out_dir, "--out")  # before any work: a file in the way is one line
     items = take_shard(expand_sources(list(sources), image_sequence=image_sequence,
                                       recursive=recursive), shard)
@@ -148,6 +160,7 @@ def run_command(sources, detector, detector_opts, crop, crop_opts, backbone, wei
         engine=engine, device=device, detect_every=detect_every, scan_every=scan_every,
         smoothing=smoothing, hysteresis=hysteresis, stride=stride, window=window,
         batch_size=batch_size, image_sequence=image_sequence, fps=fps, threads=threads,
+        embeddings=embeddings, require_face=require_face,
         detector_options=parse_options(detector_opts, "--detector-option") or None,
         crop_options=parse_options(crop_opts, "--crop-option") or None,
     )

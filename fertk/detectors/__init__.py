@@ -23,6 +23,14 @@ def register_detectors(register):
                  "max_side"],
     )
     register(
+        "none",
+        "fertk.faces:WholeImage",
+        description="no detection: the whole image is one face (faces cropped already, "
+                    "fertk.classify); cropped as the model was trained on whole faces",
+        landmarks=None,
+        options=[],
+    )
+    register(
         "opencv",
         "fertk.detectors.opencv_detector:build_opencv",
         description="OpenCV Haar cascade (boxes only, no landmarks): light fallback",

@@ -108,11 +108,18 @@ class OnnxClassifier(_Classifier):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify(self, crops: np.ndarray, features: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, features)`` of a batch of crops; features (the backbone's
+        penultimate layer) when the head needs them or ``features`` asks for them."""
+        if features and "features" not in self.outputs:
+            raise FertkError("this exported model has no 'features' output: export it again "
+                             "with fertk export to get embeddings")
         with torch_threads(self.threads):  # the preprocessing runs in torch
             x = self.transform(crops).numpy()
         res = self.session.run(None, {"input": x})
-        feats = res[self.outputs.index("features")] if self.features else None
+        want = self.features or features
+        feats = res[self.outputs.index("features")] if want else None
         return softmax(res[0].astype(np.float32)), feats
 
     def head(self, windows: np.ndarray) -> np.ndarray:
@@ -165,14 +172,24 @@ class TorchClassifier(_Classifier):
                 self._run = build_variant(model.backbone, variant, example, context=context)
             self.name = variant
 
-    def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def classify(self, crops: np.ndarray, features: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, features)`` of a batch of crops; features (the backbone's
+        penultimate layer, ``forward_features``) when the head needs them or ``features`` asks
+        for them (not with a variant engine: it runs the whole module its own way)."""
         from fertk.models.sequence import frame_outputs
 
+        if features and self._run is not None:
+            raise FertkError(f"--engine {self.name}: embeddings need --engine torch or "
+                             "onnxruntime (a variant engine runs the whole module its own way)")
+        if features and not callable(getattr(self.model.backbone, "forward_features", None)):
+            raise FertkError(f"{type(self.model.backbone).__name__} has no forward_features: it "
+                             "gives no embeddings")
         torch = self.torch
         with torch_threads(self.threads), torch.inference_mode():
             x = self.transform(crops).to(self.device, non_blocking=True)
             net = self.model.backbone
-            if self.features:
+            if self.features or features:
                 feats = net.forward_features(x)
                 logits = net.forward_head(feats)
             else:

@@ -28,8 +28,10 @@ class Job:
     ``still``: unrelated still images (no tracks, no time); ``rate``: frames per second of
     the source, decided once (:func:`fertk.io.video.frame_rate`); ``stride``: every how many
     frames one is processed; ``frame_probs``: whether each face's ``frame_probs`` (before
-    the temporal head or the smoothing) are set; ``stats``: filled while frames are read.
-    Iterating a job iterates its ``frames``.
+    the temporal head or the smoothing) are set; ``stats``: filled while frames are read;
+    ``require_face``: a still without a face, or a clip without one in any frame, is an error
+    (:class:`fertk.pipeline.NoFaceError`) instead of an empty result. Iterating a job iterates
+    its ``frames``.
     """
 
     item: MediaItem
@@ -39,6 +41,7 @@ class Job:
     classes: list[str]
     frame_probs: bool
     stats: DecodeStats = field(default_factory=DecodeStats)
+    require_face: bool = False
     frames: Iterator[tuple[FrameResult, np.ndarray]] = field(default_factory=lambda: iter(()))
 
     @property

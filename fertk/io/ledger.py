@@ -44,6 +44,11 @@ RESULT_KEYS = ("detector", "detector_options", "crop", "crop_options", "backbone
                "image_sequence", "fps")
 
 
+#: Result-changing options recorded only when set (True): embeddings in the JSONL, a face
+#: required (a source without one fails).
+OPTIONAL_KEYS = ("embeddings", "require_face")
+
+
 def run_settings(pipe: Any, options: Any) -> dict[str, Any]:
     """What decides a run's results: the model (its name and checksum) and the pipeline's
     resolved parts, the result-changing options and which files are written."""
@@ -53,6 +58,8 @@ def run_settings(pipe: Any, options: Any) -> dict[str, Any]:
     meta = getattr(pipe.model, "metadata", None) or {}
     cfg = getattr(pipe, "config", {})
     settings = {key: cfg.get(key) for key in RESULT_KEYS}
+    # options added later count only when set, so that earlier runs' settings still match
+    settings.update({key: True for key in OPTIONAL_KEYS if cfg.get(key)})
     settings.update(
         model=parts["weights"], model_sha256=meta.get("sha256"), classes=parts["classes"],
         detector=parts["detector"], crop=parts["crop"], temporal=parts["temporal"],

@@ -41,6 +41,9 @@ class FaceResult:
     landmarks: np.ndarray | None = None
     scheme: str | None = None
     classes: list[str] | None = None
+    #: the frame model's penultimate-layer vector of this face (``Pipeline(embeddings=True)``,
+    #: ``fertk run --embeddings``), else None
+    embedding: np.ndarray | None = None
 
     @property
     def confidence(self) -> float:
@@ -103,6 +106,8 @@ class FaceResult:
         if landmarks and self.landmarks is not None:
             d["scheme"] = self.scheme
             d["landmarks"] = np.round(np.asarray(self.landmarks, dtype=float), 1).tolist()
+        if self.embedding is not None:
+            d["embedding"] = embedding_list(self.embedding)
         return d
 
     def frame_label(self, classes: list[str]) -> str | None:
@@ -172,6 +177,8 @@ class FrameResult:
             if landmarks and f.landmarks is not None:
                 d["scheme"] = f.scheme
                 d["landmarks"] = np.round(np.asarray(f.landmarks, dtype=float), 1).tolist()
+            if f.embedding is not None:
+                d["embedding"] = embedding_list(f.embedding)
             faces.append(d)
         return {
             "source": self.source,
@@ -180,6 +187,11 @@ class FrameResult:
             "detected": self.detected,
             "faces": faces,
         }
+
+
+def embedding_list(vector: np.ndarray) -> list[float]:
+    """An embedding as JSON numbers (6 significant digits)."""
+    return [float(f"{v:.6g}") for v in np.asarray(vector, dtype=np.float32).ravel()]
 
 
 def columns(classes: list[str], *, landmarks: int = 0, frame_label: bool = False) -> list[str]:

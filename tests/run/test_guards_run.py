@@ -40,7 +40,12 @@ def test_default_run_is_the_bundled_model_with_its_crop(tmp_path, capsys):
                  "--no-annotate", "--no-timeline"]) == 0
     cap = capsys.readouterr()
     banner = " ".join(cap.err.split())
-    assert "detector dlib, crop box, model compact-fer2013" in banner
+    from fertk.faces import crop_label
+    from fertk.weights import bundled_metadata
+
+    crop = bundled_metadata()["compact-fer2013"]["crop"]  # named with its options (#38)
+    assert f"detector dlib, crop {crop_label(crop['name'], crop['options'])}, model " \
+           "compact-fer2013" in banner
     summary = {s["name"]: s for s in json.loads(cap.out[cap.out.index("["):])}
 
     vid = summary["pexels_wolfgang_langer"]
