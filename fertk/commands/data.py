@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from fertk.clitools import (
+    AliasOption,
     ComponentType,
     DetectorChoice,
     component_option,
@@ -31,7 +32,7 @@ def not_found_paths(ps: Any) -> list[str]:
 
 
 @click.command("prepare")
-@click.argument("dataset", type=ComponentType("datasets"))
+@click.argument("dataset", type=ComponentType("datasets"), metavar="DATASET")
 @click.option("--root", required=True, type=click.Path(), help="Folder of the data set.")
 @click.option("--detector", "-d", type=DetectorChoice(), default=None,
               help="Detector name, 'dataset' (landmarks shipped with the data, e.g. CK+ Landmarks/) "
@@ -107,9 +108,12 @@ def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, 
 @click.argument("out", type=click.Path())
 @click.option("--identities", type=click.IntRange(1, 10000), default=20, show_default=True)
 @click.option("--frames", type=click.IntRange(2, 1000), default=10, show_default=True,
-              help="Frames per sequence (onset → apex).")
-@click.option("--max-frames", type=click.IntRange(2, 1000), default=None,
-              help="Draw each sequence's length in [--frames, --max-frames].")
+              help="Frames per sequence (onset → apex); the shortest with --sequence-length.")
+@click.option("--sequence-length", "--max-frames", "sequence_length", cls=AliasOption,
+              hidden_aliases=("--max-frames",), type=click.IntRange(2, 1000), default=None,
+              metavar="N",
+              help="Longest sequence: each sequence's length is drawn in [--frames, N] "
+                   "[default: all --frames long].")
 @click.option("--size", type=click.IntRange(128, 2048), default=256, show_default=True,
               help="Image side in pixels.")
 @click.option("--motion", is_flag=True,
@@ -121,7 +125,8 @@ def prepare_command(dataset, root, detector, crop, workers, cache_dir, options, 
 @click.option("--lighting", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="Lighting variation (0 = frontal light only).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def synth_command(out, identities, frames, max_frames, size, motion, layout, unlabelled, lighting, seed):
+def synth_command(out, identities, frames, sequence_length, size, motion, layout, unlabelled,
+                  lighting, seed):
     """Write synthetic expression sequences to OUT in the CK+ and folder layouts.
 
     \b
@@ -133,7 +138,7 @@ def synth_command(out, identities, frames, max_frames, size, motion, layout, unl
     from fertk.synth import SynthConfig, synthesize
 
     layouts = ("ckplus", "folder") if layout == "both" else (layout,)
-    cfg = SynthConfig(identities=identities, frames=frames, max_frames=max_frames, size=(size, size),
+    cfg = SynthConfig(identities=identities, frames=frames, max_frames=sequence_length, size=(size, size),
                       motion=motion, layouts=layouts, unlabelled=unlabelled, lighting=lighting, seed=seed)
     from rich.progress import Progress
 
@@ -150,7 +155,7 @@ def synth_command(out, identities, frames, max_frames, size, motion, layout, unl
 
 
 @click.command("splits")
-@click.argument("dataset", type=ComponentType("datasets"))
+@click.argument("dataset", type=ComponentType("datasets"), metavar="DATASET")
 @click.option("--root", required=True, type=click.Path())
 @click.option("--protocol", type=click.Choice(["kfold", "loso"]), default="kfold", show_default=True)
 @click.option("-k", "--folds", "k", type=click.IntRange(2, 1000), default=10, show_default=True)

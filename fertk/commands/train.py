@@ -87,12 +87,14 @@ def _print_summary(con, summary, out) -> None:
 
 
 @click.command("eval")
-@click.argument("checkpoint")
-@click.argument("dataset", type=ComponentType("datasets"))
+@click.argument("checkpoint", metavar="CHECKPOINT")
+@click.argument("dataset", type=ComponentType("datasets"), metavar="DATASET")
 @click.option("--root", required=True, type=click.Path(exists=True, file_okay=False),
               help="Root folder of the data set.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Folder for the reports (default: eval-<checkpoint name>).")
+              help="Folder for the reports [default: eval-DATASET-FOLD-STAGE for a training "
+                   "run's checkpoint (eval-fer2013-standard-frame), eval-DATASET-NAME for "
+                   "registered weights; -2, -3 ... added rather than overwrite one].")
 @click.option("--detector", "-d", type=DetectorChoice(), default=None,
               help="Override the checkpoint's detector (a registered one, 'dataset' or 'none').")
 @component_option("--crop", "-c", kind="crops", default=None, show_default=False,
