@@ -446,13 +446,16 @@ class Pipeline:
         else:
             probs, feats = np.zeros((0, len(self.classes)), np.float32), None
         head = None if still else self.model.head  # a still: the frame model alone
+        from fertk.models.sequence import input_kind
+
+        head_features = head is not None and input_kind(head) == "features"
         out: list[tuple[FrameResult, np.ndarray]] = []
         k = 0
         for p in batch:
             n = len(p.crops)
             fprobs = probs[k : k + n]
             vectors = feats[k : k + n] if feats is not None else None
-            inputs = vectors if getattr(self.classifier, "features", False) else fprobs
+            inputs = vectors if head_features else fprobs
             k += n
             final = fprobs
             if head is not None and n:
