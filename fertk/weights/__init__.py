@@ -74,8 +74,12 @@ def measured(meta: dict[str, Any], dataset: str, split: str = "PrivateTest") -> 
     """What fertk measured of a weight on ``dataset``'s ``split``: its ``metrics`` when it was
     trained on that data set (``train.dataset``; ``fer2013`` when unnamed), else its
     ``cross_metrics[dataset]`` (``benchmarks/bench_ferplus.py``); ``{}`` when not measured."""
+    from fertk.weights.accuracy import dataset_label
+
     own = meta.get("dataset") or (meta.get("train") or {}).get("dataset") or "fer2013"
-    part = meta.get("metrics") if own == dataset else (meta.get("cross_metrics") or {}).get(dataset)
+    # ``FER2013 (Goodfellow et al. ...)``, an imported model's description, is ``fer2013``
+    part = meta.get("metrics") if dataset_label(own) == dataset_label(dataset) \
+        else (meta.get("cross_metrics") or {}).get(dataset)
     return ((part or {}).get(split) or {}) if isinstance(part, dict) else {}
 
 

@@ -229,3 +229,17 @@ def test_choose_default_ranks_by_ferplus_test_on_the_shared_classes():
     # a model not measured on FER+ ranks after those that are
     assert choose_default({**ref, "f": fer(0.70, None), "g": fer(0.61, 0.75)}) == "g"
     assert choose_default({**ref, "unmeasured": {}}) == REFERENCE_WEIGHTS
+
+
+def test_an_imported_models_described_data_set_is_its_own():
+    """An imported model's train.dataset is a description ("FER2013 (Goodfellow et al. ...)"):
+    its metrics are still its FER2013 ones, so the reference the rule compares against is real."""
+    from fertk.weights import REFERENCE_WEIGHTS, bundled_metadata, choose_default, measured
+
+    meta = {"train": {"dataset": "FER2013 (Goodfellow et al. 2013, ICML challenge)"},
+            "metrics": {"PrivateTest": {"accuracy": 0.59}}, "cost": {"cpu_ms_batch1_2cores": 2.0}}
+    assert measured(meta, "fer2013") == {"accuracy": 0.59}
+    assert measured(bundled_metadata()[REFERENCE_WEIGHTS], "fer2013")["accuracy"] > 0.5
+    worse = {"train": {"dataset": "fer2013"}, "metrics": {"PrivateTest": {"accuracy": 0.55}},
+             "cost": {"cpu_ms_batch1_2cores": 1.0}}
+    assert choose_default({REFERENCE_WEIGHTS: meta, "worse": worse}) == REFERENCE_WEIGHTS
