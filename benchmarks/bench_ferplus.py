@@ -82,6 +82,7 @@ def measure(name: str, roots: dict[str, str]) -> dict:
     from fertk.models.cost import model_cost
     from fertk.training.arrays import as_array_set
     from fertk.training.batching import BatchPipeline
+    from fertk.weights.accuracy import dataset_label
 
     ckpt = load_checkpoint(name)
     net, _ = build_from_checkpoint(ckpt)
@@ -93,7 +94,8 @@ def measure(name: str, roots: dict[str, str]) -> dict:
     for dataset, splits in DATASETS.items():
         if not roots.get(dataset):
             continue
-        part = out["metrics"] if dataset == own else out["cross_metrics"].setdefault(dataset, {})
+        mine = dataset_label(dataset) == dataset_label(own)  # "FER2013 (Goodfellow ...)" too
+        part = out["metrics"] if mine else out["cross_metrics"].setdefault(dataset, {})
         for usage in splits:
             ds = as_array_set(prepare(dataset, roots[dataset], detector=prep["detector"],
                                       crop=prep["crop"]["name"], usage=usage, progress=False,

@@ -122,12 +122,14 @@ def test_new_data_sets_get_their_own_column(with_ferplus):
     fer, plus, fps = cols.index("FER2013 %"), cols.index("FER+ %"), cols.index("fps (detector)")
     assert rows["compact-ferplus"][plus] == "84.6" and rows["compact-ferplus"][fer] == "60.1"
     assert rows[DEFAULT_WEIGHTS][plus] == "71.2" and rows[DEFAULT_WEIGHTS][fer] == "65.0"
-    assert rows["compact-ferplus"][fps] == "32 (dlib)" and rows["minixception-fer2013"][plus] == ""
+    mini = json.loads((ASSETS_DIR / "minixception_fer2013.json").read_text())  # bench_ferplus's
+    assert rows["compact-ferplus"][fps] == "32 (dlib)"
+    assert rows["minixception-fer2013"][plus] == f"{100 * mini['cross_metrics']['ferplus']['PrivateTest']['accuracy']:.1f}"
     assert "FER+ PrivateTest" in " ".join(wide.split())
     narrow = _cli("weights", "list")
     assert max(len(ln) for ln in narrow.splitlines()) <= 80, narrow
     rows = {r[0].split()[0]: r for r in _table_rows(narrow)}
-    assert set(rows) == {*NAMES, "compact-ferplus"}
+    assert set(rows) == {*NAMES, "compact-ferplus", "compact_tiny-ferplus"}
     assert "84.6" in rows["compact-ferplus"] and "71.2" in rows[DEFAULT_WEIGHTS], narrow
 
 
