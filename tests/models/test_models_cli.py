@@ -65,7 +65,7 @@ def test_models_mark_trained_weights():
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["minixception"]["trained"] == "yes"
     assert rows["minixception"]["weights"] == ["minixception-fer2013"]
-    assert rows["compact"]["trained"] == "yes" and rows["compact"]["weights"] == ["compact-fer2013"]
+    assert rows["compact"]["trained"] == "yes" and rows["compact"]["weights"] == ["compact-fer2013", "compact-ferplus"]
     assert rows["compact_bn"]["trained"] == "no" and rows["compact_bn"]["weights"] == []
     assert rows["compact_tiny"]["trained"] == "yes"  # compact_tiny-fer2013, with its GRU
     assert "compact_tiny-fer2013" in rows["gru"]["weights"] and rows["average"]["trained"] == "n/a"
@@ -88,8 +88,9 @@ def test_models_table_never_cuts_a_number_and_warns_when_busy(monkeypatch):
     result = CliRunner().invoke(cli, ["models", "[cg]*"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "…" not in result.stdout
-    # compact, compact_bn, compact_tiny, gru and the trained compact-fer2013, compact_tiny-fer2013
-    assert result.stdout.count("1234.57") == 6 and result.stdout.count("12,345,679") == 6
+    # compact, compact_bn, compact_tiny, gru and the trained compact and compact_tiny on
+    # FER2013 and on FER+
+    assert result.stdout.count("1234.57") == 8 and result.stdout.count("12,345,679") == 8
     assert "2,673,031" in result.stdout  # MMACs give way first at 80 columns:
     wider = CliRunner().invoke(cli, ["models", "[cg]*"], env={"COLUMNS": "100"})
     assert "1,432.7" in wider.stdout and max(len(ln) for ln in wider.stdout.splitlines()) <= 100
